@@ -1,0 +1,286 @@
+"""WARP: Weight-space Adaptive Recurrent Prediction (Nzoyem et al., ICLR 2026).
+
+The hidden state ``theta_t`` (size D_theta) is the flat parameter vector of a small root network. It
+evolves by a linear recurrence driven by input differences and decodes itself:
+
+    theta_0 = phi(x_0)                                  hypernetwork (or a learned vector)
+    theta_t = A theta_{t-1} + B (x_t - x_{t-1})         A: (D, D), starts at I; B: (D, C), starts at 0
+    y_t     = root_{theta_t}(tau_{t+1})                 tau_t = t / (length - 1)
+
+``y_t`` is the prediction of ``x_{t+1}``: a point value, a Gaussian (mean and softplus std) or, for
+classification, class logits read at the last valid step. ``modes.py`` holds the recurrence itself;
+``roots.py`` the root networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import modes
+from .checks import check_choice, check_context, check_probability, check_sequence
+from .config import WarpConfig
+from .roots import activation, build_root
+
+TEACHER_FORCED_MODES = ("reference", "scan", "conv")
+AUTOREGRESSIVE_MODES = ("reference", "scan")
+
+
+@dataclass
+class WarpOutput:
+    """What a forward pass returns. Shapes are for ``forward``; ``step`` drops the time axis.
+
+    Attributes:
+        mean: ``(batch, T, C)`` prediction of the next value (regression heads), zero past each length.
+        std: ``(batch, T, C)`` its standard deviation (``gaussian`` head), else None.
+        logits: ``(batch, num_classes)`` at the last valid step (``classification`` head), else None.
+        theta: ``(batch, T, D_theta)`` the weight-space states, zero past each length.
+    """
+
+    mean: Tensor | None
+    std: Tensor | None
+    logits: Tensor | None
+    theta: Tensor
+
+
+@dataclass
+class WarpState:
+    """Streaming state of ``WARP.step``: the state after ``t`` steps of sequences of ``lengths``."""
+
+    theta: Tensor | None  # (batch, D), None before the first step
+    fed: Tensor | None  # (batch, C) the last value fed
+    t: int
+    lengths: Tensor  # (batch,) the lengths tau is normalised by
+
+
+class Hypernetwork(nn.Module):
+    """phi: x_0 ``(batch, C)`` -> theta_0 ``(batch, D)``, an MLP whose hidden widths step from C to D."""
+
+    def __init__(self, in_features: int, out_features: int, depth: int, act: str, device=None, dtype=None):
+        super().__init__()
+        widths = [round(in_features + (out_features - in_features) * i / (depth + 1)) for i in range(depth + 1)]
+        self.hidden = nn.ModuleList(nn.Linear(a, b, device=device, dtype=dtype) for a, b in zip(widths, widths[1:]))
+        self.out = nn.Linear(widths[-1], out_features, device=device, dtype=dtype)
+        self.act = activation(act)
+
+    def features(self, x0: Tensor) -> Tensor:
+        """The last hidden features h ``(batch, H)``, so that ``theta_0 = out(h)``."""
+        h = x0
+        for layer in self.hidden:
+            h = self.act(layer(h))
+        return h
+
+
+class WARP(nn.Module):
+    """The WARP model. Batch-first: inputs are ``(batch, time, channels)``.
+
+    Args:
+        config: the architecture (``WarpConfig``).
+        device, dtype: where and in which precision to create the parameters.
+    """
+
+    def __init__(self, config: WarpConfig, *, device=None, dtype=None):
+        super().__init__()
+        self.config = config
+        self.root = build_root(config)
+        D = self.root.num_params
+        factory = {"device": device, "dtype": dtype}
+        self.A = nn.Parameter(torch.empty(D, D, **factory))
+        self.B = nn.Parameter(torch.empty(D, config.drive_channels, **factory))
+        if config.theta0 == "learned":
+            self.theta_init = nn.Parameter(torch.empty(D, **factory))
+        else:
+            self.hypernet = Hypernetwork(config.in_channels, D, config.hypernet_depth,
+                                         config.hypernet_activation, **factory)
+        self.reset_parameters()
+
+    @property
+    def d_theta(self) -> int:
+        """D_theta, the size of the weight-space state."""
+        return self.root.num_params
+
+    def reset_parameters(self) -> None:
+        """A = I, B = 0, theta_0 (or the hypernetwork's output bias) = a freshly initialised root."""
+        with torch.no_grad():
+            nn.init.eye_(self.A)
+            nn.init.zeros_(self.B)
+            fresh = self.root.initial_theta(dtype=self.A.dtype, device=self.A.device)
+            if self.config.theta0 == "learned":
+                self.theta_init.copy_(fresh)
+            else:
+                for layer in [*self.hypernet.hidden, self.hypernet.out]:
+                    layer.reset_parameters()
+                self.hypernet.out.bias.copy_(fresh)
+
+    # ----- the pieces of Eq. 1 and the decoder ---------------------------------------------------
+
+    def theta0_parts(self, x0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """theta_0 as ``h W^T + b``: h ``(batch, H)``, W ``(D, H)``, b ``(D,)`` (H = 0 when learned)."""
+        if self.config.theta0 == "learned":
+            return x0.new_zeros(x0.shape[0], 0), self.theta_init.new_zeros(self.d_theta, 0), self.theta_init
+        return self.hypernet.features(x0), self.hypernet.out.weight, self.hypernet.out.bias
+
+    def theta0(self, x0: Tensor) -> Tensor:
+        """theta_0 = phi(x_0). x0: ``(batch, C)`` -> ``(batch, D)``."""
+        h, W, b = self.theta0_parts(x0)
+        return h @ W.T + b
+
+    def drive(self, diff: Tensor, steps: Tensor, lengths: Tensor) -> Tensor:
+        """The driving difference dx: diff ``(batch, T, C)``, with tau's increment appended when tau is
+        a channel. steps: ``(T,)`` step indices; lengths ``(batch,)``. Returns ``(batch, T, C')``."""
+        if not self.config.time_as_channel:
+            return diff
+        dtau = (steps > 0).to(diff.dtype) / (lengths[:, None] - 1).to(diff.dtype)  # (batch, T)
+        return torch.cat([diff, dtau.unsqueeze(-1)], dim=-1)
+
+    def root_input(self, steps: Tensor, lengths: Tensor, fed: Tensor) -> Tensor:
+        """The root's input for the outputs at ``steps`` (predicting steps + 1).
+
+        Args:
+            steps: ``(T,)`` step indices t. lengths: ``(batch,)``. fed: ``(batch, T, C)`` values fed at t.
+
+        Returns:
+            ``(batch, T, in_features)``: tau_{t+1} = (t+1)/(length-1), then the positional encoding of
+            t+1, then x_t, as the config asks.
+        """
+        target = (steps + 1).to(fed.dtype)  # (T,)
+        tau = target / (lengths[:, None] - 1).to(fed.dtype)  # (batch, T)
+        parts = [tau.unsqueeze(-1)]
+        n = self.config.positional_encoding
+        if n:
+            freqs = 10000.0 ** (-torch.arange(n, device=fed.device, dtype=fed.dtype) / n)
+            angles = target[:, None] * freqs  # (T, n)
+            pe = torch.cat([angles.sin(), angles.cos()], dim=-1)
+            parts.append(pe.expand(fed.shape[0], -1, -1))
+        if self.config.input_prev_obs:
+            parts.append(fed)
+        return torch.cat(parts, dim=-1)
+
+    def decode(self, theta: Tensor, steps: Tensor, lengths: Tensor, fed: Tensor) -> Tensor:
+        """The root's raw output: theta ``(batch, T, D)`` -> ``(batch, T, out_features)``, one batched call."""
+        return self.root(theta, self.root_input(steps, lengths, fed))
+
+    def mean(self, raw: Tensor) -> Tensor:
+        """The predicted mean: the final activation of the first C raw outputs."""
+        mean = raw[..., :self.config.in_channels]
+        if self.config.final_activation == "tanh":
+            return torch.tanh(mean)
+        if self.config.final_activation == "clip":
+            return mean.clamp(-self.config.final_clip, self.config.final_clip)
+        return mean
+
+    def std(self, raw: Tensor) -> Tensor:
+        """The predicted standard deviation: ``softplus(raw) + std_floor`` (``gaussian`` head)."""
+        return F.softplus(raw[..., self.config.in_channels:]) + self.config.std_floor
+
+    def feedback(self, raw: Tensor, noise: Tensor | None) -> Tensor:
+        """The value an autoregressive step feeds next: the mean, or ``mean + std * noise``."""
+        if noise is None:
+            return self.mean(raw)
+        return self.mean(raw) + self.std(raw) * noise
+
+    # ----- public entry points -------------------------------------------------------------------
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, *, context: int | None = None,
+                teacher_forcing: float | None = None, mode: str = "scan",
+                generator: torch.Generator | None = None) -> WarpOutput:
+        """Runs WARP over whole sequences.
+
+        Teacher-forced (the default) feeds the data at every step. Giving ``context`` L or
+        ``teacher_forcing`` p makes it autoregressive: steps < L (default 1) are fed the data; later
+        steps the previous step's prediction, or the data with probability p (default 0).
+
+        Args:
+            x: ``(batch, T, C)`` sequences.
+            lengths: ``(batch,)`` valid lengths for padded batches; padding never changes the valid part.
+            context: L in [1, T], autoregressive mode.
+            teacher_forcing: p in [0, 1], autoregressive mode.
+            mode: ``scan``, ``conv`` or ``reference`` (teacher-forced); ``scan`` or ``reference``
+                (autoregressive). All give the same result (see ``modes``).
+            generator: random source for the teacher-forcing draws and sampled feedback.
+
+        Returns:
+            ``WarpOutput``; ``mean[:, t]`` predicts ``x[:, t + 1]``.
+        """
+        lengths = check_sequence(x, self.config.in_channels, lengths)
+        batch, T, C = x.shape
+        steps = torch.arange(T, device=x.device)
+        valid = steps < lengths[:, None]  # (batch, T)
+        x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
+        autoregressive = context is not None or teacher_forcing is not None
+        if autoregressive:
+            if self.config.head == "classification":
+                raise ValueError("context/teacher_forcing: the classification head has no autoregressive mode")
+            check_choice("mode", mode, AUTOREGRESSIVE_MODES)
+            context = 1 if context is None else context
+            teacher_forcing = 0.0 if teacher_forcing is None else teacher_forcing
+            check_context(context, T)
+            check_probability("teacher_forcing", teacher_forcing)
+            draws = torch.rand(batch, T, generator=generator, device=x.device)
+            feed_truth = (steps < context) | (draws < teacher_forcing)  # (batch, T)
+            noise = None
+            if self.config.head == "gaussian" and self.config.ar_feed == "sample":
+                noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            run = modes.reference if mode == "reference" else modes.autoregressive
+            theta, raw = run(self, x, lengths, feed_truth, noise)
+        else:
+            check_choice("mode", mode, TEACHER_FORCED_MODES)
+            if mode == "reference":
+                theta, raw = modes.reference(self, x, lengths, torch.ones_like(valid), None)
+            else:
+                dx = self.drive(modes.differences(x), steps, lengths)  # (batch, T, C')
+                if mode == "scan":
+                    theta = modes.scan(self.A, self.B, self.theta0(x[:, 0]), dx)
+                else:
+                    theta = modes.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx)
+                raw = self.decode(theta, steps, lengths, x)
+        return self._output(raw, theta, valid, lengths)
+
+    def _output(self, raw: Tensor, theta: Tensor, valid: Tensor, lengths: Tensor) -> WarpOutput:
+        """Applies the head and zeroes everything past each sequence's length."""
+        keep = valid.unsqueeze(-1)
+        theta = theta.masked_fill(~keep, 0.0)
+        if self.config.head == "classification":
+            logits = raw[torch.arange(raw.shape[0], device=raw.device), lengths - 1]
+            return WarpOutput(mean=None, std=None, logits=logits, theta=theta)
+        std = self.std(raw).masked_fill(~keep, 0.0) if self.config.head == "gaussian" else None
+        return WarpOutput(mean=self.mean(raw).masked_fill(~keep, 0.0), std=std, logits=None, theta=theta)
+
+    def init_state(self, batch_size: int, seq_len: int) -> WarpState:
+        """An empty streaming state for ``batch_size`` sequences of length ``seq_len`` (for tau)."""
+        if not isinstance(seq_len, int) or seq_len < 2:
+            raise ValueError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.A.device)
+        return WarpState(theta=None, fed=None, t=0, lengths=lengths)
+
+    def step(self, x_t: Tensor, state: WarpState) -> tuple[WarpOutput, WarpState]:
+        """One step of Eq. 1: feeds ``x_t`` ``(batch, C)``; the output predicts the next value.
+
+        Returns:
+            ``WarpOutput`` without the time axis (``logits`` are this step's) and the new state.
+        """
+        batch = state.lengths.shape[0]
+        if not isinstance(x_t, Tensor) or x_t.shape != (batch, self.config.in_channels):
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"x_t: expected shape ({batch}, {self.config.in_channels}), got {shape}")
+        if not torch.isfinite(x_t).all():
+            raise ValueError("x_t: contains NaN or Inf")
+        if state.t >= int(state.lengths[0]):
+            raise ValueError(f"state: all {int(state.lengths[0])} steps of seq_len have been taken")
+        steps = torch.tensor([state.t], device=x_t.device)
+        if state.t == 0:
+            theta = self.theta0(x_t)
+        else:
+            dx = self.drive((x_t - state.fed).unsqueeze(1), steps, state.lengths)[:, 0]
+            theta = state.theta @ self.A.T + dx @ self.B.T
+        raw = self.decode(theta.unsqueeze(1), steps, state.lengths, x_t.unsqueeze(1))[:, 0]
+        new_state = WarpState(theta=theta, fed=x_t, t=state.t + 1, lengths=state.lengths)
+        if self.config.head == "classification":
+            return WarpOutput(mean=None, std=None, logits=raw, theta=theta), new_state
+        std = self.std(raw) if self.config.head == "gaussian" else None
+        return WarpOutput(mean=self.mean(raw), std=std, logits=None, theta=theta), new_state

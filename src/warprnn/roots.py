@@ -1,0 +1,173 @@
+"""Root networks: the functions whose parameters are WARP's hidden state theta.
+
+A root maps the root input (tau, optionally its positional encoding and the latest observation) to an
+output, with its parameters read from a flat vector ``theta`` of size ``num_params`` (D_theta). Roots
+hold no trainable parameters of their own: every call is given a theta, and any leading dimensions of
+``theta`` and of the input broadcast, so one batched call decodes a different theta for every
+(batch, time) pair.
+
+- ``MLPRoot``: the paper's root MLP.
+- ``SineRoot`` and ``MSDRoot``: WARP-Phys roots (paper Sec. 3.3), physical forms whose parameters are
+  the state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import WarpConfig
+
+
+def activation(name: str):
+    """Returns the elementwise function called ``name`` (see ``config.ACTIVATIONS``)."""
+    return {
+        "relu": torch.relu,
+        "tanh": torch.tanh,
+        "swish": F.silu,
+        "softplus": F.softplus,
+        "sin": torch.sin,
+        "identity": lambda h: h,
+    }[name]
+
+
+class Root(nn.Module):
+    """Interface of a root: ``forward(theta, inputs)`` with ``theta`` of size ``num_params``."""
+
+    in_features: int
+    out_features: int
+    num_params: int
+
+    def initial_theta(self, dtype: torch.dtype | None = None, device=None) -> Tensor:
+        """A freshly initialised parameter vector, shape ``(num_params,)``."""
+        raise NotImplementedError
+
+    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        """Evaluates the root. theta: ``(..., num_params)``; inputs: ``(..., in_features)``.
+
+        Returns: ``(..., out_features)``.
+        """
+        raise NotImplementedError
+
+
+class MLPRoot(Root):
+    """An MLP ``in_features -> width (x depth) -> out_features`` read from theta.
+
+    Layout of theta: for each layer in order, its weight ``(out, in)`` flattened row-major, then its
+    bias ``(out,)``; the same order as ``nn.Linear``'s ``weight`` and ``bias``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, width: int, depth: int, act: str = "relu"):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        sizes = [in_features] + [width] * depth + [out_features]
+        self.layer_shapes = list(zip(sizes[1:], sizes[:-1]))  # (out, in) per layer
+        self.num_params = sum(o * i + o for o, i in self.layer_shapes)
+        self.act = activation(act)
+
+    def unflatten(self, theta: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Splits theta ``(..., D)`` into per-layer weights ``(..., out, in)`` and biases ``(..., out)``."""
+        layers, start = [], 0
+        for out_f, in_f in self.layer_shapes:
+            weight = theta[..., start:start + out_f * in_f].unflatten(-1, (out_f, in_f))
+            start += out_f * in_f
+            layers.append((weight, theta[..., start:start + out_f]))
+            start += out_f
+        return layers
+
+    def initial_theta(self, dtype=None, device=None) -> Tensor:
+        # nn.Linear's default initialisation: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
+        parts = []
+        for out_f, in_f in self.layer_shapes:
+            bound = 1.0 / math.sqrt(in_f)
+            parts.append(torch.empty(out_f * in_f + out_f, dtype=dtype, device=device).uniform_(-bound, bound))
+        return torch.cat(parts)
+
+    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        h = inputs
+        layers = self.unflatten(theta)
+        for i, (weight, bias) in enumerate(layers):
+            # One batched matrix product for all leading dims: (..., out, in) @ (..., in, 1).
+            h = torch.matmul(weight, h.unsqueeze(-1)).squeeze(-1) + bias
+            if i < len(layers) - 1:
+                h = self.act(h)
+        return h
+
+
+class SineRoot(Root):
+    """WARP-Phys phase root: ``tau -> sin(2 pi f tau + phase)``, one phase per channel.
+
+    theta is the phase vector ``(channels,)``; the frequency f is fixed by the config.
+    """
+
+    in_features = 1
+
+    def __init__(self, channels: int, frequency: float = 1.0):
+        super().__init__()
+        self.out_features = self.num_params = channels
+        self.frequency = frequency
+
+    def initial_theta(self, dtype=None, device=None) -> Tensor:
+        return torch.zeros(self.num_params, dtype=dtype, device=device)
+
+    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        return torch.sin(2 * math.pi * self.frequency * inputs[..., :1] + theta)
+
+
+def damped_oscillator(t: Tensor, m: Tensor, k: Tensor, c: Tensor, x0: Tensor, v0: Tensor) -> tuple[Tensor, Tensor]:
+    """Exact solution of ``m x'' + c x' + k x = 0`` with ``x(0) = x0``, ``x'(0) = v0``.
+
+    With ``gamma = c / (2m)`` and ``w2 = k/m - gamma^2``, ``x = e^{-gamma t} (x0 C + (v0 + gamma x0) S)``
+    where ``C = cos(w t)``, ``S = sin(w t)/w`` when underdamped (w2 > 0) and ``C = cosh``,
+    ``S = sinh(kappa t)/kappa`` with ``kappa^2 = -w2`` when overdamped; then ``C' = -w2 S`` and ``S' = C``.
+    All arguments broadcast. Returns position and velocity.
+    """
+    gamma = c / (2 * m)
+    w2 = k / m - gamma ** 2
+    under = w2 > 0
+    w = torch.sqrt(torch.where(under, w2, torch.ones_like(w2)))
+    kappa = torch.sqrt(torch.where(under, torch.ones_like(w2), -w2).clamp_min(1e-30))
+    cos_part = torch.where(under, torch.cos(w * t), torch.cosh(kappa * t))
+    sin_part = torch.where(under, torch.sin(w * t) / w, torch.sinh(kappa * t) / kappa)
+    decay = torch.exp(-gamma * t)
+    a = v0 + gamma * x0
+    x = decay * (x0 * cos_part + a * sin_part)
+    v = -gamma * x + decay * (a * cos_part - x0 * w2 * sin_part)
+    return x, v
+
+
+class MSDRoot(Root):
+    """WARP-Phys mass-spring-damper root: the damped oscillator read at time tau.
+
+    theta = ``(log m, log k, log c, x0, v0)``. The output is the position x, or (x, v) with two channels.
+    """
+
+    in_features = 1
+    num_params = 5
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.out_features = channels
+
+    def initial_theta(self, dtype=None, device=None) -> Tensor:
+        # Mid-range physical values of the paper's MSD data: m = 0.03, k = 10, c = 0.1, x0 = 1, v0 = 0.
+        values = [math.log(0.03), math.log(10.0), math.log(0.1), 1.0, 0.0]
+        return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
+
+    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        m, k, c = theta[..., 0:1].exp(), theta[..., 1:2].exp(), theta[..., 2:3].exp()
+        x, v = damped_oscillator(inputs[..., :1], m, k, c, theta[..., 3:4], theta[..., 4:5])
+        return torch.cat([x, v], dim=-1)[..., :self.out_features]
+
+
+def build_root(config: WarpConfig) -> Root:
+    """The root network that ``config`` asks for."""
+    if config.root == "sine":
+        return SineRoot(config.in_channels, config.sine_frequency)
+    if config.root == "msd":
+        return MSDRoot(config.in_channels)
+    return MLPRoot(config.root_in_features, config.out_features, config.root_width,
+                   config.root_depth, config.root_activation)

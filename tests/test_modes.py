@@ -1,0 +1,160 @@
+"""The forward modes agree with the naive reference loop (paper Eq. 1 and Eq. 3), in float64."""
+
+import pytest
+import torch
+
+from warprnn import WARP, WarpConfig
+
+CONFIGS = {
+    "hypernet2": dict(in_channels=2, hypernet_depth=2, root_width=8, root_depth=2),
+    "hypernet0-swish": dict(in_channels=3, hypernet_depth=0, root_width=6, root_activation="swish"),
+    "learned-gaussian-pe": dict(in_channels=2, theta0="learned", head="gaussian", positional_encoding=2,
+                                root_width=8, final_activation="tanh"),
+    "time-channel-prev": dict(in_channels=2, time_as_channel=True, input_prev_obs=True, root_width=8,
+                              final_activation="clip", final_clip=0.5),
+    "classification": dict(in_channels=2, head="classification", num_classes=3, root_width=8),
+}
+TOL = dict(rtol=0, atol=1e-10)
+
+
+def parameters(model):
+    return {name: p for name, p in model.named_parameters()}
+
+
+def run(model, x, mode, **kwargs):
+    out = model(x, mode=mode, **kwargs)
+    target = out.logits if out.logits is not None else out.mean
+    loss = (target ** 2).mean() + (out.theta[:, -1] ** 2).mean()
+    if out.std is not None:
+        loss = loss + out.std.log().mean()
+    grads = torch.autograd.grad(loss, [x, *model.parameters()])
+    return out, grads
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("mode", ["scan", "conv"])
+def test_teacher_forced_modes_match_reference(make_model, name, mode):
+    model = make_model(**CONFIGS[name])
+    assert not torch.allclose(model.A, torch.eye(model.d_theta, dtype=torch.float64))
+    x = torch.randn(3, 9, model.config.in_channels, dtype=torch.float64, requires_grad=True)
+    ref, ref_grads = run(model, x, "reference")
+    fast, fast_grads = run(model, x, mode)
+    torch.testing.assert_close(fast.theta, ref.theta, **TOL)
+    for field in ("mean", "std", "logits"):
+        if getattr(ref, field) is not None:
+            torch.testing.assert_close(getattr(fast, field), getattr(ref, field), **TOL)
+    names = ["x"] + list(parameters(model))
+    for n, g_fast, g_ref in zip(names, fast_grads, ref_grads):
+        torch.testing.assert_close(g_fast, g_ref, **TOL, msg=lambda m: f"gradient of {n}: {m}")
+    grads = dict(zip(names, ref_grads))
+    assert grads["A"].abs().max() > 1e-6 and grads["B"].abs().max() > 1e-6  # the check is not vacuous
+
+
+@pytest.mark.parametrize("name", [n for n in CONFIGS if n != "classification"])
+def test_autoregressive_matches_reference(make_model, name):
+    model = make_model(a_scale=0.1, b_scale=0.02, **CONFIGS[name])
+    x = torch.randn(3, 10, model.config.in_channels, dtype=torch.float64, requires_grad=True)
+    for kwargs in (dict(context=4), dict(context=2, teacher_forcing=0.5)):
+        ref, ref_grads = run(model, x, "reference", generator=torch.Generator().manual_seed(3), **kwargs)
+        fast, fast_grads = run(model, x, "scan", generator=torch.Generator().manual_seed(3), **kwargs)
+        assert ref.mean.abs().max() < 100  # feedback stays bounded, so the tolerance means something
+        torch.testing.assert_close(fast.mean, ref.mean, **TOL)
+        torch.testing.assert_close(fast.theta, ref.theta, **TOL)
+        for g_fast, g_ref in zip(fast_grads, ref_grads):
+            torch.testing.assert_close(g_fast, g_ref, **TOL)
+
+
+def test_sampled_feedback_matches_reference(make_model):
+    model = make_model(a_scale=0.1, in_channels=2, head="gaussian", ar_feed="sample", root_width=8)
+    x = torch.randn(2, 8, 2, dtype=torch.float64)
+    ref = model(x, context=3, mode="reference", generator=torch.Generator().manual_seed(5))
+    fast = model(x, context=3, generator=torch.Generator().manual_seed(5))
+    mean_fed = model(x, context=3)  # a different run feeds different samples...
+    torch.testing.assert_close(fast.mean, ref.mean, **TOL)
+    other = make_model(a_scale=0.1, in_channels=2, head="gaussian", ar_feed="mean", root_width=8)(x, context=3)
+    assert not torch.allclose(other.mean[:, 3:], fast.mean[:, 3:])  # ...and sampling changes the result
+    assert not torch.allclose(mean_fed.mean[:, 3:], fast.mean[:, 3:])
+
+
+def test_autoregressive_feeds_own_predictions(make_model):
+    """After the context, the input past it must not matter; inside it, it must."""
+    model = make_model(in_channels=2, root_width=8)
+    x = torch.randn(2, 10, 2, dtype=torch.float64)
+    changed = x.clone()
+    changed[:, 5:] += 1.0
+    torch.testing.assert_close(model(x, context=5).mean, model(changed, context=5).mean, **TOL)
+    assert not torch.allclose(model(x, context=6).mean, model(changed, context=6).mean)
+
+
+def test_full_teacher_forcing_equals_non_autoregressive(make_model):
+    model = make_model(**CONFIGS["time-channel-prev"])
+    x = torch.randn(3, 9, 2, dtype=torch.float64)
+    ar = model(x, teacher_forcing=1.0)
+    tf = model(x)
+    torch.testing.assert_close(ar.mean, tf.mean, **TOL)
+    torch.testing.assert_close(ar.theta, tf.theta, **TOL)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_step_matches_forward(make_model, name):
+    model = make_model(**CONFIGS[name])
+    x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64)
+    full = model(x)
+    state = model.init_state(3, seq_len=7)
+    for t in range(7):
+        out, state = model.step(x[:, t], state)
+        torch.testing.assert_close(out.theta, full.theta[:, t], **TOL)
+        if full.mean is not None:
+            torch.testing.assert_close(out.mean, full.mean[:, t], **TOL)
+    if full.logits is not None:
+        torch.testing.assert_close(out.logits, full.logits, **TOL)
+    with pytest.raises(ValueError, match="state"):
+        model.step(x[:, 0], state)
+
+
+@pytest.mark.parametrize("mode", ["reference", "scan", "conv"])
+def test_identity_A_and_zero_B_keep_theta0(mode):
+    torch.manual_seed(0)
+    model = WARP(WarpConfig(in_channels=2, root_width=8), dtype=torch.float64)  # A = I, B = 0 at init
+    x = torch.randn(4, 12, 2, dtype=torch.float64)
+    theta = model(x, mode=mode).theta
+    torch.testing.assert_close(theta, model.theta0(x[:, 0]).unsqueeze(1).expand_as(theta), **TOL)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("mode", ["reference", "scan", "conv", "autoregressive"])
+def test_padding_does_not_change_valid_part(make_model, name, mode):
+    if mode == "autoregressive" and name == "classification":
+        pytest.skip("classification has no autoregressive mode")
+    model = make_model(**CONFIGS[name])
+    lengths = torch.tensor([9, 5, 3])
+    x = torch.randn(3, 9, model.config.in_channels, dtype=torch.float64)
+    padded = x.clone()
+    padded[1, 5:] = float("nan")  # padding may hold anything, NaN included
+    padded[2, 3:] = 1e6
+    kwargs = dict(context=2) if mode == "autoregressive" else dict(mode=mode)
+    batch = model(padded, lengths, **kwargs)
+    for b, n in enumerate(lengths.tolist()):
+        alone = model(x[b:b + 1, :n], **kwargs)
+        torch.testing.assert_close(batch.theta[b, :n], alone.theta[0], **TOL)
+        assert torch.all(batch.theta[b, n:] == 0)
+        if alone.mean is not None:
+            torch.testing.assert_close(batch.mean[b, :n], alone.mean[0], **TOL)
+        else:
+            torch.testing.assert_close(batch.logits[b], alone.logits[0], **TOL)
+
+
+def test_gradcheck_tiny_model(make_model):
+    model = make_model(in_channels=1, root_width=3, root_depth=1, hypernet_depth=1, time_as_channel=True)
+    x = torch.randn(2, 5, 1, dtype=torch.float64, requires_grad=True)
+    params = list(model.parameters())
+
+    names = [n for n, _ in model.named_parameters()]
+
+    def fn(x, *values):
+        out = torch.func.functional_call(model, dict(zip(names, values)), (x,), {"mode": mode})
+        return out.mean, out.theta
+
+    values = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
+    for mode in ("scan", "conv"):
+        assert torch.autograd.gradcheck(fn, (x, *values))

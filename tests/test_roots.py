@@ -1,0 +1,118 @@
+"""Root networks: the batched MLP equals nn.Linear layers; WARP-Phys roots reproduce their families."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from warprnn import WARP, MLPRoot, MSDRoot, SineRoot, WarpConfig
+from warprnn.roots import activation
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "swish", "softplus", "sin", "identity"])
+def test_mlp_root_matches_linear_layers(act):
+    torch.manual_seed(0)
+    root = MLPRoot(3, 2, width=5, depth=2, act=act)
+    theta = torch.randn(4, 6, root.num_params, dtype=torch.float64)  # a different theta per (batch, time)
+    inputs = torch.randn(4, 6, 3, dtype=torch.float64)
+    out = root(theta, inputs)
+    assert out.shape == (4, 6, 2)
+    for b in range(4):
+        for t in range(6):
+            layers, start = [], 0
+            for out_f, in_f in [(5, 3), (5, 5), (2, 5)]:  # documented layout: weight row-major, then bias
+                lin = nn.Linear(in_f, out_f, dtype=torch.float64)
+                lin.weight.data = theta[b, t, start:start + out_f * in_f].view(out_f, in_f)
+                start += out_f * in_f
+                lin.bias.data = theta[b, t, start:start + out_f]
+                start += out_f
+                layers.append(lin)
+            f = activation(act)
+            h = f(layers[0](inputs[b, t]))
+            h = f(layers[1](h))
+            torch.testing.assert_close(out[b, t], layers[2](h), rtol=0, atol=1e-12)
+    assert start == root.num_params
+
+
+def test_mlp_initial_theta_matches_linear_init_bounds():
+    torch.manual_seed(0)
+    root = MLPRoot(1, 1, width=64, depth=1)
+    theta = root.initial_theta()
+    first, second = theta[:128], theta[128:]
+    assert first.abs().max() <= 1.0 and first.abs().max() > 0.9  # U(-1, 1): fan-in 1
+    assert second.abs().max() <= 1 / 8 and second.abs().max() > 0.1  # U(-1/8, 1/8): fan-in 64
+
+
+def rk4_damped_oscillator(m, k, c, x0, v0, times, substeps=50):
+    """A plain fixed-step RK4 solve of m x'' + c x' + k x = 0 on the uniform grid ``times``, float64."""
+    def f(s):
+        return torch.stack([s[1], -(c * s[1] + k * s[0]) / m])
+    state = torch.stack([x0, v0])
+    out = []
+    dt = (times[1] - times[0]).item() / substeps
+    for i in range((len(times) - 1) * substeps + 1):
+        if i % substeps == 0:
+            out.append(state)
+        k1 = f(state)
+        k2 = f(state + dt / 2 * k1)
+        k3 = f(state + dt / 2 * k2)
+        k4 = f(state + dt * k3)
+        state = state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return torch.stack(out, dim=-1)  # (2, batch, T)
+
+
+def test_msd_root_matches_ode_solve():
+    gen = torch.Generator().manual_seed(0)
+    n = 16
+    m = torch.empty(n, dtype=torch.float64).uniform_(0.01, 0.05, generator=gen)
+    k = torch.empty(n, dtype=torch.float64).uniform_(2, 18, generator=gen)
+    c = torch.empty(n, dtype=torch.float64).uniform_(0.01, 0.3, generator=gen)
+    m[0], k[0], c[0] = 0.01, 2.0, 0.3  # overdamped: c^2 > 4 m k
+    x0 = 1 + torch.empty(n, dtype=torch.float64).uniform_(-0.5, 0.5, generator=gen)
+    v0 = torch.empty(n, dtype=torch.float64).uniform_(-0.5, 0.5, generator=gen)
+    times = torch.linspace(0, 1, 101, dtype=torch.float64)
+    truth = rk4_damped_oscillator(m, k, c, x0, v0, times)  # (2, n, T)
+    theta = torch.stack([m.log(), k.log(), c.log(), x0, v0], dim=-1)  # (n, 5)
+    out = MSDRoot(2)(theta[:, None, :], times[None, :, None].expand(n, -1, 1))  # (n, T, 2)
+    torch.testing.assert_close(out.permute(2, 0, 1), truth, rtol=0, atol=1e-8)
+    assert (c[0] ** 2 > 4 * m[0] * k[0]) and (c[1:] ** 2 < 4 * m[1:] * k[1:]).any()
+
+
+def phys_model(root: str, theta0: torch.Tensor, channels: int) -> WARP:
+    model = WARP(WarpConfig(in_channels=channels, root=root, theta0="learned"), dtype=torch.float64)
+    with torch.no_grad():
+        model.theta_init.copy_(theta0)
+    return model
+
+
+def test_msd_warp_phys_reproduces_family_from_correct_state():
+    """A = I, B = 0 and theta_0 = (log m, log k, log c, x0, v0): every prediction is the next true value."""
+    T = 256
+    times = torch.linspace(0, 1, T, dtype=torch.float64)
+    for m, k, c in [(0.02, 4.0, 0.01), (0.04, 16.0, 0.2), (0.01, 2.0, 0.3)]:
+        m, k, c = (torch.tensor(v, dtype=torch.float64) for v in (m, k, c))
+        theta0 = torch.stack([m.log(), k.log(), c.log(), torch.tensor(1.0).double(), torch.tensor(0.0).double()])
+        truth = rk4_damped_oscillator(m, k, c, torch.tensor(1.0).double(), torch.tensor(0.0).double(),
+                                      times).T.unsqueeze(0)  # (1, T, 2)
+        pred = phys_model("msd", theta0, 2)(truth).mean
+        mse = ((pred[:, :-1] - truth[:, 1:]) ** 2).mean()
+        assert mse < 1e-6
+
+
+def test_sine_warp_phys_reproduces_family_from_correct_state():
+    T = 16
+    t = torch.linspace(0, 1, T, dtype=torch.float64)
+    for phase in torch.linspace(-math.pi / 6, math.pi / 6, 5, dtype=torch.float64):
+        truth = torch.sin(2 * math.pi * t + phase).view(1, T, 1)
+        pred = phys_model("sine", phase.view(1), 1)(truth).mean
+        assert ((pred[:, :-1] - truth[:, 1:]) ** 2).mean() < 1e-6
+        wrong = phys_model("sine", phase.view(1) + 0.3, 1)(truth).mean
+        assert ((wrong[:, :-1] - truth[:, 1:]) ** 2).mean() > 1e-3
+
+
+def test_sine_root_is_phase_shifted_sine():
+    root = SineRoot(2, frequency=3.0)
+    tau = torch.rand(7, 1, dtype=torch.float64)
+    theta = torch.tensor([0.1, -0.4], dtype=torch.float64).expand(7, 2)
+    torch.testing.assert_close(root(theta, tau), torch.sin(6 * math.pi * tau + theta))
