@@ -90,6 +90,6 @@ def test_config_rejects_bad_values(options, match):
 
 
 def test_config_from_dict_names_unknown_keys():
-    with pytest.raises(ValueError, match=r"unknown model option\(s\) \['widht'\]"):
+    with pytest.raises(ValueError, match=r"unknown warp option\(s\) \['widht'\]"):
         WarpConfig.from_dict({"in_channels": 2, "widht": 3})
     assert WarpConfig.from_dict({"in_channels": 2, "root_width": 3}).root_width == 3

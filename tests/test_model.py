@@ -56,4 +56,4 @@ def test_cli_describe_and_errors(capsys):
     assert "D_theta (state size): 4898" in capsys.readouterr().out  # the paper's MSD root
     assert main(["describe", "widht=3"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown model option(s) ['widht']" in err
+    assert err.count("\n") == 1 and "unknown warp option(s) ['widht']" in err

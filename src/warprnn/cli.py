@@ -1,57 +1,175 @@
-"""The ``warprnn`` command line."""
+"""The ``warprnn`` command line: train, evaluate, predict, list, describe."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-import yaml
+import numpy as np
+import torch
 
 from . import __version__
-from .config import WarpConfig
+from .config import WarpConfig, apply_overrides, load_experiment
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+EPILOG = """examples:
+  warprnn train                                   the default job: WARP on a small mass-spring-damper task
+  warprnn train msd-small train.epochs=5          a shipped config by name, with an override
+  warprnn train my.yaml warp.root_width=64        a config file
+  warprnn train --resume runs/msd-small-20261122-101500
+  warprnn evaluate runs/msd-small-20261122-101500
+  warprnn predict runs/msd-small-20261122-101500 --input series.npy --output forecast.npy
+  warprnn list
+"""
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """Parses ``key=value`` words; values are read as YAML scalars (``3``, ``true``, ``tanh``)."""
-    values = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {pair!r}: expected key=value")
-        values[key] = yaml.safe_load(value)
-    return values
+def config_path(name: str) -> Path:
+    """A config file path, or the shipped config of that name."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {name!r} does not exist")
+        return path
+    shipped = CONFIG_DIR / f"{name}.yaml"
+    if not shipped.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ValueError(f"unknown experiment {name!r}: not a file and not a shipped config {known}")
+    return shipped
 
 
-def describe(args) -> None:
-    """Prints the size of the model that the options describe."""
+def cmd_train(args) -> int:
+    from .train import train
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise ValueError("--resume continues a run with its saved config; give no config or overrides")
+        result = train(None, run_dir=Path(args.resume))
+    else:
+        config = load_experiment(config_path(args.config or "msd-small"), args.overrides)
+        result = train(config)
+    if result.status != "finished":
+        return 1
+    print_report(result)
+    return 0
+
+
+def print_report(result) -> None:
+    """The test metrics, next to the naive last-value forecast for forecasting runs."""
+    metrics = result.test_metrics
+    if "test_naive_mse" in metrics:
+        print(f"\nheld-out test set ({result.run_dir}):")
+        print(f"  {'model':<28}{'MSE':>12}{'MAE':>12}")
+        print(f"  {'WARP':<28}{metrics['test_mse']:>12.4g}{metrics['test_mae']:>12.4g}")
+        print(f"  {'naive last-value forecast':<28}{metrics['test_naive_mse']:>12.4g}{metrics['test_naive_mae']:>12.4g}")
+    else:
+        print(json.dumps(metrics, indent=2))
+    print("plots:")
+    for path in result.plots:
+        print(f"  {path}")
+
+
+def cmd_evaluate(args) -> int:
+    from .train import evaluate_run
+
+    metrics = evaluate_run(Path(args.run_dir))
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .train import predict_run
+
+    path = Path(args.input)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {args.input!r} does not exist")
+    values = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+    forecast = predict_run(Path(args.run_dir), torch.as_tensor(values, dtype=torch.float32), args.horizon)
+    if args.output:
+        np.save(args.output, forecast.numpy())
+        print(f"wrote {tuple(forecast.shape)} forecast to {args.output}")
+    else:
+        np.savetxt(sys.stdout, forecast.reshape(-1, forecast.shape[-1]).numpy(), delimiter=",", fmt="%.6g")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .datasets import DATASETS
+
+    print("experiments (warprnn train NAME):")
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        first = path.read_text().splitlines()[0]
+        print(f"  {path.stem:<24} {first.lstrip('# ') if first.startswith('#') else ''}")
+    print("data sets (data.name=...):")
+    for name, (_, description) in sorted(DATASETS.items()):
+        print(f"  {name:<24} {description}")
+    return 0
+
+
+def cmd_describe(args) -> int:
     from .model import WARP
 
-    model = WARP(WarpConfig.from_dict(parse_overrides(args.options)))
+    options = apply_overrides({}, [f"warp.{word}" for word in args.options]).get("warp", {})
+    model = WARP(WarpConfig.from_dict(options))
     print(f"D_theta (state size): {model.d_theta}")
     print(f"trainable parameters: {sum(p.numel() for p in model.parameters())}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="warprnn",
-        description="WARP: weight-space linear recurrent networks (Nzoyem et al., ICLR 2026).")
+        prog="warprnn", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="WARP: weight-space linear recurrent networks (Nzoyem et al., ICLR 2026).\n"
+                    "Train from a config, evaluate or continue a run, forecast from a saved run.")
     parser.add_argument("--version", action="version", version=f"warprnn {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("describe", help="print the state size and parameter count of a model",
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("train", help="train a model (no arguments: the default job)",
+                            description="Train from a config file or shipped config name, with key=value overrides "
+                                        "such as train.epochs=5 or warp.root_width=64.")
+    p.add_argument("config", nargs="?", help="a YAML file or a shipped config name (default: msd-small)")
+    p.add_argument("overrides", nargs="*", help="SECTION.KEY=VALUE, e.g. optim.lr=1e-3")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("evaluate", help="test metrics of a run's best checkpoint")
+    p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("predict", help="forecast the continuation of sequences from a run",
+                            description="Feeds the input as context and forecasts the following steps.")
+    p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
+    p.add_argument("--input", required=True, help=".npy of shape (T, C) or (N, T, C), or a CSV of shape (T, C)")
+    p.add_argument("--horizon", type=int, help="steps to forecast (default: the training length minus the input's)")
+    p.add_argument("--output", help=".npy file for the forecast (default: CSV on stdout)")
+    p.set_defaults(run=cmd_predict)
+
+    p = commands.add_parser("list", help="the shipped experiments and the data sets")
+    p.set_defaults(run=cmd_list)
+
+    p = commands.add_parser("describe", help="state size and parameter count of a WARP model",
                             description="Model options as key=value, e.g. in_channels=2 root_width=48 root_depth=3.")
     p.add_argument("options", nargs="*", help="WarpConfig fields as key=value")
-    p.set_defaults(run=describe)
+    p.set_defaults(run=cmd_describe)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
-        args.run(args)
+        return args.run(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"warprnn: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print("warprnn: interrupted; resume with 'warprnn train --resume RUN_DIR'", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

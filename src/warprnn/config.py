@@ -1,4 +1,4 @@
-"""Typed configuration of a WARP model.
+"""Typed configuration: the model (``WarpConfig``) and an experiment (``ExperimentConfig``).
 
 Every option is documented once, here. YAML files and command-line overrides are only a serialisation
 of these dataclasses: unknown keys and bad values raise ``ValueError`` naming the key and what is allowed.
@@ -7,8 +7,12 @@ of these dataclasses: unknown keys and bad values raise ``ValueError`` naming th
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
+
+import yaml
 
 ACTIVATIONS = ("relu", "tanh", "swish", "softplus", "sin", "identity")
 FINAL_ACTIVATIONS = ("none", "tanh", "clip")
@@ -112,11 +116,7 @@ class WarpConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "WarpConfig":
         """Builds a config from a mapping, rejecting unknown keys by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model option(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        return _build(cls, values, "warp")
 
     @property
     def out_features(self) -> int:
@@ -134,3 +134,230 @@ class WarpConfig:
     def drive_channels(self) -> int:
         """Width of the driving difference dx: C, plus one when tau is a channel."""
         return self.in_channels + int(self.time_as_channel)
+
+
+LOSSES = ("mse", "nll", "ce")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("none", "plateau", "cosine")
+DEVICES = ("cpu", "cuda", "auto")
+MODELS = ("warp",)
+
+
+@dataclass
+class DataConfig:
+    """Which data set, and how much of it.
+
+    Attributes:
+        name: a data set of ``warprnn.datasets`` (``warprnn list`` shows them).
+        root: directory of downloaded files for real data sets (default: ``$WARPRNN_DATA``, else
+            ``~/.cache/warprnn``); synthetic sets cache nothing and ignore it.
+        num_train, num_val, num_test: sizes of the splits of synthetic data sets (None: the data
+            set's default).
+        seq_len: sequence length of synthetic data sets (None: the data set's default).
+        context: L, the steps fed the truth when forecasting (None: the data set's default).
+        seed: seed of the synthetic generator (independent of the training seed).
+    """
+
+    name: str = "msd-small"
+    root: str | None = None
+    num_train: int | None = None
+    num_val: int | None = None
+    num_test: int | None = None
+    seq_len: int | None = None
+    context: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("num_train", "num_val", "num_test", "seq_len", "context"):
+            if getattr(self, key) is not None:
+                _positive_int(f"data.{key}", getattr(self, key))
+
+
+@dataclass
+class OptimConfig:
+    """The optimiser and its learning-rate schedule.
+
+    Attributes:
+        name: ``adam`` or ``adamw``.
+        lr: initial learning rate.
+        weight_decay: decoupled for ``adamw``, L2 for ``adam``.
+        grad_clip: maximum global gradient norm (0: no clipping).
+        scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
+            not improved for ``plateau_patience`` epochs); ``cosine`` (cosine decay to ``min_lr`` over
+            all epochs).
+        plateau_factor, plateau_patience: see ``scheduler``.
+        min_lr: the floor of both schedules.
+    """
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    scheduler: str = "none"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 10
+    min_lr: float = 1e-6
+
+    def __post_init__(self) -> None:
+        _one_of("optim.name", self.name, OPTIMIZERS)
+        _one_of("optim.scheduler", self.scheduler, SCHEDULERS)
+        if not self.lr > 0:
+            raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
+        if not 0 < self.plateau_factor < 1:
+            raise ValueError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
+        if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:
+            raise ValueError("optim.grad_clip, optim.weight_decay and optim.min_lr must be >= 0")
+        _positive_int("optim.plateau_patience", self.plateau_patience)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: sequences per step.
+        loss: ``mse``, ``nll`` (Gaussian negative log-likelihood; needs head ``gaussian``) or ``ce``
+            (cross-entropy; needs head ``classification``).
+        autoregressive: feed the model's own predictions during training, each step replaced by the
+            truth with probability ``teacher_forcing`` (False: teacher-forced, all truth).
+        teacher_forcing: p of ``autoregressive`` training.
+        loss_steps: compute the loss on this many random steps of each batch (None: all steps).
+        val_every: validate every this many epochs (and after the last).
+        metric: the validation metric that picks the best checkpoint (e.g. ``val_mse``,
+            ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
+        seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
+        device: ``cpu``, ``cuda`` or ``auto`` (cuda when available).
+        mode: how the recurrence runs when teacher-forced (see ``warprnn.modes``).
+        out_dir: parent directory of run folders.
+        name: run folder name prefix (None: the data set's name).
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    loss: str = "mse"
+    autoregressive: bool = False
+    teacher_forcing: float = 0.5
+    loss_steps: int | None = None
+    val_every: int = 1
+    metric: str = "val_mse"
+    seed: int = 0
+    device: str = "cpu"
+    mode: str = "scan"
+    out_dir: str = "runs"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive_int("train.epochs", self.epochs)
+        _positive_int("train.batch_size", self.batch_size)
+        _positive_int("train.val_every", self.val_every)
+        _one_of("train.loss", self.loss, LOSSES)
+        _one_of("train.device", self.device, DEVICES)
+        _one_of("train.mode", self.mode, ("scan", "conv", "reference"))
+        if self.loss_steps is not None:
+            _positive_int("train.loss_steps", self.loss_steps)
+        if not 0 <= self.teacher_forcing <= 1:
+            raise ValueError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment: a model, a data set, an optimiser and a training loop.
+
+    Attributes:
+        model: which model to train (``warp``).
+        warp: the WARP architecture; ``in_channels`` and ``num_classes`` are set from the data.
+        data, optim, train: see ``DataConfig``, ``OptimConfig``, ``TrainConfig``.
+    """
+
+    model: str = "warp"
+    warp: WarpConfig = field(default_factory=WarpConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _one_of("model", self.model, MODELS)
+        if self.train.loss == "nll" and self.warp.head != "gaussian":
+            raise ValueError(f"train.loss: 'nll' needs warp.head='gaussian', got {self.warp.head!r}")
+        if (self.train.loss == "ce") != (self.warp.head == "classification"):
+            raise ValueError(f"train.loss: 'ce' goes with warp.head='classification' and only with it, "
+                             f"got loss {self.train.loss!r} and head {self.warp.head!r}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+        """Builds an experiment from nested mappings, naming any unknown key."""
+        return _build(cls, values, "")
+
+    def to_dict(self) -> dict:
+        """Nested plain dictionaries, ready for YAML."""
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: Mapping[str, Any], prefix: str):
+    """Instantiates dataclass ``cls`` from ``values``, recursing into dataclass fields."""
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{prefix or 'config'}: expected a mapping of options, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        where = f"{prefix} " if prefix else ""
+        raise ValueError(f"unknown {where}option(s) {unknown}; allowed: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        sub = _SECTIONS.get(key) if not prefix else None
+        name = f"{prefix}.{key}" if prefix else key
+        kwargs[key] = _build(sub, value, key) if sub is not None else _as_declared(name, value, hints[key])
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"{prefix or 'config'}: {error}") from None
+
+
+def _as_declared(name: str, value: Any, hint) -> Any:
+    """Reads a number for a float option: YAML 1.1 leaves ``3e-4`` a string, and ``1`` an int."""
+    if float not in typing.get_args(hint) + (hint,) or value is None:
+        return value
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, float):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    return value
+
+
+_SECTIONS = {"warp": WarpConfig, "data": DataConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Applies ``section.key=value`` (or ``model=value``) words to nested ``values``, in place.
+
+    Values are parsed as YAML scalars (``3``, ``1e-3``, ``true``, ``null``, ``tanh``).
+    """
+    for word in overrides:
+        key, sep, raw = word.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {word!r}: expected key=value, e.g. train.epochs=5")
+        path = key.split(".")
+        if len(path) > 2 or (len(path) == 2 and path[0] not in _SECTIONS) or (len(path) == 1 and path[0] in _SECTIONS):
+            raise ValueError(f"override {word!r}: expected 'model=...' or 'SECTION.KEY=...' "
+                             f"with SECTION one of {sorted(_SECTIONS)}")
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = yaml.safe_load(raw)
+    return values
+
+
+def load_experiment(source: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Reads an experiment from a YAML file (or the defaults when None) and applies overrides."""
+    values = {}
+    if source is not None:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        values = yaml.safe_load(path.read_text()) or {}
+    return ExperimentConfig.from_dict(apply_overrides(values, list(overrides)))

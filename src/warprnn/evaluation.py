@@ -1,0 +1,112 @@
+"""Losses and evaluation: what the trainer optimises and what it reports.
+
+Alignment: the model's output at step t predicts the target at step t+1, so ``aligned[:, t]`` (the
+prediction of ``y[:, t]``) is ``mean[:, t-1]``. Forecasts are made autoregressively after the context
+L and scored on steps ``t >= L`` only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import metrics
+from .datasets import SequenceData, Split
+from .model import WarpOutput
+
+
+def step_mask(lengths: Tensor, T: int, num_steps: int | None = None,
+              generator: torch.Generator | None = None) -> Tensor:
+    """Which predictions ``mean[:, t]`` (t < T-1) have a target: ``t + 1 < length``, ``(batch, T-1)``.
+
+    With ``num_steps``, only that many randomly drawn steps (the same for the whole batch) count.
+    """
+    mask = torch.arange(1, T, device=lengths.device) < lengths[:, None]
+    if num_steps is not None and num_steps < T - 1:
+        chosen = torch.randperm(T - 1, generator=generator)[:num_steps].to(lengths.device)
+        keep = torch.zeros(T - 1, dtype=torch.bool, device=lengths.device)
+        keep[chosen] = True
+        mask = mask & keep
+    return mask
+
+
+def compute_loss(out: WarpOutput, batch: Split, loss: str, mask: Tensor | None = None) -> Tensor:
+    """The training loss: ``mse`` or ``nll`` of next-step predictions, or ``ce`` of class logits.
+
+    Args:
+        out: the model's output on ``batch.x``. batch: inputs, targets and lengths.
+        loss: ``mse``, ``nll`` or ``ce``. mask: ``(batch, T-1)`` steps that count (``step_mask``).
+    """
+    if loss == "ce":
+        return F.cross_entropy(out.logits, batch.y)
+    mask = step_mask(batch.lengths, batch.x.shape[1]) if mask is None else mask
+    pred, target, mask = out.mean[:, :-1], batch.y[:, 1:], mask.unsqueeze(-1)
+    if loss == "nll":
+        return metrics.gaussian_nll(pred, out.std[:, :-1], target, mask)
+    return metrics.mse(pred, target, mask)
+
+
+def align(y: Tensor, mean: Tensor) -> Tensor:
+    """Predictions aligned with targets: ``[y_0, mean_0, ..., mean_{T-2}]``, shape of y."""
+    return torch.cat([y[:, :1], mean[:, :-1]], dim=1)
+
+
+def last_value_forecast(y: Tensor, context: int) -> Tensor:
+    """The naive forecast: every step from L on repeats the last context value ``y[:, L-1]``."""
+    pred = y.clone()
+    pred[:, context:] = y[:, context - 1:context]
+    return pred
+
+
+@torch.no_grad()
+def forecast(model, split: Split, context: int, batch_size: int, device) -> dict[str, Tensor]:
+    """Autoregressive forecasts of a whole split after ``context`` steps, on the CPU.
+
+    Returns:
+        ``mean`` and ``std`` (or None) aligned with ``split.y``, and ``theta`` ``(N, T, D)``.
+    """
+    parts = {"mean": [], "std": [], "theta": []}
+    for start in range(0, len(split), batch_size):
+        batch = split.batch(torch.arange(start, min(start + batch_size, len(split))))
+        y = batch.y.to(device)
+        out = model(batch.x.to(device), batch.lengths.to(device), context=context)
+        parts["mean"].append(align(y, out.mean).cpu())
+        parts["std"].append(None if out.std is None else align(torch.zeros_like(y), out.std).cpu())
+        parts["theta"].append(out.theta.cpu())
+    return {k: None if v[0] is None else torch.cat(v) for k, v in parts.items()}
+
+
+@torch.no_grad()
+def evaluate(model, split: Split, data: SequenceData, loss: str, batch_size: int, device, mode: str,
+             prefix: str) -> dict[str, float]:
+    """Metrics of ``model`` on ``split``, keys prefixed (``val_``, ``test_``).
+
+    Always the teacher-forced ``loss``; for forecasting, the forecast metrics of ``metrics.forecast_metrics``
+    after the context; for classification, accuracy and macro-F1.
+    """
+    model.eval()
+    total, logits = 0.0, []
+    for start in range(0, len(split), batch_size):
+        batch = split.batch(torch.arange(start, min(start + batch_size, len(split))))
+        batch = Split(batch.x.to(device), batch.y.to(device), batch.lengths.to(device))
+        out = model(batch.x, batch.lengths, mode=mode)
+        total += compute_loss(out, batch, loss).item() * len(batch)
+        if out.logits is not None:
+            logits.append(out.logits.cpu())
+    results = {"loss": total / len(split)}
+    if data.task == "classification":
+        results.update(metrics.classification_metrics(torch.cat(logits), split.y, data.num_classes))
+    else:
+        pred = forecast(model, split, data.context, batch_size, device)
+        results.update(metrics.forecast_metrics(pred["mean"], split.y, context=data.context,
+                                                lengths=split.lengths, std=pred["std"], scaler=data.scaler,
+                                                bin_width=data.bin_width))
+    return {f"{prefix}{k}": v for k, v in results.items()}
+
+
+def naive_metrics(split: Split, data: SequenceData, prefix: str) -> dict[str, float]:
+    """Forecast metrics of the naive last-value forecast on ``split``, keys ``{prefix}naive_*``."""
+    pred = last_value_forecast(split.y, data.context)
+    results = metrics.forecast_metrics(pred, split.y, context=data.context, lengths=split.lengths, scaler=data.scaler)
+    return {f"{prefix}naive_{k}": v for k, v in results.items()}

@@ -1,0 +1,111 @@
+"""Metrics: regression and forecasting errors, Gaussian likelihood, bits per dimension, classification.
+
+Every regression metric takes a boolean ``mask`` broadcastable to the prediction and averages over the
+masked-in entries only (padding, the context part of a forecast, MAPE's zero targets).
+
+Definitions (N the number of masked-in entries):
+    MSE  = sum (pred - y)^2 / N              RMSE = sqrt(MSE)            MAE = sum |pred - y| / N
+    MAPE = 100 * sum |pred - y| / |y| / N over entries with y != 0 (zero targets are masked out)
+    NLL  = sum [0.5 log(2 pi std^2) + (y - pred)^2 / (2 std^2)] / N, in nats per dimension
+    BPD  = (NLL - log(bin)) / log 2: bits per dimension of the density discretised into bins of width
+           ``bin`` on the scale the model sees. For 8-bit pixels scaled to [-1, 1], bin = 2/256, so
+           BPD = NLL / log 2 + 7: the usual bits per dimension of a density on the pixel scale [0, 256).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return values.mean()
+    mask = mask.expand_as(values)
+    return values[mask].mean()
+
+
+def mse(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared error over the masked-in entries."""
+    return _masked_mean((pred - target) ** 2, mask)
+
+
+def mae(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean absolute error over the masked-in entries."""
+    return _masked_mean((pred - target).abs(), mask)
+
+
+def mape(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean absolute percentage error (in %), with entries whose target is exactly 0 masked out."""
+    nonzero = target != 0
+    mask = nonzero if mask is None else mask.expand_as(target) & nonzero
+    return 100 * _masked_mean((pred - target).abs() / target.abs().clamp_min(1e-12), mask)
+
+
+def gaussian_nll(mean: Tensor, std: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Gaussian negative log-likelihood in nats per dimension, constant term included."""
+    nll = 0.5 * math.log(2 * math.pi) + std.log() + 0.5 * ((target - mean) / std) ** 2
+    return _masked_mean(nll, mask)
+
+
+def bits_per_dim(nll: float, bin_width: float) -> float:
+    """Bits per dimension from a NLL in nats per dimension and the data's quantisation bin width."""
+    return (nll - math.log(bin_width)) / math.log(2)
+
+
+def forecast_metrics(pred: Tensor, target: Tensor, *, context: int, lengths: Tensor | None = None,
+                     std: Tensor | None = None, scaler=None, bin_width: float | None = None) -> dict[str, float]:
+    """Errors of forecasts on the forecast part only: steps ``context <= t < length``.
+
+    Args:
+        pred: ``(N, T, C)`` predictions aligned with ``target`` (``pred[:, t]`` is the forecast of
+            ``target[:, t]``), on the normalised scale. target: ``(N, T, C)``.
+        context: L; steps before it were given to the model and are not scored.
+        lengths: ``(N,)`` valid lengths (None: all T).
+        std: ``(N, T, C)`` predicted standard deviations, for ``nll`` (and ``bpd`` with ``bin_width``).
+        scaler: maps back to the original scale; adds ``*_orig`` metrics and computes MAPE there.
+        bin_width: quantisation bin of the data on the normalised scale (pixels), for ``bpd``.
+
+    Returns:
+        ``mse``, ``mae``, ``rmse``, ``mape``; ``nll`` and ``bpd`` when available; ``mse_orig``,
+        ``mae_orig``, ``rmse_orig`` with a scaler.
+    """
+    N, T, _ = target.shape
+    lengths = torch.full((N,), T) if lengths is None else lengths.cpu()
+    steps = torch.arange(T)
+    mask = ((steps >= context) & (steps < lengths[:, None])).unsqueeze(-1)  # (N, T, 1)
+    results = _errors(pred, target, mask, "")
+    if std is not None:
+        results["nll"] = gaussian_nll(pred, std, target, mask).item()
+        if bin_width is not None:
+            results["bpd"] = bits_per_dim(results["nll"], bin_width)
+    if scaler is not None:
+        pred_orig, target_orig = scaler.inverse(pred), scaler.inverse(target)
+        results.update(_errors(pred_orig, target_orig, mask, "_orig"))
+        results["mape"] = mape(pred_orig, target_orig, mask).item()
+    else:
+        results["mape"] = mape(pred, target, mask).item()
+    return results
+
+
+def _errors(pred: Tensor, target: Tensor, mask: Tensor, suffix: str) -> dict[str, float]:
+    value = mse(pred, target, mask).item()
+    return {f"mse{suffix}": value, f"mae{suffix}": mae(pred, target, mask).item(), f"rmse{suffix}": math.sqrt(value)}
+
+
+def classification_metrics(logits: Tensor, labels: Tensor, num_classes: int) -> dict[str, float]:
+    """Accuracy and macro-F1 (the mean F1 over the classes present in the labels or the predictions).
+
+    Args:
+        logits: ``(N, num_classes)``. labels: ``(N,)`` integers.
+    """
+    pred = logits.argmax(-1)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    confusion.index_put_((labels.long(), pred), torch.ones_like(pred), accumulate=True)  # rows: truth
+    tp = confusion.diag().double()
+    support, predicted = confusion.sum(1).double(), confusion.sum(0).double()
+    f1 = 2 * tp / (support + predicted).clamp_min(1)
+    present = (support + predicted) > 0
+    return {"accuracy": (pred == labels).double().mean().item(), "f1": f1[present].mean().item()}

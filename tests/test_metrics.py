@@ -1,0 +1,60 @@
+"""Metrics against direct computations: masking, the forecast part only, original scale, BPD, macro-F1."""
+
+import math
+
+import pytest
+import torch
+
+from warprnn import metrics
+from warprnn.datasets import StandardScaler
+
+
+def test_mape_masks_zero_targets():
+    pred, target = torch.tensor([1.0, 2.0, 5.0]), torch.tensor([2.0, 0.0, 4.0])
+    assert metrics.mape(pred, target).item() == pytest.approx(100 * (0.5 + 0.25) / 2)
+
+
+def test_forecast_metrics_score_only_steps_after_context_and_inside_length():
+    torch.manual_seed(0)
+    target = torch.randn(2, 6, 1)
+    pred = target.clone()
+    pred[:, :3] += 100.0  # context part: ignored
+    pred[0, 3:] += 1.0
+    pred[1, 3:5] += 2.0
+    pred[1, 5:] += 50.0  # past length 5: ignored
+    out = metrics.forecast_metrics(pred, target, context=3, lengths=torch.tensor([6, 5]))
+    errors = torch.tensor([1.0, 1.0, 1.0, 2.0, 2.0])  # 3 steps of sequence 0, 2 of sequence 1
+    assert out["mse"] == pytest.approx((errors ** 2).mean().item())
+    assert out["mae"] == pytest.approx(errors.mean().item())
+    assert out["rmse"] == pytest.approx(math.sqrt(out["mse"]))
+
+
+def test_forecast_metrics_on_original_scale():
+    scaler = StandardScaler(mean=torch.tensor([10.0]), std=torch.tensor([3.0]))
+    target = torch.zeros(1, 4, 1)
+    pred = torch.ones(1, 4, 1)
+    out = metrics.forecast_metrics(pred, target, context=1, scaler=scaler)
+    assert out["mse"] == pytest.approx(1.0) and out["mse_orig"] == pytest.approx(9.0)
+    assert out["mae_orig"] == pytest.approx(3.0)
+    assert out["mape"] == pytest.approx(100 * 3 / 10)  # on the original scale, where the target is 10
+
+
+def test_gaussian_nll_and_bits_per_dim():
+    mean, std, y = torch.tensor([0.5]), torch.tensor([0.2]), torch.tensor([0.1])
+    expected = -torch.distributions.Normal(mean, std).log_prob(y).item()
+    assert metrics.gaussian_nll(mean, std, y).item() == pytest.approx(expected)
+    # Pixels in [-1, 1] with 256 levels: BPD is the NLL in bits plus log2(128) = 7.
+    assert metrics.bits_per_dim(expected, 2 / 256) == pytest.approx(expected / math.log(2) + 7)
+    out = metrics.forecast_metrics(mean.view(1, 1, 1).expand(1, 3, 1), y.view(1, 1, 1).expand(1, 3, 1), context=1,
+                                   std=std.view(1, 1, 1).expand(1, 3, 1), bin_width=2 / 256)
+    assert out["nll"] == pytest.approx(expected) and out["bpd"] == pytest.approx(expected / math.log(2) + 7)
+
+
+def test_classification_metrics_match_hand_computed_macro_f1():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    pred = torch.tensor([0, 1, 1, 1, 2, 0])
+    logits = torch.nn.functional.one_hot(pred, 4).float()  # class 3 never occurs: not averaged
+    out = metrics.classification_metrics(logits, labels, num_classes=4)
+    f1 = [2 * 1 / (2 + 2), 2 * 2 / (2 + 3), 2 * 1 / (2 + 1)]  # 2 tp / (support + predicted)
+    assert out["accuracy"] == pytest.approx(4 / 6)
+    assert out["f1"] == pytest.approx(sum(f1) / 3)

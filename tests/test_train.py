@@ -1,0 +1,155 @@
+"""The training harness: run folder, exact resume after SIGKILL, non-finite stop, CLI errors."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from warprnn import evaluation, train as train_module
+from warprnn.cli import main
+from warprnn.config import load_experiment
+from warprnn.train import load_checkpoint, train
+
+TINY = ["data.num_train=48", "data.num_val=16", "data.num_test=16", "data.seq_len=16", "data.context=4",
+        "warp.root_width=8", "train.batch_size=16"]
+
+
+def tiny(tmp_path, *extra):
+    return load_experiment("configs/msd-small.yaml", TINY + [f"train.out_dir={tmp_path}", *extra])
+
+
+@pytest.fixture(autouse=True)
+def repo_root(monkeypatch):
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_run_folder_contents(tmp_path):
+    result = train(tiny(tmp_path, "train.epochs=3", "train.val_every=2"), log=lambda *_: None)
+    run = result.run_dir
+    assert result.status == "finished"
+    assert (run / "config.yaml").is_file()
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert rows[0]["val_mse"] == "" and float(rows[1]["val_mse"]) > 0  # validation every 2 epochs and at the end
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
+    assert (run / "checkpoints" / "best.pt").is_file()
+    test = json.loads((run / "test_metrics.json").read_text())
+    for key in ("test_mse", "test_mae", "test_rmse", "test_mse_orig", "test_naive_mse", "test_loss"):
+        assert key in test and test[key] >= 0
+    assert sorted(p.name for p in result.plots) == ["losses.png", "predictions.png", "theta.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in result.plots)
+
+
+def test_same_seed_same_weights(tmp_path):
+    weights = []
+    for sub in ("a", "b"):
+        run = train(tiny(tmp_path / sub, "train.epochs=2"), log=lambda *_: None).run_dir
+        weights.append(load_checkpoint(run / "checkpoints" / "last.pt")["model"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    other = train(tiny(tmp_path / "c", "train.epochs=2", "train.seed=1"), log=lambda *_: None).run_dir
+    assert not torch.equal(load_checkpoint(other / "checkpoints" / "last.pt")["model"]["A"], weights[0]["A"])
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    epochs = 12
+    args = TINY + ["data.num_train=96", "data.seq_len=24", f"train.epochs={epochs}", "train.val_every=100"]
+    reference = train(tiny(tmp_path / "ref", *args[len(TINY):]), log=lambda *_: None).run_dir
+
+    out_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "warprnn.cli", "train", "configs/msd-small.yaml", *args, f"train.out_dir={out_dir}"]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, killed_after = time.time() + 120, None
+    while time.time() < deadline and process.poll() is None:
+        last = list(out_dir.glob("*/checkpoints/last.pt"))
+        if last:
+            killed_after = load_checkpoint(last[0])["epoch"]
+            if killed_after >= 2:
+                process.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.01)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL and 2 <= killed_after < epochs
+
+    run_dir = next(out_dir.iterdir())
+    result = train(None, run_dir=run_dir, log=lambda *_: None)
+    assert result.status == "finished"
+    resumed = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    expected = load_checkpoint(reference / "checkpoints" / "last.pt")
+    assert resumed["epoch"] == epochs
+    for key in expected["model"]:
+        assert torch.equal(resumed["model"][key], expected["model"][key]), key
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in expected["history"]]
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = evaluation.compute_loss
+
+    def poisoned(out, batch, loss, mask=None):
+        calls["n"] += 1
+        value = real(out, batch, loss, mask)
+        return value * float("nan") if calls["n"] == 7 else value  # 3 batches per epoch: NaN in epoch 3
+
+    monkeypatch.setattr(train_module, "compute_loss", poisoned)
+    messages = []
+    result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=100"), log=messages.append)
+    assert result.status == "non-finite"
+    last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
+    assert last["epoch"] == 2 and all(torch.isfinite(v).all() for v in last["model"].values())
+    assert any("became nan in epoch 3" in m and "last good checkpoint" in m for m in messages)
+    assert not (result.run_dir / "test_metrics.json").exists()
+
+
+@pytest.mark.parametrize("extra", [
+    ["optim.scheduler=plateau", "optim.plateau_patience=1"],
+    ["optim.name=adamw", "optim.weight_decay=0.01", "train.loss_steps=5"],
+    ["warp.head=gaussian", "train.loss=nll", "train.autoregressive=false", "train.mode=conv", "train.metric=val_nll"],
+])
+def test_training_options_run(tmp_path, extra):
+    result = train(tiny(tmp_path, "train.epochs=2", *extra), log=lambda *_: None)
+    assert result.status == "finished" and result.test_metrics["test_mse"] >= 0
+
+
+def test_loss_steps_mask_counts_the_asked_steps():
+    lengths = torch.tensor([10, 6])
+    mask = evaluation.step_mask(lengths, 10, 4, torch.Generator().manual_seed(0))
+    assert mask.shape == (2, 9) and mask[0].sum() == 4
+    assert not mask[1, 5:].any()  # never a step past the length
+
+
+def test_cli_evaluate_and_predict(tmp_path, capsys):
+    run = train(tiny(tmp_path, "train.epochs=1"), log=lambda *_: None).run_dir
+    assert main(["evaluate", str(run)]) == 0
+    assert "test_mse" in json.loads(capsys.readouterr().out)
+    series = tmp_path / "series.npy"
+    import numpy as np
+    np.save(series, np.random.default_rng(0).normal(size=(2, 5, 2)).astype("float32"))
+    out = tmp_path / "forecast.npy"
+    assert main(["predict", str(run), "--input", str(series), "--output", str(out)]) == 0
+    assert np.load(out).shape == (2, 11, 2)  # the training length 16 minus the 5 given steps
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "missing.yaml"], "config file 'missing.yaml' does not exist"),
+    (["train", "nonexistent-experiment"], "unknown experiment 'nonexistent-experiment'"),
+    (["train", "msd-small", "train.epochs=zero"], "train.epochs: expected an integer >= 1, got 'zero'"),
+    (["train", "msd-small", "bogus"], "override 'bogus': expected key=value"),
+    (["evaluate", "/nonexistent/run"], "is not a run folder"),
+    (["predict", "/nonexistent/run", "--input", "x.npy"], "input file 'x.npy' does not exist"),
+])
+def test_cli_errors_are_one_line(argv, match, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warprnn: error:") and match in err
+
+
+def test_cli_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "msd-small" in out and "data sets" in out
