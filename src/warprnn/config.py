@@ -141,6 +141,8 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "plateau", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
 MODELS = ("warp",)
+SCALINGS = ("standard", "minmax")
+SPLITS = ("archive", "resplit")
 
 
 @dataclass
@@ -150,12 +152,22 @@ class DataConfig:
     Attributes:
         name: a data set of ``warprnn.datasets`` (``warprnn list`` shows them).
         root: directory of downloaded files for real data sets (default: ``$WARPRNN_DATA``, else
-            ``~/.cache/warprnn``); synthetic sets cache nothing and ignore it.
-        num_train, num_val, num_test: sizes of the splits of synthetic data sets (None: the data
-            set's default).
+            ``~/.cache/warprnn``), laid out as ``warprnn.loaders`` describes (``mnist/``, ``ett/``,
+            ``uea/NAME/``, ``pems08/``); synthetic sets cache nothing and ignore it.
+        num_train, num_val, num_test: sizes of the splits. Synthetic sets generate that many (None: the
+            data set's default); real sets keep a random subset of that many, drawn with ``seed`` (None: all).
         seq_len: sequence length of synthetic data sets (None: the data set's default).
-        context: L, the steps fed the truth when forecasting (None: the data set's default).
-        seed: seed of the synthetic generator (independent of the training seed).
+        context: L, the steps fed the truth when forecasting (None: the data set's default); for the
+            windowed forecasting sets (ETT, PEMS08) the input length of each window.
+        horizon: H, the steps forecast after the context by the windowed forecasting sets (ETT: 96, 192,
+            336 or 720, default 96; PEMS08: default 12); each window is one sequence of L + H steps.
+        scaling: how the windowed forecasting sets are normalised, with statistics of the training
+            part: ``standard`` (zero mean, unit variance per channel, the usual protocol) or ``minmax``
+            (the training range mapped to [-1, 1] per channel, as in the WARP authors' code).
+        split: how UEA sets are split: ``archive`` (the archive's TRAIN part, less a random 10% kept for
+            validation, and its TEST part) or ``resplit`` (all cases pooled and split 70:15:15 at random).
+        seed: seed of the synthetic generator, and of the random subsets, validation carve-outs and
+            re-splits of real sets (independent of the training seed).
     """
 
     name: str = "msd-small"
@@ -165,12 +177,17 @@ class DataConfig:
     num_test: int | None = None
     seq_len: int | None = None
     context: int | None = None
+    horizon: int | None = None
+    scaling: str = "standard"
+    split: str = "archive"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("num_train", "num_val", "num_test", "seq_len", "context"):
+        for key in ("num_train", "num_val", "num_test", "seq_len", "context", "horizon"):
             if getattr(self, key) is not None:
                 _positive_int(f"data.{key}", getattr(self, key))
+        _one_of("data.scaling", self.scaling, SCALINGS)
+        _one_of("data.split", self.split, SPLITS)
 
 
 @dataclass

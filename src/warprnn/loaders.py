@@ -1,0 +1,390 @@
+"""Real data files: where they live, their checksums, readers of their formats, and their download.
+
+Files live under a data root (``data.root``, else ``$WARPRNN_DATA``, else ``~/.cache/warprnn``), one folder
+per source::
+
+    mnist/train-images-idx3-ubyte.gz ...        fashion-mnist/train-images-idx3-ubyte.gz ...
+    ett/ETTh1.csv ...                           uea/BasicMotions/BasicMotions_TRAIN.ts, ..._TEST.ts
+    pems08/PEMS08.npz
+
+Like torchvision, every load verifies the checksums that are known, a missing file raises
+``MissingDataError`` naming each missing file and where to download it, and a damaged one raises
+``CorruptDataError`` naming the file and what is wrong. ``download`` fetches a source's files, verifies
+them, and moves each into place only once it is whole (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV = "WARPRNN_DATA"
+DEFAULT_ROOT = "~/.cache/warprnn"
+
+
+class MissingDataError(FileNotFoundError):
+    """Files of a data set are not under the data root (or could not be downloaded)."""
+
+
+class CorruptDataError(ValueError):
+    """A data file does not match its checksum or its format."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One file of a data source.
+
+    Attributes:
+        path: where it lives under the data root, e.g. ``mnist/train-images-idx3-ubyte.gz``.
+        url: where ``download`` fetches it (None: no canonical download, see ``where``).
+        member: its name inside the zip archive at ``url`` (None: ``url`` is the file itself).
+        sha256, md5: its known checksums (None: unknown, not verified); sha256 is preferred.
+        where: how to obtain it by hand when there is no ``url``.
+    """
+
+    path: str
+    url: str | None
+    member: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    where: str | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
+UEA_URL = "https://timeseriesclassification.com/aeon-toolkit/"
+PEMS08_WHERE = ("no canonical download exists; the processed file (data of shape (17856, 170, 3)) is commonly "
+                "taken from the ASTGCN authors' repository github.com/Davidham3/ASTGCN-2019-mxnet "
+                "(data/PEMS08/pems08.npz); save it as pems08/PEMS08.npz")
+
+# MNIST md5s are torchvision's, sha256s those of the shared copies (identical files); Fashion-MNIST md5s
+# are torchvision's and Zalando's; ETT and BasicMotions sha256s are those of the canonical files.
+_MNIST = {
+    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                   "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                   "d53e105ee54ea40749a09fcbcd1e9432"),
+    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                  "9fb629c4189551a2d022fa330f9573f3"),
+    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                  "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+_FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+_ETT_SHA256 = {
+    "ETTh1": "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+    "ETTh2": "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
+    "ETTm1": "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e",
+    "ETTm2": "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd",
+}
+_UEA_SHA256 = {
+    "BasicMotions_TRAIN.ts": "8dc43cc6306cb679c888c01e26f91772ac4441a916da43bac8b79734a538b9d6",
+    "BasicMotions_TEST.ts": "79213102bc6fca1a398ad98ce1185dff0208fa3d1465e687f48288946b0ff8dc",
+}
+UEA_SETS = ("BasicMotions", "EigenWorms", "EthanolConcentration", "Heartbeat", "MotorImagery",
+            "SelfRegulationSCP1", "SelfRegulationSCP2")
+
+
+def _uea(name: str) -> list[Resource]:
+    return [Resource(f"uea/{name}/{name}_{part}.ts", f"{UEA_URL}{name}.zip", member=f"{name}_{part}.ts",
+                     sha256=_UEA_SHA256.get(f"{name}_{part}.ts")) for part in ("TRAIN", "TEST")]
+
+
+SOURCES: dict[str, list[Resource]] = {
+    "mnist": [Resource(f"mnist/{f}", MNIST_URL + f, sha256=s, md5=m) for f, (s, m) in _MNIST.items()],
+    "fashion-mnist": [Resource(f"fashion-mnist/{f}", FASHION_URL + f, md5=m) for f, m in _FASHION_MD5.items()],
+    **{name.lower(): [Resource(f"ett/{name}.csv", f"{ETT_URL}{name}.csv", sha256=s)] for name, s in _ETT_SHA256.items()},
+    **{f"uea-{name}": _uea(name) for name in UEA_SETS},
+    "pems08": [Resource("pems08/PEMS08.npz", None, where=PEMS08_WHERE)],
+}
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root``, else ``$WARPRNN_DATA``, else ``~/.cache/warprnn``."""
+    return Path(root or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser().absolute()
+
+
+def _source(name: str) -> list[Resource]:
+    if name not in SOURCES:
+        raise ValueError(f"unknown data source {name!r}; known: {sorted(SOURCES)}")
+    return SOURCES[name]
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mismatch(path: Path, resource: Resource) -> str | None:
+    """How ``path`` differs from the known checksum of ``resource`` (None: it matches, or none is known)."""
+    algorithm, expected = ("sha256", resource.sha256) if resource.sha256 else ("md5", resource.md5)
+    if expected is None:
+        return None
+    actual = _digest(path, algorithm)
+    return None if actual == expected else f"{algorithm} is {actual}, expected {expected}"
+
+
+def verify(path: Path, resource: Resource, source: str) -> None:
+    """Raises ``CorruptDataError`` when ``path`` does not match the known checksum of ``resource``."""
+    problem = mismatch(path, resource)
+    if problem:
+        raise CorruptDataError(f"{path}: {problem} (a damaged or partial file; delete it and run "
+                               f"'warprnn download {source}')")
+
+
+def require(source: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The verified files of ``source``, by file name.
+
+    Raises:
+        MissingDataError: naming every missing file, the folder searched and where to get each file.
+        CorruptDataError: a file whose checksum is not the known one.
+    """
+    resources, base = _source(source), data_root(root)
+    missing = [r for r in resources if not (base / r.path).is_file()]
+    if missing:
+        listed = "; ".join(f"{r.path} ({'from ' + r.url if r.url else r.where})" for r in missing)
+        hint = (f"; run 'warprnn download {source} --root {base}'" if all(r.url for r in missing) else "")
+        raise MissingDataError(f"data source {source!r}: {len(missing)} file(s) missing under {base}: {listed}"
+                               f"{hint}, or point data.root (or ${DATA_ENV}) at a folder that has them")
+    for r in resources:
+        verify(base / r.path, r, source)
+    return {r.name: base / r.path for r in resources}
+
+
+# ----------------------------------------------------------------------------------------------- readers
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX array (the MNIST format), gzipped when the name ends in ``.gz``.
+
+    The header is two zero bytes, a type byte, the number of dimensions n, then n big-endian uint32 sizes.
+    """
+    try:
+        raw = gzip.open(path).read() if str(path).endswith(".gz") else Path(path).read_bytes()
+    except (OSError, EOFError) as error:
+        raise CorruptDataError(f"{path}: not a readable gzip file ({error})") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_TYPES:
+        raise CorruptDataError(f"{path}: bad IDX magic number {raw[:4].hex()} (expected 0000TTNN, TT a data type)")
+    ndim = raw[3]
+    offset = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:offset], dtype=">u4"))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = offset + dtype.itemsize * int(np.prod(shape))
+    if len(shape) != ndim or len(raw) != expected:
+        raise CorruptDataError(f"{path}: IDX header says shape {shape}, {expected} bytes, but the file has {len(raw)}")
+    return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+
+
+def read_ett_csv(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
+    """The channel names and values ``(T, C)`` float64 of an ETT CSV (``date,HUFL,...,OT``); dates dropped."""
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+    if header[0] != "date" or len(header) < 2:
+        raise CorruptDataError(f"{path}: expected a header 'date,<channel>,...', got {','.join(header)!r}")
+    try:
+        values = np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(1, len(header)), ndmin=2)
+    except ValueError as error:
+        raise CorruptDataError(f"{path}: malformed CSV ({error})") from None
+    if not np.isfinite(values).all():
+        raise CorruptDataError(f"{path}: non-finite values in the data")
+    return tuple(header[1:]), values
+
+
+@dataclass
+class TsData:
+    """The cases of a ``.ts`` classification file.
+
+    Attributes:
+        cases: one ``(length, C)`` float64 array per case, NaN where a value is missing (a channel shorter
+            than its case's longest is padded with NaN).
+        labels: the class label of each case, as written.
+        classes: the class labels declared by ``@classLabel true ...``, in order.
+    """
+
+    cases: list[np.ndarray]
+    labels: list[str]
+    classes: tuple[str, ...]
+
+
+def _flag(path: Path, tags: dict, tag: str) -> bool | None:
+    if tag not in tags:
+        return None
+    word = tags[tag].split(" ")[0].lower()
+    if word not in ("true", "false"):
+        raise CorruptDataError(f"{path}: @{tag} must be true or false, got {tags[tag]!r}")
+    return word == "true"
+
+
+def read_ts(path: Path) -> TsData:
+    """A ``.ts`` file of the UCR/UEA archive (sktime/aeon format), classification problems only.
+
+    Header tags (``@problemName``, ``@timeStamps``, ``@missing``, ``@univariate``, ``@dimensions``,
+    ``@equalLength``, ``@seriesLength``, ``@classLabel``) come before ``@data``; each data line is one case,
+    channels separated by ``:``, values by ``,``, the class label last; ``?`` (or ``NaN``) marks a missing
+    value. Lines starting with ``#`` are comments. Time-stamped files are not supported.
+    """
+    tags, cases, labels, in_data = {}, [], [], False
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if not in_data:
+                if not line.startswith("@"):
+                    raise CorruptDataError(f"{path}, line {number}: expected a @tag or @data, got {line[:40]!r}")
+                tag, _, value = line[1:].partition(" ")
+                in_data = tag.lower() == "data"
+                tags[tag.lower()] = value.strip()
+                continue
+            *channels, label = line.split(":")
+            try:
+                values = [np.array(c.replace("?", "nan").split(","), dtype=np.float64) for c in channels]
+            except ValueError as error:
+                raise CorruptDataError(f"{path}, line {number}: bad value ({error})") from None
+            if not channels:
+                raise CorruptDataError(f"{path}, line {number}: expected 'values:...:label', got {line[:40]!r}")
+            case = np.full((max(len(v) for v in values), len(values)), np.nan)
+            for c, v in enumerate(values):
+                case[:len(v), c] = v
+            cases.append(case)
+            labels.append(label.strip())
+    _check_ts(path, tags, in_data, cases, labels)
+    return TsData(cases, labels, tuple(tags["classlabel"].split()[1:]))
+
+
+def _check_ts(path: Path, tags: dict, in_data: bool, cases: list[np.ndarray], labels: list[str]) -> None:
+    """Raises ``CorruptDataError`` when the cases contradict the header (or it lacks what is needed)."""
+    if not in_data or not cases:
+        raise CorruptDataError(f"{path}: no @data section with cases")
+    if _flag(path, tags, "timestamps"):
+        raise CorruptDataError(f"{path}: time-stamped .ts files (@timeStamps true) are not supported")
+    if not _flag(path, tags, "classlabel"):
+        raise CorruptDataError(f"{path}: not a classification file (expected '@classLabel true <labels>')")
+    channels = {case.shape[1] for case in cases}
+    declared = tags.get("dimensions")
+    expected = 1 if _flag(path, tags, "univariate") else int(declared) if declared and declared.isdigit() else None
+    if len(channels) > 1 or (expected is not None and channels != {expected}):
+        raise CorruptDataError(f"{path}: cases have {sorted(channels)} channel(s), expected {expected or 'the same'}")
+    lengths = {len(case) for case in cases}
+    if _flag(path, tags, "equallength") and len(lengths) > 1:
+        raise CorruptDataError(f"{path}: @equalLength true, but the cases have lengths {sorted(lengths)[:5]}...")
+    classes = tags["classlabel"].split()[1:]
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise CorruptDataError(f"{path}: labels {unknown[:5]} are not among the declared classes {classes}")
+
+
+def read_npz(path: Path, key: str = "data", ndim: int = 3) -> np.ndarray:
+    """The array ``key`` of an ``.npz`` file, checked to have ``ndim`` dimensions."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            array = archive[key] if key in archive.files else None
+            names = archive.files
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CorruptDataError(f"{path}: not a readable .npz file ({error})") from None
+    if array is None:
+        raise CorruptDataError(f"{path}: no array {key!r} (it has {sorted(names)})")
+    if array.ndim != ndim:
+        raise CorruptDataError(f"{path}: {key!r} has shape {array.shape}, expected {ndim} dimensions")
+    return array
+
+
+# -------------------------------------------------------------------------------------------- download
+
+def open_url(url: str):
+    """Opens ``url`` for reading (``file://`` URLs too); tests replace it to serve local files."""
+    return urllib.request.urlopen(url, timeout=60)
+
+
+def _fetch(url: str, target: Path) -> None:
+    """Streams ``url`` into ``target``."""
+    try:
+        with open_url(url) as response, open(target, "wb") as f:
+            shutil.copyfileobj(response, f, 1 << 20)
+    except OSError as error:
+        target.unlink(missing_ok=True)
+        raise MissingDataError(f"could not download {url}: {error}") from None
+
+
+def _install(part: Path, target: Path, resource: Resource) -> None:
+    """Verifies the downloaded ``part`` and renames it to ``target``; a damaged file is deleted."""
+    problem = mismatch(part, resource)
+    if problem:
+        part.unlink()
+        raise CorruptDataError(f"downloaded {resource.path} from {resource.url} is damaged and was not kept: {problem}")
+    os.replace(part, target)
+
+
+def download(source: str, root: str | os.PathLike | None = None, log=print) -> list[Path]:
+    """Fetches the files of ``source`` into the data root, verifying their checksums.
+
+    Files already present and valid are kept. Each file is written to ``NAME.part`` and renamed once it is
+    complete and verified, so an interrupted or damaged download never leaves a file that looks valid.
+
+    Returns:
+        The paths of the source's files.
+    """
+    resources, base = _source(source), data_root(root)
+    manual = [r for r in resources if r.url is None]
+    if manual:
+        raise ValueError(f"{source}: {manual[0].where}")
+    archives: dict[str, Path] = {}
+    try:
+        for r in resources:
+            target = base / r.path
+            if target.is_file():
+                verify(target, r, source)
+                log(f"{target}: present")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            if r.member is None:
+                log(f"downloading {r.url}")
+                _fetch(r.url, part)
+            else:
+                if r.url not in archives:
+                    log(f"downloading {r.url}")
+                    archives[r.url] = target.with_name(Path(r.url).name + ".part")
+                    _fetch(r.url, archives[r.url])
+                _extract(archives[r.url], r, part)
+            _install(part, target, r)
+            log(f"{target}: ok")
+    finally:
+        for archive in archives.values():
+            archive.unlink(missing_ok=True)
+    return [base / r.path for r in resources]
+
+
+def _extract(archive: Path, resource: Resource, part: Path) -> None:
+    """Writes ``resource.member`` (found anywhere in the zip ``archive``) to ``part``."""
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = [n for n in z.namelist() if Path(n).name == resource.member]
+            if not names:
+                raise CorruptDataError(f"{resource.url}: the archive has no {resource.member}")
+            with z.open(names[0]) as src, open(part, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except zipfile.BadZipFile as error:
+        raise CorruptDataError(f"{resource.url}: not a zip archive ({error})") from None
