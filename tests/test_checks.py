@@ -77,7 +77,7 @@ def test_step_rejects_bad_input(model):
     (dict(final_clip=0.0), r"final_clip: expected a positive number"),
     (dict(in_channels=0), r"in_channels: expected an integer >= 1, got 0"),
     (dict(root_depth=-1), r"root_depth: expected an integer >= 0"),
-    (dict(head="classification"), r"num_classes: expected an integer >= 2, got None"),
+    (dict(head="classification", num_classes=1), r"num_classes: expected an integer >= 2, got 1"),
     (dict(num_classes=3), r"num_classes: only used with head='classification'"),
     (dict(root="sine", head="gaussian"), r"head: root='sine' supports only 'point'"),
     (dict(root="msd", in_channels=3), r"in_channels: root='msd' predicts x or \(x, v\)"),
@@ -87,6 +87,11 @@ def test_step_rejects_bad_input(model):
 def test_config_rejects_bad_values(options, match):
     with pytest.raises(ValueError, match=match):
         WarpConfig(**options)
+
+
+def test_classification_model_needs_num_classes():
+    with pytest.raises(ValueError, match=r"num_classes: expected an integer >= 2 with head='classification', got None"):
+        WARP(WarpConfig(head="classification"))
 
 
 def test_config_from_dict_names_unknown_keys():

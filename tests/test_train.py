@@ -116,6 +116,22 @@ def test_training_options_run(tmp_path, extra):
     assert result.status == "finished" and result.test_metrics["test_mse"] >= 0
 
 
+@pytest.mark.parametrize("extra, metric", [
+    (["data.name=spirals", "data.seq_len=16", "warp.head=classification", "train.loss=ce",
+      "train.autoregressive=false", "train.metric=val_accuracy"], "test_accuracy"),
+    (["data.name=lv-copy", "data.seq_len=128", "train.autoregressive=false"], "test_mse"),
+])
+def test_classification_and_sequence_tasks_train(tmp_path, extra, metric):
+    result = train(tiny(tmp_path, "train.epochs=2", *extra), log=lambda *_: None)
+    assert result.status == "finished" and 0 <= result.test_metrics[metric]
+    assert "test_naive_mse" not in result.test_metrics  # the last-value forecast is for forecasting only
+
+
+def test_sequence_task_refuses_autoregressive_training(tmp_path):
+    with pytest.raises(ValueError, match="train.autoregressive: 'lv-copy' is a sequence task"):
+        train(tiny(tmp_path, "data.name=lv-copy", "data.seq_len=128", "train.autoregressive=true"))
+
+
 def test_loss_steps_mask_counts_the_asked_steps():
     lengths = torch.tensor([10, 6])
     mask = evaluation.step_mask(lengths, 10, 4, torch.Generator().manual_seed(0))

@@ -41,7 +41,8 @@ class WarpConfig:
         head: what the root network's output means. ``point``: the next value (mean only);
             ``gaussian``: mean and softplus standard deviation of the next value (for NLL);
             ``classification``: class logits, read at the last valid step.
-        num_classes: number of classes (``classification`` head only).
+        num_classes: number of classes (``classification`` head only; the training harness sets it from
+            the data).
         root: the root network whose parameters are the state theta. ``mlp``: a small MLP;
             ``sine``: WARP-Phys phase root ``sin(2 pi f tau + phase)``; ``msd``: WARP-Phys
             mass-spring-damper root.
@@ -100,7 +101,8 @@ class WarpConfig:
         if not self.std_floor >= 0:
             raise ValueError(f"std_floor: expected a number >= 0, got {self.std_floor!r}")
         if self.head == "classification":
-            _positive_int("num_classes", self.num_classes, minimum=2)
+            if self.num_classes is not None:  # None until the training harness reads it from the data
+                _positive_int("num_classes", self.num_classes, minimum=2)
         elif self.num_classes is not None:
             raise ValueError(f"num_classes: only used with head='classification', got head={self.head!r}")
         if self.root != "mlp":
@@ -122,6 +124,8 @@ class WarpConfig:
     def out_features(self) -> int:
         """Width of the root network's output: C, 2C (mean and std) or the number of classes."""
         if self.head == "classification":
+            if self.num_classes is None:
+                raise ValueError("num_classes: expected an integer >= 2 with head='classification', got None")
             return self.num_classes
         return 2 * self.in_channels if self.head == "gaussian" else self.in_channels
 

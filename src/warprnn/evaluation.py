@@ -60,8 +60,9 @@ def last_value_forecast(y: Tensor, context: int) -> Tensor:
 
 
 @torch.no_grad()
-def forecast(model, split: Split, context: int, batch_size: int, device) -> dict[str, Tensor]:
-    """Autoregressive forecasts of a whole split after ``context`` steps, on the CPU.
+def forecast(model, split: Split, context: int | None, batch_size: int, device) -> dict[str, Tensor]:
+    """Autoregressive forecasts of a whole split after ``context`` steps (None: teacher-forced
+    predictions, for sequence tasks), on the CPU.
 
     Returns:
         ``mean`` and ``std`` (or None) aligned with ``split.y``, and ``theta`` ``(N, T, D)``.
@@ -70,7 +71,7 @@ def forecast(model, split: Split, context: int, batch_size: int, device) -> dict
     for start in range(0, len(split), batch_size):
         batch = split.batch(torch.arange(start, min(start + batch_size, len(split))))
         y = batch.y.to(device)
-        out = model(batch.x.to(device), batch.lengths.to(device), context=context)
+        out = model(batch.x.to(device), batch.lengths.to(device), **({} if context is None else {"context": context}))
         parts["mean"].append(align(y, out.mean).cpu())
         parts["std"].append(None if out.std is None else align(torch.zeros_like(y), out.std).cpu())
         parts["theta"].append(out.theta.cpu())
@@ -82,8 +83,9 @@ def evaluate(model, split: Split, data: SequenceData, loss: str, batch_size: int
              prefix: str) -> dict[str, float]:
     """Metrics of ``model`` on ``split``, keys prefixed (``val_``, ``test_``).
 
-    Always the teacher-forced ``loss``; for forecasting, the forecast metrics of ``metrics.forecast_metrics``
-    after the context; for classification, accuracy and macro-F1.
+    Always the teacher-forced ``loss``; for forecasting, the metrics of ``metrics.forecast_metrics`` on the
+    autoregressive forecast after the context; for sequence tasks, the same on the teacher-forced
+    predictions from step 1; for classification, accuracy and macro-F1.
     """
     model.eval()
     total, logits = 0.0, []
@@ -98,7 +100,7 @@ def evaluate(model, split: Split, data: SequenceData, loss: str, batch_size: int
     if data.task == "classification":
         results.update(metrics.classification_metrics(torch.cat(logits), split.y, data.num_classes))
     else:
-        pred = forecast(model, split, data.context, batch_size, device)
+        pred = forecast(model, split, data.forecast_context, batch_size, device)
         results.update(metrics.forecast_metrics(pred["mean"], split.y, context=data.context,
                                                 lengths=split.lengths, std=pred["std"], scaler=data.scaler,
                                                 bin_width=data.bin_width))

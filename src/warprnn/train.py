@@ -200,6 +200,9 @@ def train(config: ExperimentConfig, run_dir: Path | None = None, log=print) -> R
         config = read_run_config(run_dir)
     device = resolve_device(config.train.device)
     data = build_dataset(config.data)
+    if data.task != "forecast" and config.train.autoregressive:
+        raise ValueError(f"train.autoregressive: {config.data.name!r} is a {data.task} task, whose inputs are "
+                         f"never replaced by predictions; set train.autoregressive=false")
     model = build_model(config, data, device)
     optimizer, scheduler = build_optimizer(config, model)
     history, best, start = [], None, 1
@@ -322,9 +325,9 @@ def draw_plots(run_dir: Path, model, data: SequenceData, device, history, batch_
     """Loss curves, test predictions with the context marked, and the weight trajectory of one sequence."""
     out = run_dir / "plots"
     figures = [plots.plot_losses(history, out / "losses.png", metric)]
-    if data.task == "forecast":
+    if data.task != "classification":
         sample = data.test.batch(torch.arange(min(4, len(data.test))))
-        pred = forecast(model, sample, data.context, batch_size, device)
+        pred = forecast(model, sample, data.forecast_context, batch_size, device)
         figures.append(plots.plot_predictions(sample.y, pred["mean"], out / "predictions.png", context=data.context,
                                               std=pred["std"], channel_names=data.channel_names))
         figures.append(plots.plot_theta_trajectory(pred["theta"][0, :int(sample.lengths[0])], out / "theta.png",
