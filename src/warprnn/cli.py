@@ -1,4 +1,4 @@
-"""The ``warprnn`` command line: train, evaluate, predict, list, describe."""
+"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ EPILOG = """examples:
   warprnn evaluate runs/msd-small-20261122-101500
   warprnn predict runs/msd-small-20261122-101500 --input series.npy --output forecast.npy
   warprnn list
+  warprnn download mnist --root data               fetch and verify a real data set's files (data.root=data)
 """
 
 
@@ -118,6 +119,14 @@ def cmd_describe(args) -> int:
     return 0
 
 
+def cmd_download(args) -> int:
+    from .loaders import download
+
+    paths = download(args.name, args.root)
+    print(f"{args.name}: {len(paths)} file(s) ready in {paths[0].parent}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="warprnn", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -153,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Model options as key=value, e.g. in_channels=2 root_width=48 root_depth=3.")
     p.add_argument("options", nargs="*", help="WarpConfig fields as key=value")
     p.set_defaults(run=cmd_describe)
+
+    from .loaders import DATA_ENV, DEFAULT_ROOT, SOURCES
+
+    p = commands.add_parser("download", help="fetch a real data set's files and verify their checksums",
+                            description=f"Sources: {', '.join(SOURCES)}. Files go to ROOT/<source folder>/.")
+    p.add_argument("name", metavar="NAME", help="a data source, e.g. mnist, etth1, uea-Heartbeat")
+    p.add_argument("--root", help=f"the data root (default: ${DATA_ENV}, else {DEFAULT_ROOT})")
+    p.set_defaults(run=cmd_download)
     return parser
 
 

@@ -118,7 +118,7 @@ SOURCES: dict[str, list[Resource]] = {
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root``, else ``$WARPRNN_DATA``, else ``~/.cache/warprnn``."""
-    return Path(root or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser().absolute()
+    return Path(os.path.abspath(Path(root or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()))
 
 
 def _source(name: str) -> list[Resource]:
