@@ -43,11 +43,12 @@ def test_gaussian_nll_and_bits_per_dim():
     mean, std, y = torch.tensor([0.5]), torch.tensor([0.2]), torch.tensor([0.1])
     expected = -torch.distributions.Normal(mean, std).log_prob(y).item()
     assert metrics.gaussian_nll(mean, std, y).item() == pytest.approx(expected)
-    # Pixels in [-1, 1] with 256 levels: BPD is the NLL in bits plus log2(128) = 7.
-    assert metrics.bits_per_dim(expected, 2 / 256) == pytest.approx(expected / math.log(2) + 7)
+    # Pixels p / 127.5 - 1 are 2/255 apart: BPD is the NLL in bits plus log2(127.5).
+    assert metrics.bits_per_dim(expected, 2 / 255) == pytest.approx(expected / math.log(2) + math.log2(127.5))
     out = metrics.forecast_metrics(mean.view(1, 1, 1).expand(1, 3, 1), y.view(1, 1, 1).expand(1, 3, 1), context=1,
-                                   std=std.view(1, 1, 1).expand(1, 3, 1), bin_width=2 / 256)
-    assert out["nll"] == pytest.approx(expected) and out["bpd"] == pytest.approx(expected / math.log(2) + 7)
+                                   std=std.view(1, 1, 1).expand(1, 3, 1), bin_width=2 / 255)
+    assert out["nll"] == pytest.approx(expected)
+    assert out["bpd"] == pytest.approx(expected / math.log(2) + math.log2(127.5))
 
 
 def test_classification_metrics_match_hand_computed_macro_f1():

@@ -73,7 +73,7 @@ class SequenceData:
         scaler: maps normalised values back to the original scale, or None.
         num_classes: number of classes (classification), else None.
         channel_names: a name per channel, for plots.
-        bin_width: quantisation bin of the values on the normalised scale (pixels: 2/256 in [-1, 1]),
+        bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
             for bits per dimension; None for continuous data.
     """
 

@@ -8,8 +8,8 @@ Definitions (N the number of masked-in entries):
     MAPE = 100 * sum |pred - y| / |y| / N over entries with y != 0 (zero targets are masked out)
     NLL  = sum [0.5 log(2 pi std^2) + (y - pred)^2 / (2 std^2)] / N, in nats per dimension
     BPD  = (NLL - log(bin)) / log 2: bits per dimension of the density discretised into bins of width
-           ``bin`` on the scale the model sees. For 8-bit pixels scaled to [-1, 1], bin = 2/256, so
-           BPD = NLL / log 2 + 7: the usual bits per dimension of a density on the pixel scale [0, 256).
+           ``bin`` on the scale the model sees. 8-bit pixels p mapped to [-1, 1] by p / 127.5 - 1 are 2/255
+           apart, so BPD = NLL / log 2 + log2(127.5): bits per dimension of the density on the pixel scale.
 """
 
 from __future__ import annotations
