@@ -35,7 +35,7 @@ def test_overrides_reach_their_section():
     (["optim.scheduler=step"], r"optim.scheduler: expected one of \['none', 'plateau', 'cosine'\], got 'step'"),
     (["train.loss=nll"], r"train.loss: 'nll' needs warp.head='gaussian'"),
     (["train.loss=ce"], r"train.loss: 'ce' goes with warp.head='classification'"),
-    (["model=mamba"], r"model: expected one of \['warp'\], got 'mamba'"),
+    (["model=mamba"], r"model: expected one of \['warp', 'gru', 'lstm', 'transformer', 's4d'\], got 'mamba'"),
     (["train.teacher_forcing=2"], r"train.teacher_forcing: expected a probability"),
 ])
 def test_bad_overrides_name_the_key(overrides, match):

@@ -132,6 +132,18 @@ def test_sequence_task_refuses_autoregressive_training(tmp_path):
         train(tiny(tmp_path, "data.name=lv-copy", "data.seq_len=128", "train.autoregressive=true"))
 
 
+@pytest.mark.parametrize("model", ["gru", "lstm", "transformer", "s4d"])
+def test_baselines_train_in_the_harness(tmp_path, model, capsys):
+    """`warprnn train CONFIG model=NAME`: the same data, heads and protocol, a parameter-matched baseline."""
+    out_dir = tmp_path / model
+    assert main(["train", "msd-small", *TINY, "train.epochs=2", f"model={model}", f"train.out_dir={out_dir}"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{model.upper()} " in printed and "naive last-value forecast" in printed
+    run = next(out_dir.iterdir())
+    assert json.loads((run / "test_metrics.json").read_text())["test_mse"] >= 0
+    assert main(["evaluate", str(run)]) == 0  # reloads the same baseline from the run's config
+
+
 def test_loss_steps_mask_counts_the_asked_steps():
     lengths = torch.tensor([10, 6])
     mask = evaluation.step_mask(lengths, 10, 4, torch.Generator().manual_seed(0))

@@ -63,7 +63,7 @@ def print_report(result) -> None:
     if "test_naive_mse" in metrics:
         print(f"\nheld-out test set ({result.run_dir}):")
         print(f"  {'model':<28}{'MSE':>12}{'MAE':>12}")
-        print(f"  {'WARP':<28}{metrics['test_mse']:>12.4g}{metrics['test_mae']:>12.4g}")
+        print(f"  {result.model.upper():<28}{metrics['test_mse']:>12.4g}{metrics['test_mae']:>12.4g}")
         print(f"  {'naive last-value forecast':<28}{metrics['test_naive_mse']:>12.4g}{metrics['test_naive_mae']:>12.4g}")
     else:
         print(json.dumps(metrics, indent=2))

@@ -144,7 +144,7 @@ LOSSES = ("mse", "nll", "ce")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "plateau", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
-MODELS = ("warp",)
+MODELS = ("warp", "gru", "lstm", "transformer", "s4d")  # warprnn.baselines.MODELS
 SCALINGS = ("standard", "minmax")
 SPLITS = ("archive", "resplit")
 
@@ -286,8 +286,12 @@ class ExperimentConfig:
     """One experiment: a model, a data set, an optimiser and a training loop.
 
     Attributes:
-        model: which model to train (``warp``).
-        warp: the WARP architecture; ``in_channels`` and ``num_classes`` are set from the data.
+        model: which model to train: ``warp``, or a baseline (``gru``, ``lstm``, ``transformer``,
+            ``s4d``; see ``warprnn.baselines``) with WARP's heads and a width chosen so that its
+            parameter count matches the WARP model of ``warp``.
+        warp: the WARP architecture; ``in_channels`` and ``num_classes`` are set from the data. Its
+            head options (``head``, ``final_activation``, ``std_floor``, ``ar_feed``...) apply to
+            every model.
         data, optim, train: see ``DataConfig``, ``OptimConfig``, ``TrainConfig``.
     """
 

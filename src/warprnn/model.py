@@ -17,33 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import modes
+from . import heads, modes
 from .checks import check_choice, check_context, check_probability, check_sequence
 from .config import WarpConfig
+from .heads import WarpOutput
 from .roots import activation, build_root
 
 TEACHER_FORCED_MODES = ("reference", "scan", "conv")
 AUTOREGRESSIVE_MODES = ("reference", "scan")
-
-
-@dataclass
-class WarpOutput:
-    """What a forward pass returns. Shapes are for ``forward``; ``step`` drops the time axis.
-
-    Attributes:
-        mean: ``(batch, T, C)`` prediction of the next value (regression heads), zero past each length.
-        std: ``(batch, T, C)`` its standard deviation (``gaussian`` head), else None.
-        logits: ``(batch, num_classes)`` at the last valid step (``classification`` head), else None.
-        theta: ``(batch, T, D_theta)`` the weight-space states, zero past each length.
-    """
-
-    mean: Tensor | None
-    std: Tensor | None
-    logits: Tensor | None
-    theta: Tensor
 
 
 @dataclass
@@ -164,23 +147,16 @@ class WARP(nn.Module):
         return self.root(theta, self.root_input(steps, lengths, fed))
 
     def mean(self, raw: Tensor) -> Tensor:
-        """The predicted mean: the final activation of the first C raw outputs."""
-        mean = raw[..., :self.config.in_channels]
-        if self.config.final_activation == "tanh":
-            return torch.tanh(mean)
-        if self.config.final_activation == "clip":
-            return mean.clamp(-self.config.final_clip, self.config.final_clip)
-        return mean
+        """The predicted mean (``heads.mean``)."""
+        return heads.mean(self.config, raw)
 
     def std(self, raw: Tensor) -> Tensor:
-        """The predicted standard deviation: ``softplus(raw) + std_floor`` (``gaussian`` head)."""
-        return F.softplus(raw[..., self.config.in_channels:]) + self.config.std_floor
+        """The predicted standard deviation (``heads.std``)."""
+        return heads.std(self.config, raw)
 
     def feedback(self, raw: Tensor, noise: Tensor | None) -> Tensor:
-        """The value an autoregressive step feeds next: the mean, or ``mean + std * noise``."""
-        if noise is None:
-            return self.mean(raw)
-        return self.mean(raw) + self.std(raw) * noise
+        """The value an autoregressive step feeds next (``heads.feedback``)."""
+        return heads.feedback(self.config, raw, noise)
 
     # ----- public entry points -------------------------------------------------------------------
 
@@ -237,17 +213,7 @@ class WARP(nn.Module):
                 else:
                     theta = modes.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx)
                 raw = self.decode(theta, steps, lengths, x)
-        return self._output(raw, theta, valid, lengths)
-
-    def _output(self, raw: Tensor, theta: Tensor, valid: Tensor, lengths: Tensor) -> WarpOutput:
-        """Applies the head and zeroes everything past each sequence's length."""
-        keep = valid.unsqueeze(-1)
-        theta = theta.masked_fill(~keep, 0.0)
-        if self.config.head == "classification":
-            logits = raw[torch.arange(raw.shape[0], device=raw.device), lengths - 1]
-            return WarpOutput(mean=None, std=None, logits=logits, theta=theta)
-        std = self.std(raw).masked_fill(~keep, 0.0) if self.config.head == "gaussian" else None
-        return WarpOutput(mean=self.mean(raw).masked_fill(~keep, 0.0), std=std, logits=None, theta=theta)
+        return heads.sequence_output(self.config, raw, theta, valid, lengths)
 
     def init_state(self, batch_size: int, seq_len: int) -> WarpState:
         """An empty streaming state for ``batch_size`` sequences of length ``seq_len`` (for tau)."""
@@ -280,7 +246,4 @@ class WARP(nn.Module):
             theta = state.theta @ self.A.T + dx @ self.B.T
         raw = self.decode(theta.unsqueeze(1), steps, state.lengths, x_t.unsqueeze(1))[:, 0]
         new_state = WarpState(theta=theta, fed=x_t, t=state.t + 1, lengths=state.lengths)
-        if self.config.head == "classification":
-            return WarpOutput(mean=None, std=None, logits=raw, theta=theta), new_state
-        std = self.std(raw) if self.config.head == "gaussian" else None
-        return WarpOutput(mean=self.mean(raw), std=std, logits=None, theta=theta), new_state
+        return heads.step_output(self.config, raw, theta), new_state

@@ -32,7 +32,7 @@ from . import plots
 from .config import ExperimentConfig
 from .datasets import SequenceData, Split, build_dataset
 from .evaluation import compute_loss, evaluate, forecast, naive_metrics, step_mask
-from .model import WARP
+from .baselines import build_model as build_named_model, count_parameters
 
 MAXIMISED = ("accuracy", "f1")
 
@@ -42,12 +42,14 @@ class RunResult:
     """What a finished (or stopped) run reports.
 
     Attributes:
-        run_dir: the run folder. status: ``finished`` or ``non-finite`` (stopped on a NaN/Inf loss).
+        run_dir: the run folder. model: which model was trained (``ExperimentConfig.model``).
+        status: ``finished`` or ``non-finite`` (stopped on a NaN/Inf loss).
         test_metrics: metrics of the best checkpoint on the test split (empty when stopped).
         plots: the figures written.
     """
 
     run_dir: Path
+    model: str
     status: str
     test_metrics: dict
     plots: list[Path]
@@ -61,11 +63,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_model(config: ExperimentConfig, data: SequenceData, device) -> WARP:
-    """The model of ``config``, sized for ``data``, initialised from ``train.seed``."""
+def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
+    """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data``, initialised
+    from ``train.seed``."""
     warp = dataclasses.replace(config.warp, in_channels=data.channels, num_classes=data.num_classes)
     torch.manual_seed(config.train.seed)
-    return WARP(warp, device=device)
+    return build_named_model(config.model, warp, device=device)
 
 
 def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
@@ -218,13 +221,14 @@ def train(config: ExperimentConfig, run_dir: Path | None = None, log=print) -> R
         history, best, start = state["history"], state["best"], state["epoch"] + 1
         log(f"resumed {run_dir} after epoch {state['epoch']}")
     t = config.train
-    log(f"run folder: {run_dir}  (D_theta {model.d_theta}, {sum(p.numel() for p in model.parameters())} parameters)")
+    size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
+    log(f"run folder: {run_dir}  ({config.model}, {size}, {count_parameters(model)} parameters)")
     for epoch in range(start, t.epochs + 1):
         began = time.time()
         generator = epoch_generator(t.seed, epoch)
         train_loss = train_epoch(model, data, config, optimizer, generator, device, f"epoch {epoch}/{t.epochs}")
         if not math.isfinite(train_loss):
-            return stop_non_finite(run_dir, epoch, train_loss, log)
+            return stop_non_finite(run_dir, config.model, epoch, train_loss, log)
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if epoch % t.val_every == 0 or epoch == t.epochs:
             row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
@@ -249,18 +253,18 @@ def train(config: ExperimentConfig, run_dir: Path | None = None, log=print) -> R
     return finish(run_dir, config, data, model, device, history)
 
 
-def stop_non_finite(run_dir: Path, epoch: int, loss: float, log) -> RunResult:
+def stop_non_finite(run_dir: Path, model: str, epoch: int, loss: float, log) -> RunResult:
     """Stops a run whose loss became NaN or Inf; its checkpoints stay as they were."""
     last = run_dir / "checkpoints" / "last.pt"
     kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
     log(f"stopped: the training loss became {loss} in epoch {epoch}; {kept}")
-    return RunResult(run_dir=run_dir, status="non-finite", test_metrics={}, plots=[])
+    return RunResult(run_dir=run_dir, model=model, status="non-finite", test_metrics={}, plots=[])
 
 
 def finish(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, history) -> RunResult:
     """Evaluates the best checkpoint on the test split and draws the run's figures."""
     test = score_best(run_dir, config, data, model, device)
-    return RunResult(run_dir=run_dir, status="finished", test_metrics=test,
+    return RunResult(run_dir=run_dir, model=config.model, status="finished", test_metrics=test,
                      plots=draw_plots(run_dir, model, data, device, history, config.train.batch_size,
                                       config.train.metric))
 
