@@ -69,14 +69,13 @@ class MLPRoot(Root):
         self.act = activation(act)
 
     def unflatten(self, theta: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """Splits theta ``(..., D)`` into per-layer weights ``(..., out, in)`` and biases ``(..., out)``."""
-        layers, start = [], 0
-        for out_f, in_f in self.layer_shapes:
-            weight = theta[..., start:start + out_f * in_f].unflatten(-1, (out_f, in_f))
-            start += out_f * in_f
-            layers.append((weight, theta[..., start:start + out_f]))
-            start += out_f
-        return layers
+        """Splits theta ``(..., D)`` into per-layer weights ``(..., out, in)`` and biases ``(..., out)``.
+
+        One ``split`` makes views of theta, so the backward assembles dL/dtheta with a single concatenation.
+        """
+        sizes = [n for out_f, in_f in self.layer_shapes for n in (out_f * in_f, out_f)]
+        parts = theta.split(sizes, dim=-1)
+        return [(parts[2 * i].unflatten(-1, shape), parts[2 * i + 1]) for i, shape in enumerate(self.layer_shapes)]
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
         # nn.Linear's default initialisation: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
