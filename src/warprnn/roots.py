@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from .config import WarpConfig
 
@@ -86,14 +87,36 @@ class MLPRoot(Root):
         return torch.cat(parts)
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
-        h = inputs
+        lead = torch.broadcast_shapes(theta.shape[:-1], inputs.shape[:-1])
+        theta = theta.expand(*lead, -1).reshape(-1, theta.shape[-1])  # (N, D), a view for (T, batch, D) storage
+        h = inputs.expand(*lead, -1).reshape(-1, inputs.shape[-1])  # (N, in_features)
         layers = self.unflatten(theta)
         for i, (weight, bias) in enumerate(layers):
-            # One batched matrix product for all leading dims: (..., out, in) @ (..., in, 1).
-            h = torch.matmul(weight, h.unsqueeze(-1)).squeeze(-1) + bias
+            h = PerSampleLinear.apply(weight, bias, h)
             if i < len(layers) - 1:
                 h = self.act(h)
-        return h
+        return h.unflatten(0, lead)
+
+
+class PerSampleLinear(torch.autograd.Function):
+    """``h W_n^T + b_n`` with a different weight ``(out, in)`` for each of N samples: one batched product.
+
+    Autograd's own backward of a batched product forms each sample's weight gradient (an outer
+    product) as a tiny matrix product; here it is one elementwise product over all samples.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, h: Tensor) -> Tensor:
+        """weight: ``(N, out, in)``; bias: ``(N, out)``; h: ``(N, in)``. Returns ``(N, out)``."""
+        ctx.save_for_backward(weight, h)
+        return torch.baddbmm(bias.unsqueeze(-1), weight, h.unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        weight, h = ctx.saved_tensors
+        grad_h = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)
+        return grad.unsqueeze(-1) * h.unsqueeze(-2), grad, grad_h
 
 
 class SineRoot(Root):
