@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from warprnn import WARP, WarpConfig
+from warprnn import WARP, WarpConfig, modes
 
 CONFIGS = {
     "hypernet2": dict(in_channels=2, hypernet_depth=2, root_width=8, root_depth=2),
@@ -21,10 +21,10 @@ def parameters(model):
     return {name: p for name, p in model.named_parameters()}
 
 
-def run(model, x, mode, **kwargs):
+def run(model, x, mode, use_theta=True, **kwargs):
     out = model(x, mode=mode, **kwargs)
     target = out.logits if out.logits is not None else out.mean
-    loss = (target ** 2).mean() + (out.theta[:, -1] ** 2).mean()
+    loss = (target ** 2).mean() + use_theta * (out.theta[:, -1] ** 2).mean()
     if out.std is not None:
         loss = loss + out.std.log().mean()
     grads = torch.autograd.grad(loss, [x, *model.parameters()])
@@ -32,7 +32,7 @@ def run(model, x, mode, **kwargs):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-@pytest.mark.parametrize("mode", ["scan", "conv"])
+@pytest.mark.parametrize("mode", ["scan", "conv", "auto"])
 def test_teacher_forced_modes_match_reference(make_model, name, mode):
     model = make_model(**CONFIGS[name])
     assert not torch.allclose(model.A, torch.eye(model.d_theta, dtype=torch.float64))
@@ -51,12 +51,16 @@ def test_teacher_forced_modes_match_reference(make_model, name, mode):
 
 
 @pytest.mark.parametrize("name", [n for n in CONFIGS if n != "classification"])
-def test_autoregressive_matches_reference(make_model, name):
+def test_autoregressive_matches_reference(make_model, name, monkeypatch):
+    monkeypatch.setattr(modes.AutoregressiveRollout, "CHUNK", 4)  # several chunks of A's gradient, one partial
     model = make_model(a_scale=0.1, b_scale=0.02, **CONFIGS[name])
     x = torch.randn(3, 10, model.config.in_channels, dtype=torch.float64, requires_grad=True)
-    for kwargs in (dict(context=4), dict(context=2, teacher_forcing=0.5)):
+    for kwargs in (dict(context=4), dict(context=2, teacher_forcing=0.5, use_theta=False),
+                   dict(context=1, mode="auto")):
+        kwargs = dict(mode="scan") | kwargs
+        mode = kwargs.pop("mode")
         ref, ref_grads = run(model, x, "reference", generator=torch.Generator().manual_seed(3), **kwargs)
-        fast, fast_grads = run(model, x, "scan", generator=torch.Generator().manual_seed(3), **kwargs)
+        fast, fast_grads = run(model, x, mode, generator=torch.Generator().manual_seed(3), **kwargs)
         assert ref.mean.abs().max() < 100  # feedback stays bounded, so the tolerance means something
         torch.testing.assert_close(fast.mean, ref.mean, **TOL)
         torch.testing.assert_close(fast.theta, ref.theta, **TOL)
@@ -66,11 +70,13 @@ def test_autoregressive_matches_reference(make_model, name):
 
 def test_sampled_feedback_matches_reference(make_model):
     model = make_model(a_scale=0.1, in_channels=2, head="gaussian", ar_feed="sample", root_width=8)
-    x = torch.randn(2, 8, 2, dtype=torch.float64)
-    ref = model(x, context=3, mode="reference", generator=torch.Generator().manual_seed(5))
-    fast = model(x, context=3, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(2, 8, 2, dtype=torch.float64, requires_grad=True)
+    ref, ref_grads = run(model, x, "reference", context=3, generator=torch.Generator().manual_seed(5))
+    fast, fast_grads = run(model, x, "scan", context=3, generator=torch.Generator().manual_seed(5))
     mean_fed = model(x, context=3)  # a different run feeds different samples...
     torch.testing.assert_close(fast.mean, ref.mean, **TOL)
+    for g_fast, g_ref in zip(fast_grads, ref_grads):  # gradients flow through the sampled feedback
+        torch.testing.assert_close(g_fast, g_ref, **TOL)
     other = make_model(a_scale=0.1, in_channels=2, head="gaussian", ar_feed="mean", root_width=8)(x, context=3)
     assert not torch.allclose(other.mean[:, 3:], fast.mean[:, 3:])  # ...and sampling changes the result
     assert not torch.allclose(mean_fed.mean[:, 3:], fast.mean[:, 3:])
@@ -156,3 +162,48 @@ def test_gradcheck_tiny_model(make_model):
     values = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
     for mode in ("scan", "conv"):
         assert torch.autograd.gradcheck(fn, (x, *values))
+
+
+def test_linear_recurrence_matches_per_step_autograd():
+    """``LinearRecurrence``: values and gradients of A, theta_0 and u against a plain autograd loop."""
+    torch.manual_seed(0)
+    D, batch, T = 5, 3, 7
+    A = (torch.eye(D) + 0.3 * torch.randn(D, D)).double().requires_grad_()
+    theta0 = torch.randn(batch, D, dtype=torch.float64, requires_grad=True)
+    u = torch.randn(T, batch, D, dtype=torch.float64, requires_grad=True)
+    thetas = [theta0]
+    for t in range(1, T):
+        thetas.append((A @ thetas[-1].T).T + u[t])  # Eq. 1, column form
+    loops = torch.stack(thetas)
+    fast = modes.LinearRecurrence.apply(A, theta0, u)
+    weights = torch.randn_like(fast)
+    torch.testing.assert_close(fast, loops, **TOL)
+    for g_fast, g_loop in zip(torch.autograd.grad((fast * weights).sum(), [A, theta0, u]),
+                              torch.autograd.grad((loops * weights).sum(), [A, theta0, u])):
+        torch.testing.assert_close(g_fast, g_loop, **TOL)
+
+
+@pytest.mark.parametrize("batch", [2, 6])
+def test_conv_propagates_theta0_either_way(make_model, batch):
+    """hypernet_depth=0 on 3 channels: h has 3 features, so a batch of 2 propagates theta_0 itself and a
+    batch of 6 propagates the hypernetwork's W and b through the kernel; both match the reference."""
+    model = make_model(in_channels=3, hypernet_depth=0, root_width=6)
+    coef, M0 = modes.initial_columns(model.theta0_parts(torch.randn(batch, 3, dtype=torch.float64)))
+    assert M0.shape[1] == min(batch, 4)
+    x = torch.randn(batch, 8, 3, dtype=torch.float64, requires_grad=True)
+    ref, ref_grads = run(model, x, "reference")
+    fast, fast_grads = run(model, x, "conv")
+    torch.testing.assert_close(fast.theta, ref.theta, **TOL)
+    torch.testing.assert_close(fast.mean, ref.mean, **TOL)
+    for g_fast, g_ref in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(g_fast, g_ref, **TOL)
+
+
+def test_auto_picks_by_cost_and_logs(caplog):
+    modes.fastest.cache_clear()
+    with caplog.at_level("INFO", logger="warprnn"):
+        assert modes.fastest(128, 784, 1298, 2) == "conv"  # long teacher-forced sequences, few channels
+        assert modes.fastest(4, 50, 1298, 2) == "scan"  # a short batch: squaring A costs more
+        assert modes.fastest(32, 1024, 898, 38) == "scan"  # many theta_0 columns to propagate
+        assert modes.fastest(128, 784, 1298, None) == "scan"  # autoregressive
+    assert caplog.text.count("mode='auto' chose") == 4

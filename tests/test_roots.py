@@ -35,6 +35,25 @@ def test_mlp_root_matches_linear_layers(act):
     assert start == root.num_params
 
 
+@pytest.mark.parametrize("theta_lead, input_lead", [((4, 6), (4, 6)), ((6, 4), (6, 1)), ((4, 1), (4, 5))])
+def test_mlp_root_gradients_match_plain_autograd(theta_lead, input_lead):
+    """``PerSampleLinear``'s backward against autograd through ``torch.matmul``, leading dims broadcasting."""
+    torch.manual_seed(0)
+    root = MLPRoot(3, 2, width=5, depth=2, act="swish")
+    theta = torch.randn(*theta_lead, root.num_params, dtype=torch.float64, requires_grad=True)
+    inputs = torch.randn(*input_lead, 3, dtype=torch.float64, requires_grad=True)
+    h = inputs
+    for i, (weight, bias) in enumerate(root.unflatten(theta)):
+        h = torch.matmul(weight, h.unsqueeze(-1)).squeeze(-1) + bias
+        h = activation("swish")(h) if i < 2 else h
+    out = root(theta, inputs)
+    torch.testing.assert_close(out, h, rtol=0, atol=1e-12)
+    weights = torch.randn_like(out)
+    for g_fast, g_plain in zip(torch.autograd.grad((out * weights).sum(), [theta, inputs]),
+                               torch.autograd.grad((h * weights).sum(), [theta, inputs])):
+        torch.testing.assert_close(g_fast, g_plain, rtol=0, atol=1e-10)
+
+
 def test_mlp_initial_theta_matches_linear_init_bounds():
     torch.manual_seed(0)
     root = MLPRoot(1, 1, width=64, depth=1)

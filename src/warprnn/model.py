@@ -25,8 +25,8 @@ from .config import WarpConfig
 from .heads import WarpOutput
 from .roots import activation, build_root
 
-TEACHER_FORCED_MODES = ("reference", "scan", "conv")
-AUTOREGRESSIVE_MODES = ("reference", "scan")
+TEACHER_FORCED_MODES = ("reference", "scan", "conv", "auto")
+AUTOREGRESSIVE_MODES = ("reference", "scan", "auto")
 
 
 @dataclass
@@ -100,6 +100,11 @@ class WARP(nn.Module):
 
     # ----- the pieces of Eq. 1 and the decoder ---------------------------------------------------
 
+    @property
+    def theta0_rank(self) -> int:
+        """H, the width of the features h in ``theta0_parts`` (0 for a learned theta_0)."""
+        return 0 if self.config.theta0 == "learned" else self.hypernet.out.in_features
+
     def theta0_parts(self, x0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """theta_0 as ``h W^T + b``: h ``(batch, H)``, W ``(D, H)``, b ``(D,)`` (H = 0 when learned)."""
         if self.config.theta0 == "learned":
@@ -143,8 +148,13 @@ class WARP(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def decode(self, theta: Tensor, steps: Tensor, lengths: Tensor, fed: Tensor) -> Tensor:
-        """The root's raw output: theta ``(batch, T, D)`` -> ``(batch, T, out_features)``, one batched call."""
-        return self.root(theta, self.root_input(steps, lengths, fed))
+        """The root's raw output: theta ``(batch, T, D)`` -> ``(batch, T, out_features)``, one batched call.
+
+        The root runs time-major: the fast modes store theta as ``(T, batch, D)``, where every (t, b)
+        weight of the root is a view of theta and nothing is copied.
+        """
+        inputs = self.root_input(steps, lengths, fed)  # (batch, T, in_features)
+        return self.root(theta.transpose(0, 1), inputs.transpose(0, 1)).transpose(0, 1)
 
     def mean(self, raw: Tensor) -> Tensor:
         """The predicted mean (``heads.mean``)."""
@@ -175,7 +185,8 @@ class WARP(nn.Module):
             context: L in [1, T], autoregressive mode.
             teacher_forcing: p in [0, 1], autoregressive mode.
             mode: ``scan``, ``conv`` or ``reference`` (teacher-forced); ``scan`` or ``reference``
-                (autoregressive). All give the same result (see ``modes``).
+                (autoregressive); ``auto`` picks the fastest (``modes.fastest``) and logs its choice.
+                All give the same result (see ``modes``).
             generator: random source for the teacher-forcing draws and sampled feedback.
 
         Returns:
@@ -195,6 +206,8 @@ class WARP(nn.Module):
             teacher_forcing = 0.0 if teacher_forcing is None else teacher_forcing
             check_context(context, T)
             check_probability("teacher_forcing", teacher_forcing)
+            if mode == "auto":
+                mode = modes.fastest(batch, T, self.d_theta, None)
             draws = torch.rand(batch, T, generator=generator, device=x.device)
             feed_truth = (steps < context) | (draws < teacher_forcing)  # (batch, T)
             noise = None
@@ -204,6 +217,9 @@ class WARP(nn.Module):
             theta, raw = run(self, x, lengths, feed_truth, noise)
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
+            if mode == "auto":
+                columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)  # see modes.initial_columns
+                mode = modes.fastest(batch, T, self.d_theta, columns)
             if mode == "reference":
                 theta, raw = modes.reference(self, x, lengths, torch.ones_like(valid), None)
             else:

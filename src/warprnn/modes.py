@@ -12,16 +12,22 @@ Modes, all computing the same theta and y:
 
 * ``reference``: a naive loop over sequences and steps with matrix-vector products. Obviously
   correct and slow: the ground truth the others are tested against.
-* ``scan``: the recurrence Eq. 1 over the whole batch, with ``B dx`` computed for all steps at once.
-* ``conv``: Eq. 3 as a causal convolution: the kernel ``K_j = A^j [B | W | b]`` (built once, by
+* ``scan``: the recurrence Eq. 1 over the whole batch, with ``B dx`` computed for all steps at once,
+  as one autograd node (``LinearRecurrence``): the backward is the same recurrence with A transposed,
+  and A's gradient is one large matrix product over all steps.
+* ``conv``: Eq. 3 as a causal convolution: the kernel ``K_j = A^j [B | M0]`` (built once, by
   repeated squaring of A) is applied to dx by FFT. The theta_0 term is part of the same kernel: with
   ``theta_0 = W h + b`` (h the hypernetwork's last hidden features, or empty for a learned vector),
-  ``A^t theta_0 = (A^t W) h + A^t b``. The result is exact and causal, theta_0 term included.
+  ``A^t theta_0 = (A^t W) h + A^t b`` (M0 = [W | b]), or M0 = theta_0 itself when the batch is narrower
+  than h. The result is exact and causal, theta_0 term included, and no step runs the batch through A.
 * ``autoregressive``: the first L steps are fed the truth, later steps the model's own prediction of
   that step (the mean, or a reparameterised sample); during training each later step is fed the truth
   with a teacher-forcing probability p instead. The driving difference is always between consecutive
   *fed* values, and the output at step t predicts x_{t+1}. (The authors' code differences a fed value
   against a prediction two steps old and supervises a reconstruction of the value just fed; we do not.)
+  Gradients flow through the fed-back predictions, as in the authors' code. One autograd node
+  (``AutoregressiveRollout``) saves theta once and forms A's gradient from large products.
+* ``auto`` (``fastest``): ``conv`` when it needs fewer multiply-adds than ``scan``, else ``scan``.
 * streaming: ``WARP.init_state`` and ``WARP.step``, one step of Eq. 1 per call.
 
 Which values are fed is given by ``feed_truth`` ``(B, T)`` (True: the data; False: the prediction made
@@ -30,13 +36,19 @@ at the previous step); step 0 is always the data. Teacher-forced modes feed the 
 
 from __future__ import annotations
 
+import functools
+import logging
+import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 if TYPE_CHECKING:
     from .model import WARP
+
+logger = logging.getLogger("warprnn")
 
 
 def differences(x: Tensor) -> Tensor:
@@ -44,25 +56,59 @@ def differences(x: Tensor) -> Tensor:
     return torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
 
 
+class LinearRecurrence(torch.autograd.Function):
+    """Eq. 1 as one autograd node, time-major: ``theta_t = theta_{t-1} A^T + u_t`` for ``t >= 1``.
+
+    The forward writes every step into one preallocated ``(T, batch, D)`` tensor, the only thing saved.
+    The backward is itself a linear recurrence, with A transposed: the adjoint ``lam_t = dL/dtheta_t``
+    obeys ``lam_{t-1} = g_{t-1} + lam_t A`` (g the incoming gradient); then ``dL/du_t = lam_t``,
+    ``dL/dtheta_0 = lam_0`` and ``dL/dA = sum_t lam_t^T theta_{t-1}``, one ``(D, T batch) @ (T batch, D)``
+    product instead of T per-step graph nodes.
+    """
+
+    @staticmethod
+    def forward(ctx, A: Tensor, theta0: Tensor, u: Tensor) -> Tensor:
+        """A: ``(D, D)``. theta0: ``(batch, D)``. u: ``(T, batch, D)``, ``u[0]`` unused. Returns ``(T, batch, D)``."""
+        theta = torch.empty_like(u)
+        theta[0] = theta0
+        for t in range(1, u.shape[0]):
+            torch.addmm(u[t], theta[t - 1], A.T, out=theta[t])
+        ctx.save_for_backward(A, theta)
+        return theta
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        A, theta = ctx.saved_tensors
+        lam = torch.empty_like(theta)  # (T, batch, D)
+        lam[-1] = grad[-1]
+        for t in range(theta.shape[0] - 1, 0, -1):
+            torch.addmm(grad[t - 1], lam[t], A, out=lam[t - 1])
+        grad_A = lam[1:].flatten(0, 1).T @ theta[:-1].flatten(0, 1)
+        grad_theta0 = lam[0].clone()
+        lam[0] = 0.0  # u_0 is unused
+        return grad_A, grad_theta0, lam
+
+
 def scan(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor) -> Tensor:
-    """Eq. 1 run step by step over the batch.
+    """Eq. 1 run step by step over the whole batch (``LinearRecurrence``).
 
     Args:
         A: ``(D, D)`` transition. B: ``(D, C')`` input matrix. theta0: ``(batch, D)``.
         dx: ``(batch, T, C')`` driving differences, ``dx[:, 0]`` unused (zero by definition).
 
     Returns:
-        theta: ``(batch, T, D)``.
+        theta: ``(batch, T, D)``, a view of time-major storage.
     """
-    u = dx @ B.T  # (batch, T, D), every step's input in one product
-    thetas = [theta0]
-    for t in range(1, dx.shape[1]):
-        thetas.append(thetas[-1] @ A.T + u[:, t])
-    return torch.stack(thetas, dim=1)
+    u = dx.transpose(0, 1) @ B.T  # (T, batch, D), every step's input in one product
+    return LinearRecurrence.apply(A, theta0, u).transpose(0, 1)
 
 
 def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
     """The convolution kernel ``K_j = A^j M`` for ``j < length`` (Eq. 3), by repeated squaring.
+
+    ``ceil(log2(length))`` sequential steps instead of ``length``: each step doubles the kernel with one
+    product by the current power of A, then squares that power only if the kernel is still too short.
 
     Args:
         A: ``(D, D)``. M: ``(D, m)``, the columns to propagate (B, and the theta_0 terms).
@@ -72,47 +118,173 @@ def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
     """
     K, power = M.unsqueeze(0), A
     while K.shape[0] < length:
-        K = torch.cat([K, torch.matmul(power, K)], dim=0)  # A^(n+j) M = A^n (A^j M)
-        power = power @ power
-    return K[:length]
+        K = torch.cat([K, torch.matmul(power, K[:length - K.shape[0]])], dim=0)  # A^(n+j) M = A^n (A^j M)
+        if K.shape[0] < length:
+            power = power @ power
+    return K
 
 
 def causal_conv(K: Tensor, u: Tensor) -> Tensor:
-    """``y_t = sum_{k<=t} K_{t-k} u_k`` by FFT over time.
+    """``y_t = sum_{k<=t} K_{t-k} u_k`` by FFT over time, time-major.
 
     Args:
-        K: ``(T, D, m)`` kernel. u: ``(batch, T, m)`` input.
+        K: ``(T, D, m)`` kernel. u: ``(T, batch, m)`` input.
 
     Returns:
-        y: ``(batch, T, D)``.
+        y: ``(T, batch, D)``.
     """
-    T = u.shape[1]
+    T = u.shape[0]
     n = 2 * T  # zero padding to 2T makes the circular convolution a linear one
     K_f = torch.fft.rfft(K, n=n, dim=0)  # (F, D, m)
-    u_f = torch.fft.rfft(u, n=n, dim=1)  # (batch, F, m)
-    y_f = torch.einsum("fdm,bfm->bfd", K_f, u_f)
-    return torch.fft.irfft(y_f, n=n, dim=1)[:, :T]
+    u_f = torch.fft.rfft(u, n=n, dim=0)  # (F, batch, m)
+    y_f = torch.einsum("fdm,fbm->fbd", K_f, u_f)
+    return torch.fft.irfft(y_f, n=n, dim=0)[:T]
+
+
+def initial_columns(theta0_parts: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """theta_0 written as ``coef @ M0^T`` with the fewest columns M0 to propagate through the kernel.
+
+    With ``theta_0 = h W^T + b`` (h ``(batch, H)``) either ``M0 = [W | b]``, ``coef = [h | 1]`` (H + 1
+    columns: a learned theta_0 has H = 0), or ``M0 = theta_0^T``, ``coef = I`` (batch columns), whichever
+    is narrower.
+
+    Returns:
+        coef ``(batch, m0)`` and M0 ``(D, m0)``.
+    """
+    h, W, b = theta0_parts
+    if h.shape[1] + 1 <= h.shape[0]:
+        return torch.cat([h, h.new_ones(h.shape[0], 1)], dim=1), torch.cat([W, b.unsqueeze(1)], dim=1)
+    theta0 = h @ W.T + b
+    return torch.eye(h.shape[0], dtype=h.dtype, device=h.device), theta0.T
 
 
 def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor) -> Tensor:
     """Eq. 3: theta for every step as a causal convolution, theta_0 term included.
+
+    The theta_0 term ``A^t theta_0 = (A^t M0) coef^T`` is read off the same kernel as B: no step runs
+    the batch through A.
 
     Args:
         A: ``(D, D)``. B: ``(D, C')``. dx: ``(batch, T, C')`` with ``dx[:, 0] = 0``.
         theta0_parts: ``(h, W, b)`` with ``theta_0 = h W^T + b``; h ``(batch, H)``, W ``(D, H)``, b ``(D,)``.
 
     Returns:
-        theta: ``(batch, T, D)``.
+        theta: ``(batch, T, D)``, a view of time-major storage.
     """
-    h, W, b = theta0_parts
-    C, H = B.shape[1], W.shape[1]
-    K = kernel(A, torch.cat([B, W, b.unsqueeze(1)], dim=1), dx.shape[1])  # (T, D, C' + H + 1)
-    free = torch.einsum("tdh,bh->btd", K[..., C:C + H], h) + K[..., -1]  # A^t theta_0
-    return causal_conv(K[..., :C], dx) + free
+    coef, M0 = initial_columns(theta0_parts)
+    C = B.shape[1]
+    K = kernel(A, torch.cat([B, M0], dim=1), dx.shape[1])  # (T, D, C' + m0)
+    free = torch.einsum("tdm,bm->tbd", K[..., C:], coef)  # (T, batch, D): A^t theta_0
+    return (causal_conv(K[..., :C], dx.transpose(0, 1)) + free).transpose(0, 1)
+
+
+def feed_step(model: "WARP", t: int, theta: Tensor, fed: Tensor, x_next: Tensor, truth_next: Tensor,
+              noise: Tensor | None, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The non-linear part of one autoregressive step: from theta_t to the input of Eq. 1 at t + 1.
+
+    Args:
+        t: the step. theta: ``(batch, D)`` theta_t. fed: ``(batch, C)`` the value fed at t.
+        x_next: ``(batch, C)`` the data at t + 1. truth_next: ``(batch,)`` whether t + 1 is fed the data.
+        noise: ``(batch, C)`` draws for a sampled prediction, or None. lengths: ``(batch,)``.
+
+    Returns:
+        raw ``(batch, out_features)`` the root's output at t, the value fed at t + 1 ``(batch, C)``, and
+        its driving difference dx_{t+1} ``(batch, C')``.
+    """
+    steps = torch.arange(t, t + 2, device=theta.device)
+    raw = model.decode(theta.unsqueeze(1), steps[:1], lengths, fed.unsqueeze(1))[:, 0]
+    fed_next = torch.where(truth_next[:, None], x_next, model.feedback(raw, noise))
+    dx = model.drive((fed_next - fed).unsqueeze(1), steps[1:], lengths)[:, 0]
+    return raw, fed_next, dx
+
+
+class AutoregressiveRollout(torch.autograd.Function):
+    """Eq. 1 with predictions fed back, as one autograd node over the batch, time-major.
+
+    theta_{t+1} = theta_t A^T + dx_{t+1} B^T, where dx_{t+1} = ``feed_step`` (theta_t, fed_t) depends on
+    theta_t through the root, so the full gradient is not that of a linear recurrence. The forward
+    runs without a graph and saves only theta ``(T, batch, D)`` and the small fed values and
+    differences. The backward runs the adjoint recurrence in reverse,
+
+        lam_t = g_t + lam_{t+1} A + d feed_step_t / d theta_t (cotangents: g_raw_t, nu_{t+1}, lam_{t+1} B)
+
+    recomputing only ``feed_step`` (cheap: one root evaluation per sequence) under autograd, and forms
+    ``dL/dA = sum_t lam_{t+1}^T theta_t`` and ``dL/dB = sum_t lam_{t+1}^T dx_{t+1}`` as products over
+    chunks of ``CHUNK`` steps rather than one D x D update per step.
+    """
+
+    CHUNK = 64
+
+    @staticmethod
+    def forward(ctx, model, lengths, feed_truth, noise, theta0, A, B, x):
+        """theta0: ``(batch, D)``; x: ``(batch, T, C)``. Returns theta ``(T, batch, D)``, raw ``(T, batch, out)``."""
+        (batch, T, C), D = x.shape, theta0.shape[1]
+        theta = theta0.new_empty(T, batch, D)
+        fed = x.new_empty(T, batch, C)
+        dx = x.new_empty(T, batch, B.shape[1])
+        raw = x.new_empty(T, batch, model.config.out_features)
+        theta[0], fed[0], dx[0] = theta0, x[:, 0], 0.0
+        for t in range(T - 1):
+            eps = None if noise is None else noise[:, t]
+            raw[t], fed[t + 1], dx[t + 1] = feed_step(model, t, theta[t], fed[t], x[:, t + 1],
+                                                      feed_truth[:, t + 1], eps, lengths)
+            torch.addmm(dx[t + 1] @ B.T, theta[t], A.T, out=theta[t + 1])
+        raw[T - 1] = model.decode(theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device),
+                                  lengths, fed[T - 1].unsqueeze(1))[:, 0]
+        ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise = model, lengths, feed_truth, noise
+        ctx.save_for_backward(theta, fed, dx, A, B, x)
+        ctx.set_materialize_grads(False)
+        return theta, raw
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_theta, grad_raw):
+        theta, fed, dx, A, B, x = ctx.saved_tensors
+        model, lengths, feed_truth, noise = ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise
+        T, batch, D = theta.shape
+        zeros_raw = theta.new_zeros(batch, model.config.out_features)
+        g_raw = [zeros_raw] * T if grad_raw is None else grad_raw.unbind(0)
+        grad_x = torch.zeros_like(x)
+        grad_A, grad_B = torch.zeros_like(A), torch.zeros_like(B)
+        lam_chunk = theta.new_empty(min(AutoregressiveRollout.CHUNK, T - 1), batch, D)  # lam_{t+1}, t in chunk
+
+        with torch.enable_grad():  # the last step only decodes
+            theta_t = theta[T - 1].detach().requires_grad_()
+            fed_t = fed[T - 1].detach().requires_grad_()
+            raw = model.decode(theta_t.unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths,
+                               fed_t.unsqueeze(1))[:, 0]
+            lam, nu = torch.autograd.grad(raw, [theta_t, fed_t], g_raw[T - 1], allow_unused=True)
+        nu = torch.zeros_like(fed_t) if nu is None else nu
+        if grad_theta is not None:
+            lam = lam + grad_theta[T - 1]
+
+        for t in range(T - 2, -1, -1):
+            slot = t % lam_chunk.shape[0]
+            lam_chunk[slot] = lam  # lam_{t+1}
+            with torch.enable_grad():
+                theta_t = theta[t].detach().requires_grad_()
+                fed_t = fed[t].detach().requires_grad_()
+                x_next = x[:, t + 1].detach().requires_grad_()
+                eps = None if noise is None else noise[:, t]
+                outputs = feed_step(model, t, theta_t, fed_t, x_next, feed_truth[:, t + 1], eps, lengths)
+                a_theta, a_fed, a_x = torch.autograd.grad(outputs, [theta_t, fed_t, x_next],
+                                                          [g_raw[t], nu, lam @ B], allow_unused=True)
+            grad_x[:, t + 1] = a_x
+            nu = a_fed
+            lam = torch.addmm(a_theta, lam, A)
+            if grad_theta is not None:
+                lam = lam + grad_theta[t]
+            if slot == 0:  # the chunk [t, t + n) is complete: A's and B's gradients in two products
+                n = min(lam_chunk.shape[0], T - 1 - t)
+                lams = lam_chunk[:n].flatten(0, 1)
+                grad_A.addmm_(lams.T, theta[t:t + n].flatten(0, 1))
+                grad_B.addmm_(lams.T, dx[t + 1:t + 1 + n].flatten(0, 1))
+        grad_x[:, 0] = nu
+        return None, None, None, None, lam, grad_A, grad_B, grad_x
 
 
 def autoregressive(model: "WARP", x: Tensor, lengths: Tensor, feed_truth: Tensor, noise: Tensor | None):
-    """Eq. 1 with predictions fed back, vectorised over the batch.
+    """Eq. 1 with predictions fed back, vectorised over the batch (``AutoregressiveRollout``).
 
     Args:
         model: the WARP module (for theta_0, A, B, the root and the head).
@@ -123,19 +295,30 @@ def autoregressive(model: "WARP", x: Tensor, lengths: Tensor, feed_truth: Tensor
     Returns:
         theta ``(batch, T, D)`` and the root's raw output ``(batch, T, out_features)``.
     """
-    steps = torch.arange(x.shape[1], device=x.device)
-    theta, fed = model.theta0(x[:, 0]), x[:, 0]
-    thetas, raws = [], []
-    for t in range(x.shape[1]):
-        if t > 0:
-            fed_prev, fed = fed, torch.where(feed_truth[:, t, None], x[:, t], prediction)
-            dx = model.drive((fed - fed_prev).unsqueeze(1), steps[t:t + 1], lengths)[:, 0]
-            theta = theta @ model.A.T + dx @ model.B.T
-        raw = model.decode(theta.unsqueeze(1), steps[t:t + 1], lengths, fed.unsqueeze(1))[:, 0]
-        prediction = model.feedback(raw, None if noise is None else noise[:, t])
-        thetas.append(theta)
-        raws.append(raw)
-    return torch.stack(thetas, dim=1), torch.stack(raws, dim=1)
+    theta, raw = AutoregressiveRollout.apply(model, lengths, feed_truth, noise, model.theta0(x[:, 0]),
+                                             model.A, model.B, x)
+    return theta.transpose(0, 1), raw.transpose(0, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def fastest(batch: int, T: int, D: int, kernel_columns: int | None) -> str:
+    """``mode="auto"``: the fastest valid mode, logged once per distinct problem size.
+
+    Counted in multiply-adds per forward pass: ``scan`` ``batch T D^2``; ``conv`` about
+    ``log2(T) D^3`` to square A plus ``kernel_columns T D^2`` to fill the kernel (the FFT is cheap).
+    Autoregressive runs (``kernel_columns`` None) have only ``scan``.
+
+    Args:
+        kernel_columns: the columns that ``convolve`` propagates, C' plus theta_0's (``initial_columns``).
+    """
+    if kernel_columns is None:
+        choice = "scan"
+    else:
+        conv = math.ceil(math.log2(T)) * D + kernel_columns * T
+        choice = "conv" if conv < batch * T else "scan"
+    logger.info("mode='auto' chose %r for batch=%d, T=%d, D_theta=%d, kernel columns=%s",
+                choice, batch, T, D, kernel_columns)
+    return choice
 
 
 def reference(model: "WARP", x: Tensor, lengths: Tensor, feed_truth: Tensor, noise: Tensor | None):

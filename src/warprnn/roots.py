@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from .config import WarpConfig
 
@@ -69,14 +70,13 @@ class MLPRoot(Root):
         self.act = activation(act)
 
     def unflatten(self, theta: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """Splits theta ``(..., D)`` into per-layer weights ``(..., out, in)`` and biases ``(..., out)``."""
-        layers, start = [], 0
-        for out_f, in_f in self.layer_shapes:
-            weight = theta[..., start:start + out_f * in_f].unflatten(-1, (out_f, in_f))
-            start += out_f * in_f
-            layers.append((weight, theta[..., start:start + out_f]))
-            start += out_f
-        return layers
+        """Splits theta ``(..., D)`` into per-layer weights ``(..., out, in)`` and biases ``(..., out)``.
+
+        One ``split`` makes views of theta, so the backward assembles dL/dtheta with a single concatenation.
+        """
+        sizes = [n for out_f, in_f in self.layer_shapes for n in (out_f * in_f, out_f)]
+        parts = theta.split(sizes, dim=-1)
+        return [(parts[2 * i].unflatten(-1, shape), parts[2 * i + 1]) for i, shape in enumerate(self.layer_shapes)]
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
         # nn.Linear's default initialisation: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
@@ -87,14 +87,36 @@ class MLPRoot(Root):
         return torch.cat(parts)
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
-        h = inputs
+        lead = torch.broadcast_shapes(theta.shape[:-1], inputs.shape[:-1])
+        theta = theta.expand(*lead, -1).reshape(-1, theta.shape[-1])  # (N, D), a view for (T, batch, D) storage
+        h = inputs.expand(*lead, -1).reshape(-1, inputs.shape[-1])  # (N, in_features)
         layers = self.unflatten(theta)
         for i, (weight, bias) in enumerate(layers):
-            # One batched matrix product for all leading dims: (..., out, in) @ (..., in, 1).
-            h = torch.matmul(weight, h.unsqueeze(-1)).squeeze(-1) + bias
+            h = PerSampleLinear.apply(weight, bias, h)
             if i < len(layers) - 1:
                 h = self.act(h)
-        return h
+        return h.unflatten(0, lead)
+
+
+class PerSampleLinear(torch.autograd.Function):
+    """``h W_n^T + b_n`` with a different weight ``(out, in)`` for each of N samples: one batched product.
+
+    Autograd's own backward of a batched product forms each sample's weight gradient (an outer
+    product) as a tiny matrix product; here it is one elementwise product over all samples.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, h: Tensor) -> Tensor:
+        """weight: ``(N, out, in)``; bias: ``(N, out)``; h: ``(N, in)``. Returns ``(N, out)``."""
+        ctx.save_for_backward(weight, h)
+        return torch.baddbmm(bias.unsqueeze(-1), weight, h.unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        weight, h = ctx.saved_tensors
+        grad_h = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)
+        return grad.unsqueeze(-1) * h.unsqueeze(-2), grad, grad_h
 
 
 class SineRoot(Root):

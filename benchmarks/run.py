@@ -1,0 +1,270 @@
+"""Training-step benchmarks of WARP: time, peak memory, recurrence throughput, modes, a GRU.
+
+    python benchmarks/run.py --quick     # tiny sizes, a smoke run well under a minute
+    python benchmarks/run.py             # the configurations below at full size (several minutes)
+    python benchmarks/run.py --cases mnist-ar tf-784
+
+Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
+
+* ``mnist-ar``: sequential MNIST, batch 128, T = 784, root 24 x 3 relu with a Gaussian head
+  (D_theta = 1,298), learned theta_0, autoregressive with teacher forcing 0.15, NLL loss.
+* ``msd-ar``: mass-spring-damper, T = 256, two channels, root 48 x 3 swish (D_theta = 4,898),
+  a depth-2 hypernetwork for theta_0, autoregressive with teacher forcing 0.25, MSE loss. The authors'
+  batch of 256 takes minutes per step here; the batch is reduced and their time scaled to it.
+* ``tf-784``: the MNIST model teacher-forced, every mode.
+* ``classify-1024``: classification of T = 1,024 steps of 6 channels into 10 classes.
+
+A training step is forward, backward and an Adam update. Reported per case and mode: seconds per step
+(forward / backward / optimiser), the peak resident memory above the memory held before the step,
+against ``2 x state + parameters`` (state: batch x T x D_theta floats), the throughput of the
+recurrence (``6 batch (T - 1) D^2`` flops: theta A^T forward, lam A backward, A's gradient) over the
+whole step, against a ``(batch, D) @ (D, D)`` matmul and a large square matmul timed in the same run,
+the step time against the first mode of the case, against a ``torch.nn.GRU`` with as many trainable
+parameters (within 5%), and against the authors' JAX step time measured on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from warprnn import WARP, WarpConfig
+
+MNIST = dict(in_channels=1, head="gaussian", root_width=24, root_depth=3, final_activation="tanh",
+             theta0="learned", std_floor=0.5)
+MSD = dict(in_channels=2, root_width=48, root_depth=3, root_activation="swish", final_activation="clip",
+           final_clip=38.0, hypernet_depth=2)
+CLASSIFY = dict(in_channels=6, head="classification", num_classes=10, root_width=24, root_depth=2)
+
+try:
+    LIBC = ctypes.CDLL("libc.so.6")  # glibc, to measure peak memory precisely
+except OSError:
+    LIBC = None
+
+
+@dataclass
+class Case:
+    config: dict
+    batch: int
+    T: int
+    modes: tuple[str, ...]
+    quick: tuple[int, int]  # (batch, T) of --quick
+    teacher_forcing: float | None = None  # autoregressive when set
+    authors: tuple[float, int] | None = None  # the authors' seconds per step here, at their batch size
+    notes: list[str] = field(default_factory=list)
+
+
+CASES = {
+    "mnist-ar": Case(MNIST, 128, 784, ("scan",), (8, 64), teacher_forcing=0.15, authors=(10.0, 128)),
+    "msd-ar": Case(MSD, 32, 256, ("scan",), (2, 16), teacher_forcing=0.25, authors=(68.0, 256)),
+    "tf-784": Case(MNIST, 128, 784, ("scan", "conv", "auto"), (8, 128)),
+    "classify-1024": Case(CLASSIFY, 32, 1024, ("scan", "conv", "auto"), (4, 256)),
+}
+
+
+# ----- measuring -------------------------------------------------------------------------------------
+
+def memory_mb(key: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident since the last reset) in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+def reset_peak_memory() -> None:
+    """Returns freed heap memory to the system (glibc), then sets VmHWM back to the resident size (Linux).
+
+    Without the trim, memory that earlier steps freed stays resident and the next step reuses it
+    unseen (a GRU's many small per-step tensors, for one).
+    """
+    gc.collect()
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    """Throughput of an ``(m, k) @ (k, n)`` float32 product, the best of repeated timings."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    best, start = math.inf, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * m * k * n / best / 1e9
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+class GRUBaseline(nn.Module):
+    """``torch.nn.GRU`` and a linear read-out to the WARP root's outputs, at every step."""
+
+    def __init__(self, channels: int, hidden: int, out_features: int):
+        super().__init__()
+        self.gru = nn.GRU(channels, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, out_features)
+
+    def forward(self, x):
+        return self.head(self.gru(x)[0])  # (batch, T, out_features)
+
+    @staticmethod
+    def hidden_for(params: int, channels: int, out_features: int) -> int:
+        """The hidden size whose parameter count ``3h^2 + 3hC + 6h + h out + out`` is nearest ``params``."""
+        b = 3 * channels + 6 + out_features
+        return round((-b + math.sqrt(b * b + 12 * (params - out_features))) / 6)
+
+
+def loss_of(config: WarpConfig, x, labels, mean, std, logits):
+    """NLL (Gaussian head), MSE (point) or cross-entropy (classification); ``mean[:, t]`` predicts x_{t+1}."""
+    if config.head == "classification":
+        return F.cross_entropy(logits, labels)
+    if config.head == "gaussian":
+        return F.gaussian_nll_loss(mean[:, :-1], x[:, 1:], std[:, :-1] ** 2)
+    return F.mse_loss(mean[:, :-1], x[:, 1:])
+
+
+def train_steps(model, loss_fn, repeats: int) -> dict:
+    """One warm-up step, then ``repeats`` timed ones: seconds of each phase and peak memory above the start."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        t0 = time.perf_counter()
+        loss = loss_fn()
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+    step()
+    reset_peak_memory()
+    before = memory_mb("VmRSS")
+    phases = [step() for _ in range(repeats)]
+    peak = memory_mb("VmHWM") - before
+    fwd, bwd, opt = (sum(p[i] for p in phases) / repeats for i in range(3))
+    return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak)
+
+
+def run_case(name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict) -> list[dict]:
+    """Every mode of one case, then the GRU (timed once per configuration and size, in ``gru_steps``)."""
+    batch, T = case.quick if quick else (case.batch, case.T)
+    torch.manual_seed(0)
+    config = WarpConfig(**case.config)
+    x = torch.randn(batch, T, config.in_channels).clamp(-3, 3)
+    labels = torch.randint(0, config.num_classes or 1, (batch,))
+    kwargs = {} if case.teacher_forcing is None else dict(teacher_forcing=case.teacher_forcing)
+    rows = []
+    for mode in case.modes:
+        model = WARP(config)
+        with torch.no_grad():  # a trained-looking transition: not the identity, B non-zero
+            model.A.add_(0.1 / model.d_theta ** 0.5 * torch.randn_like(model.A))
+            model.B.normal_(std=0.01)
+        D, params = model.d_theta, sum(p.numel() for p in model.parameters())
+
+        def warp_loss():
+            out = model(x, mode=mode, **kwargs)
+            return loss_of(config, x, labels, out.mean, out.std, out.logits)
+
+        result = train_steps(model, warp_loss, repeats)
+        step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
+        flops = 6 * batch * (T - 1) * D * D
+        rows.append(dict(case=name, mode=mode, batch=batch, T=T, D=D, params=params,
+                         state_mb=batch * T * D * 4 / 2 ** 20, params_mb=params * 4 / 2 ** 20,
+                         rec_gflops=flops / result["step"] / 1e9 if mode == "scan" else None,
+                         step_matmul=step_matmul, square=square, **result))
+        del model
+        gc.collect()
+
+    hidden = GRUBaseline.hidden_for(rows[0]["params"], config.in_channels, config.out_features)
+    gru = GRUBaseline(config.in_channels, hidden, config.out_features)
+    gru_params = sum(p.numel() for p in gru.parameters())
+    assert abs(gru_params / rows[0]["params"] - 1) < 0.05
+
+    def gru_loss():
+        raw = gru(x)
+        C = config.in_channels
+        mean, std = raw[..., :C], F.softplus(raw[..., C:]) + config.std_floor
+        return loss_of(config, x, labels, mean, std, raw[:, -1])
+
+    key = (str(case.config), batch, T)
+    if key not in gru_steps:
+        gru_steps[key] = train_steps(gru, gru_loss, 1)
+    gru_result = gru_steps[key]
+    for row in rows:
+        row.update(gru_step=gru_result["step"], gru_hidden=hidden, gru_params=gru_params,
+                   vs_first=row["step"] / rows[0]["step"])
+        if case.authors is not None:
+            seconds, their_batch = case.authors
+            row["authors_step"] = seconds * batch / their_batch  # their time, scaled linearly to this batch
+    return rows
+
+
+# ----- reporting -------------------------------------------------------------------------------------
+
+def fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def report(rows: list[dict]) -> None:
+    print(f"{'case':<14}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
+          f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}"
+          f"{'/GRU':>6}{'/authors':>9}")
+    for r in rows:
+        split = f"({r['fwd']:.2f}/{r['bwd']:.2f}/{r['opt']:.2f})"
+        rec = r["rec_gflops"]
+        authors = r.get("authors_step")
+        print(f"{r['case']:<14}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  {r['step']:>7.3f} {split:<17}"
+              f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
+              f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
+              f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{r['step'] / r['gru_step']:>6.2f}"
+              f"{fmt(authors and r['step'] / authors, '.2f'):>9}")
+    print()
+    for case in dict.fromkeys(r["case"] for r in rows):
+        r = next(r for r in rows if r["case"] == case)
+        line = (f"{case}: state {r['state_mb']:.0f} MB, parameters {r['params']:,} ({r['params_mb']:.0f} MB); "
+                f"(batch, D) @ (D, D) matmul {r['step_matmul']:.0f} GFLOP/s; GRU hidden {r['gru_hidden']} "
+                f"({r['gru_params']:,} parameters) {r['gru_step']:.3f} s/step")
+        if "authors_step" in r:
+            line += f"; authors' step scaled to batch {r['batch']}: {r['authors_step']:.2f} s"
+        print(line)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--repeats", type=int, default=None, help="timed steps per measurement (default 2, quick 1)")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 2)
+    if LIBC is not None:  # allocations above 1 MB go straight to the system and back: precise peaks
+        LIBC.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    print(f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {load()}")
+    square = matmul_gflops(2048, 2048, 2048)
+    print(f"square 2048^3 float32 matmul: {square:.1f} GFLOP/s\n")
+    rows, gru_steps = [], {}
+    for name in args.cases:
+        rows += run_case(name, CASES[name], args.quick, repeats, square, gru_steps)
+    report(rows)
+    print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048):.1f} GFLOP/s; {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

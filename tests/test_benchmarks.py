@@ -1,0 +1,33 @@
+"""``benchmarks/run.py`` runs end to end on tiny sizes (the timings themselves are not tested)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("benchmark_run", PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_on_tiny_cases(bench, capsys):
+    tiny = dict(in_channels=1, head="gaussian", root_width=4, root_depth=1, theta0="learned")
+    cases = {"tiny-ar": bench.Case(tiny, 2, 8, ("scan",), (2, 8), teacher_forcing=0.5, authors=(1.0, 4)),
+             "tiny-tf": bench.Case(tiny, 2, 8, ("scan", "conv", "auto"), (2, 8))}
+    rows, gru_steps = [], {}
+    for name, case in cases.items():
+        rows += bench.run_case(name, case, quick=True, repeats=1, square=100.0, gru_steps=gru_steps)
+    assert len(gru_steps) == 1  # same configuration and size: the GRU is timed once
+    bench.report(rows)
+    out = capsys.readouterr().out
+    assert "tiny-ar" in out and "conv" in out and "authors' step scaled to batch 2: 0.50 s" in out
+    assert all(r["step"] > 0 and r["peak_mb"] >= 0 for r in rows)
+    assert abs(rows[0]["gru_params"] / rows[0]["params"] - 1) < 0.05
