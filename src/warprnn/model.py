@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from . import heads, modes
-from .checks import check_choice, check_context, check_probability, check_sequence
+from .checks import check_choice, check_sequence
 from .config import WarpConfig
 from .heads import WarpOutput
 from .roots import activation, build_root
@@ -199,20 +199,10 @@ class WARP(nn.Module):
         x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
         autoregressive = context is not None or teacher_forcing is not None
         if autoregressive:
-            if self.config.head == "classification":
-                raise ValueError("context/teacher_forcing: the classification head has no autoregressive mode")
+            feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)  # (batch, T)
             check_choice("mode", mode, AUTOREGRESSIVE_MODES)
-            context = 1 if context is None else context
-            teacher_forcing = 0.0 if teacher_forcing is None else teacher_forcing
-            check_context(context, T)
-            check_probability("teacher_forcing", teacher_forcing)
             if mode == "auto":
                 mode = modes.fastest(batch, T, self.d_theta, None)
-            draws = torch.rand(batch, T, generator=generator, device=x.device)
-            feed_truth = (steps < context) | (draws < teacher_forcing)  # (batch, T)
-            noise = None
-            if self.config.head == "gaussian" and self.config.ar_feed == "sample":
-                noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             run = modes.reference if mode == "reference" else modes.autoregressive
             theta, raw = run(self, x, lengths, feed_truth, noise)
         else:
