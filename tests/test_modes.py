@@ -151,7 +151,6 @@ def test_padding_does_not_change_valid_part(make_model, name, mode):
 def test_gradcheck_tiny_model(make_model):
     model = make_model(in_channels=1, root_width=3, root_depth=1, hypernet_depth=1, time_as_channel=True)
     x = torch.randn(2, 5, 1, dtype=torch.float64, requires_grad=True)
-    params = list(model.parameters())
 
     names = [n for n, _ in model.named_parameters()]
 
