@@ -106,6 +106,21 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     assert not (result.run_dir / "test_metrics.json").exists()
 
 
+def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkeypatch):
+    """Diverging forecasts give a NaN validation metric every time: the run still ends, and says so."""
+    real = train_module.evaluate
+
+    def diverging(*args, **kwargs):
+        return {k: float("nan") if k.endswith("mse") else v for k, v in real(*args, **kwargs).items()}
+
+    monkeypatch.setattr(train_module, "evaluate", diverging)
+    messages = []
+    result = train(tiny(tmp_path, "train.epochs=2"), log=messages.append)
+    assert result.status == "finished"
+    assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 2
+    assert any("no validation val_mse was finite" in m for m in messages)
+
+
 @pytest.mark.parametrize("extra", [
     ["optim.scheduler=plateau", "optim.plateau_patience=1"],
     ["optim.name=adamw", "optim.weight_decay=0.01", "train.loss_steps=5"],

@@ -250,6 +250,10 @@ def train(config: ExperimentConfig, run_dir: Path | None = None, log=print) -> R
         eta = (time.time() - began) * (t.epochs - epoch)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr") and "orig" not in k)
         log(f"epoch {epoch}/{t.epochs}  {shown}  ({time.time() - began:.1f}s, ETA {eta:.0f}s)")
+    if not (run_dir / "checkpoints" / "best.pt").is_file():
+        save_checkpoint(run_dir / "checkpoints" / "best.pt", {"model": model.state_dict(), "epoch": t.epochs})
+        log(f"warning: no validation {t.metric} was finite (the forecasts diverged); best.pt holds the last "
+            f"epoch's weights and the test metrics below are theirs")
     return finish(run_dir, config, data, model, device, history)
 
 
