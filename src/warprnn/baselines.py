@@ -43,8 +43,9 @@ class BaselineState:
 class Baseline(nn.Module):
     """The shared part: input checks, teacher-forced and autoregressive runs, streaming, the readout.
 
-    Subclasses define ``encode(x)`` ``(batch, T, C) -> (batch, T, H)`` (causal) and
-    ``encode_step(x_t, inner)`` ``(batch, C) -> ((batch, H), inner)``.
+    Subclasses define ``encode(x)`` ``(batch, T, C) -> (batch, T, H)`` (causal),
+    ``encode_step(x_t, inner)`` ``(batch, C) -> ((batch, H), inner)`` and ``encode_prefix(x)``, which is
+    ``encode`` that also returns the state after the last step.
     """
 
     def __init__(self, config: WarpConfig, width: int, *, device=None, dtype=None):
@@ -71,21 +72,25 @@ class Baseline(nn.Module):
             hidden = self.encode(x)  # (batch, T, H)
             raw = self.readout(hidden)
         else:
-            hidden, raw = self.autoregressive(x, *heads.feeding(self.config, x, context, teacher_forcing, generator))
+            feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)
+            hidden, raw = self.autoregressive(x, 1 if context is None else context, feed_truth, noise)
         return heads.sequence_output(self.config, raw, hidden, valid, lengths)
 
-    def autoregressive(self, x: Tensor, feed_truth: Tensor, noise: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Runs step by step, feeding the data where ``feed_truth`` ``(batch, T)`` says, else the previous
-        step's prediction. Returns features ``(batch, T, H)`` and raw outputs ``(batch, T, out)``."""
-        inner, fed, hiddens, raws = None, x[:, 0], [], []
-        for t in range(x.shape[1]):
-            if t > 0:
-                fed = torch.where(feed_truth[:, t, None], x[:, t], prediction)
-            hidden, inner = self.encode_step(fed, inner)
-            raw = self.readout(hidden)
-            prediction = heads.feedback(self.config, raw, None if noise is None else noise[:, t])
+    def autoregressive(self, x: Tensor, context: int, feed_truth: Tensor,
+                       noise: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The first ``context`` steps (all fed the data) in one call, then step by step, feeding the data
+        where ``feed_truth`` ``(batch, T)`` says, else the previous step's prediction.
+
+        Returns:
+            features ``(batch, T, H)`` and raw outputs ``(batch, T, out)``.
+        """
+        prefix, inner = self.encode_prefix(x[:, :context])  # (batch, L, H)
+        hiddens, raws = list(prefix.unbind(1)), list(self.readout(prefix).unbind(1))
+        for t in range(context, x.shape[1]):
+            prediction = heads.feedback(self.config, raws[-1], None if noise is None else noise[:, t - 1])
+            hidden, inner = self.encode_step(torch.where(feed_truth[:, t, None], x[:, t], prediction), inner)
             hiddens.append(hidden)
-            raws.append(raw)
+            raws.append(self.readout(hidden))
         return torch.stack(hiddens, dim=1), torch.stack(raws, dim=1)
 
     def init_state(self, batch_size: int, seq_len: int) -> BaselineState:
@@ -120,6 +125,9 @@ class RNNBaseline(Baseline):
 
     def encode(self, x: Tensor) -> Tensor:
         return self.rnn(x)[0]
+
+    def encode_prefix(self, x: Tensor):
+        return self.rnn(x)
 
     def encode_step(self, x_t: Tensor, inner):
         out, inner = self.rnn(x_t.unsqueeze(1), inner)
@@ -158,6 +166,9 @@ class TransformerBaseline(Baseline):
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device, dtype=x.dtype)
         return self.norm(self.encoder(h, mask=mask, is_causal=True))
 
+    def encode_prefix(self, x: Tensor):
+        return self.encode(x), x
+
     def encode_step(self, x_t: Tensor, inner):
         prefix = x_t.unsqueeze(1) if inner is None else torch.cat([inner, x_t.unsqueeze(1)], dim=1)
         return self.encode(prefix)[:, -1], prefix
@@ -176,6 +187,14 @@ class S4DBaseline(Baseline):
         for layer in self.layers:
             h = h + layer(h)
         return h
+
+    def encode_prefix(self, x: Tensor):
+        """Step by step: the recurrent view gives the states the next steps need."""
+        inner, hiddens = None, []
+        for t in range(x.shape[1]):
+            hidden, inner = self.encode_step(x[:, t], inner)
+            hiddens.append(hidden)
+        return torch.stack(hiddens, dim=1), inner
 
     def encode_step(self, x_t: Tensor, inner):
         h = self.embed(x_t)
