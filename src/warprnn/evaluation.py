@@ -71,7 +71,7 @@ def forecast(model, split: Split, context: int | None, batch_size: int, device) 
     for start in range(0, len(split), batch_size):
         batch = split.batch(torch.arange(start, min(start + batch_size, len(split))))
         y = batch.y.to(device)
-        out = model(batch.x.to(device), batch.lengths.to(device), **({} if context is None else {"context": context}))
+        out = model(batch.x.to(device), batch.lengths.to(device), context=context)
         parts["mean"].append(align(y, out.mean).cpu())
         parts["std"].append(None if out.std is None else align(torch.zeros_like(y), out.std).cpu())
         parts["theta"].append(out.theta.cpu())
