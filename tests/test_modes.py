@@ -202,7 +202,32 @@ def test_auto_picks_by_cost_and_logs(caplog):
     modes.fastest.cache_clear()
     with caplog.at_level("INFO", logger="warprnn"):
         assert modes.fastest(128, 784, 1298, 2) == "conv"  # long teacher-forced sequences, few channels
-        assert modes.fastest(4, 50, 1298, 2) == "scan"  # a short batch: squaring A costs more
+        assert modes.fastest(4, 50, 1298, 2) == "scan"  # a short batch: building the kernel costs as much
         assert modes.fastest(32, 1024, 898, 38) == "scan"  # many theta_0 columns to propagate
         assert modes.fastest(128, 784, 1298, None) == "scan"  # autoregressive
     assert caplog.text.count("mode='auto' chose") == 4
+
+
+def test_kernel_matches_matrix_powers():
+    D, T = 12, 11
+    A = (torch.eye(D, dtype=torch.float64) + 0.2 * torch.randn(D, D, dtype=torch.float64)).requires_grad_()
+    M = torch.randn(D, 3, dtype=torch.float64, requires_grad=True)
+    powers = [torch.eye(D, dtype=torch.float64)]
+    for _ in range(T - 1):
+        powers.append(A @ powers[-1])
+    ref = torch.stack([P @ M for P in powers])
+    fast = modes.kernel(A, M, T)
+    torch.testing.assert_close(fast, ref, **TOL)
+    weights = torch.randn_like(ref)
+    for g_fast, g_ref in zip(torch.autograd.grad((fast * weights).sum(), [A, M]),
+                             torch.autograd.grad((ref * weights).sum(), [A, M])):
+        torch.testing.assert_close(g_fast, g_ref, **TOL)
+
+
+def test_causal_conv_matches_double_sum(monkeypatch):
+    monkeypatch.setattr(modes.CausalConvolution, "CHUNK", 2)  # 5 sequences: chunks of 2, 2 and 1
+    T, batch, D, m = 9, 5, 4, 3
+    K = torch.randn(T, D, m, dtype=torch.float64, requires_grad=True)
+    u = torch.randn(T, batch, m, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(modes.causal_conv(K, u), modes.causal_conv_ref(K, u), **TOL)
+    assert torch.autograd.gradcheck(modes.causal_conv, (K, u))

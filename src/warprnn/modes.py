@@ -15,11 +15,12 @@ Modes, all computing the same theta and y:
 * ``scan``: the recurrence Eq. 1 over the whole batch, with ``B dx`` computed for all steps at once,
   as one autograd node (``LinearRecurrence``): the backward is the same recurrence with A transposed,
   and A's gradient is one large matrix product over all steps.
-* ``conv``: Eq. 3 as a causal convolution: the kernel ``K_j = A^j [B | M0]`` (built once, by
-  repeated squaring of A) is applied to dx by FFT. The theta_0 term is part of the same kernel: with
-  ``theta_0 = W h + b`` (h the hypernetwork's last hidden features, or empty for a learned vector),
-  ``A^t theta_0 = (A^t W) h + A^t b`` (M0 = [W | b]), or M0 = theta_0 itself when the batch is narrower
-  than h. The result is exact and causal, theta_0 term included, and no step runs the batch through A.
+* ``conv``: Eq. 3 as a causal convolution: the kernel ``K_j = A^j [B | M0]`` (built once, by Eq. 1
+  run on its few columns) is applied by FFT (``CausalConvolution``). The
+  theta_0 term is part of the same kernel: with ``theta_0 = W h + b`` (h the hypernetwork's last hidden
+  features, or empty for a learned vector), ``A^t theta_0 = (A^t W) h + A^t b`` (M0 = [W | b]), or
+  M0 = theta_0 itself when the batch is narrower than h; it enters as an impulse at step 0. The result
+  is exact and causal, and no step runs the batch through A.
 * ``autoregressive``: the first L steps are fed the truth, later steps the model's own prediction of
   that step (the mean, or a reparameterised sample); during training each later step is fed the truth
   with a teacher-forcing probability p instead. The driving difference is always between consecutive
@@ -105,10 +106,11 @@ def scan(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor) -> Tensor:
 
 
 def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
-    """The convolution kernel ``K_j = A^j M`` for ``j < length`` (Eq. 3), by repeated squaring.
+    """The convolution kernel ``K_j = A^j M`` for ``j < length`` (Eq. 3).
 
-    ``ceil(log2(length))`` sequential steps instead of ``length``: each step doubles the kernel with one
-    product by the current power of A, then squares that power only if the kernel is still too short.
+    The kernel is Eq. 1 itself run on the m columns of M as a batch (``LinearRecurrence``):
+    ``length m D^2`` multiply-adds, fewer than repeated squaring of A needs (``log2(length) D^3``, and
+    as many again to fill the kernel), and a backward that forms A's gradient in one product.
 
     Args:
         A: ``(D, D)``. M: ``(D, m)``, the columns to propagate (B, and the theta_0 terms).
@@ -116,16 +118,56 @@ def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
     Returns:
         K: ``(length, D, m)``.
     """
-    K, power = M.unsqueeze(0), A
-    while K.shape[0] < length:
-        K = torch.cat([K, torch.matmul(power, K[:length - K.shape[0]])], dim=0)  # A^(n+j) M = A^n (A^j M)
-        if K.shape[0] < length:
-            power = power @ power
-    return K
+    D, m = M.shape
+    K = LinearRecurrence.apply(A, M.T, M.new_zeros(length, m, D))  # (length, m, D): row j is (A^j M)^T
+    return K.transpose(1, 2)
+
+
+class CausalConvolution(torch.autograd.Function):
+    """``y_t = sum_{k<=t} K_{t-k} u_k`` (Eq. 3) by FFT over time, time-major, one batch chunk at a time.
+
+    Both signals are zero-padded to 2T so that the circular convolution is the linear one. The
+    forward keeps only the spectra of K and u ``(F, m, D)``, ``(F, batch, m)`` (F = T + 1), never the
+    ``(T, batch, D)`` output; the backward is two cross-correlations by FFT, ``dL/dK_j = sum_t g_t
+    u_{t-j}^T`` and ``dL/du_k = sum_t K_{t-k}^T g_t``, with the incoming gradient g transformed one
+    chunk of ``CHUNK`` sequences at a time, so that no full-size complex tensor is ever held.
+    """
+
+    CHUNK = 16
+
+    @staticmethod
+    def forward(ctx, K: Tensor, u: Tensor) -> Tensor:
+        """K: ``(T, D, m)``. u: ``(T, batch, m)``. Returns y ``(T, batch, D)``."""
+        (T, batch, _), D = u.shape, K.shape[1]
+        K_f = torch.fft.rfft(K.transpose(1, 2), n=2 * T, dim=0).contiguous()  # (F, m, D), batched-BLAS ready
+        u_f = torch.fft.rfft(u, n=2 * T, dim=0)  # (F, batch, m)
+        y = u.new_empty(T, batch, D)
+        for s in range(0, batch, CausalConvolution.CHUNK):
+            chunk = slice(s, s + CausalConvolution.CHUNK)
+            y[:, chunk] = torch.fft.irfft(torch.bmm(u_f[:, chunk], K_f), n=2 * T, dim=0)[:T]
+        ctx.save_for_backward(K_f, u_f)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        K_f, u_f = ctx.saved_tensors
+        T, batch, D = grad.shape
+        grad_K_f = torch.zeros_like(K_f)  # (F, m, D)
+        grad_u_f = torch.empty_like(u_f)  # (F, batch, m)
+        K_f_adjoint = K_f.conj().transpose(1, 2).contiguous()  # (F, D, m)
+        for s in range(0, batch, CausalConvolution.CHUNK):
+            chunk = slice(s, s + CausalConvolution.CHUNK)
+            g_f = torch.fft.rfft(grad[:, chunk], n=2 * T, dim=0).contiguous()  # (F, chunk, D), frequency-major
+            grad_K_f.baddbmm_(u_f[:, chunk].conj().transpose(1, 2).contiguous(), g_f)
+            grad_u_f[:, chunk] = torch.bmm(g_f, K_f_adjoint)
+        grad_K = torch.fft.irfft(grad_K_f, n=2 * T, dim=0)[:T].transpose(1, 2) if ctx.needs_input_grad[0] else None
+        grad_u = torch.fft.irfft(grad_u_f, n=2 * T, dim=0)[:T] if ctx.needs_input_grad[1] else None
+        return grad_K, grad_u
 
 
 def causal_conv(K: Tensor, u: Tensor) -> Tensor:
-    """``y_t = sum_{k<=t} K_{t-k} u_k`` by FFT over time, time-major.
+    """``y_t = sum_{k<=t} K_{t-k} u_k`` (``CausalConvolution``).
 
     Args:
         K: ``(T, D, m)`` kernel. u: ``(T, batch, m)`` input.
@@ -133,12 +175,13 @@ def causal_conv(K: Tensor, u: Tensor) -> Tensor:
     Returns:
         y: ``(T, batch, D)``.
     """
+    return CausalConvolution.apply(K, u)
+
+
+def causal_conv_ref(K: Tensor, u: Tensor) -> Tensor:
+    """``causal_conv`` as the plain double sum, for tests. Same arguments and returns."""
     T = u.shape[0]
-    n = 2 * T  # zero padding to 2T makes the circular convolution a linear one
-    K_f = torch.fft.rfft(K, n=n, dim=0)  # (F, D, m)
-    u_f = torch.fft.rfft(u, n=n, dim=0)  # (F, batch, m)
-    y_f = torch.einsum("fdm,fbm->fbd", K_f, u_f)
-    return torch.fft.irfft(y_f, n=n, dim=0)[:T]
+    return torch.stack([sum(K[t - k] @ u[k].T for k in range(t + 1)).T for t in range(T)])
 
 
 def initial_columns(theta0_parts: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -159,10 +202,11 @@ def initial_columns(theta0_parts: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor
 
 
 def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor) -> Tensor:
-    """Eq. 3: theta for every step as a causal convolution, theta_0 term included.
+    """Eq. 3: theta for every step as one causal convolution, theta_0 term included.
 
-    The theta_0 term ``A^t theta_0 = (A^t M0) coef^T`` is read off the same kernel as B: no step runs
-    the batch through A.
+    The theta_0 term ``A^t theta_0 = (A^t M0) coef^T`` is the response of the kernel columns M0 to an
+    impulse ``coef`` at step 0, so it rides along as extra input channels: the input is
+    ``[dx_t | coef delta_t0]`` and the kernel ``A^j [B | M0]``. No step runs the batch through A.
 
     Args:
         A: ``(D, D)``. B: ``(D, C')``. dx: ``(batch, T, C')`` with ``dx[:, 0] = 0``.
@@ -172,10 +216,10 @@ def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], 
         theta: ``(batch, T, D)``, a view of time-major storage.
     """
     coef, M0 = initial_columns(theta0_parts)
-    C = B.shape[1]
+    impulse = torch.cat([coef.unsqueeze(0), coef.new_zeros(dx.shape[1] - 1, *coef.shape)])  # (T, batch, m0)
+    u = torch.cat([dx.transpose(0, 1), impulse], dim=-1)  # (T, batch, C' + m0)
     K = kernel(A, torch.cat([B, M0], dim=1), dx.shape[1])  # (T, D, C' + m0)
-    free = torch.einsum("tdm,bm->tbd", K[..., C:], coef)  # (T, batch, D): A^t theta_0
-    return (causal_conv(K[..., :C], dx.transpose(0, 1)) + free).transpose(0, 1)
+    return causal_conv(K, u).transpose(0, 1)
 
 
 def feed_step(model: "WARP", t: int, theta: Tensor, fed: Tensor, x_next: Tensor, truth_next: Tensor,
@@ -300,22 +344,28 @@ def autoregressive(model: "WARP", x: Tensor, lengths: Tensor, feed_truth: Tensor
     return theta.transpose(0, 1), raw.transpose(0, 1)
 
 
+SEQUENTIAL_ROWS = 16  # a sequential (rows, D) @ (D, D) product costs at least as much as 16 rows: it reads A
+FFT_COST = 32  # multiply-adds' worth of time per output value and log2(2T) of the memory-bound FFTs
+
+
 @functools.lru_cache(maxsize=None)
 def fastest(batch: int, T: int, D: int, kernel_columns: int | None) -> str:
     """``mode="auto"``: the fastest valid mode, logged once per distinct problem size.
 
-    Counted in multiply-adds per forward pass: ``scan`` ``batch T D^2``; ``conv`` about
-    ``log2(T) D^3`` to square A plus ``kernel_columns T D^2`` to fill the kernel (the FFT is cheap).
-    Autoregressive runs (``kernel_columns`` None) have only ``scan``.
+    Costs in units of D^2 multiply-adds, for a forward pass: ``scan`` ``T max(batch, SEQUENTIAL_ROWS)``;
+    ``conv`` ``T max(m, SEQUENTIAL_ROWS)`` to build the kernel of m columns plus, per output value,
+    ``FFT_COST log2(2T)`` for the FFTs and ``4 m`` for the complex products. The constants were
+    measured with ``benchmarks/run.py``. Autoregressive runs (``kernel_columns`` None) have only ``scan``.
 
     Args:
-        kernel_columns: the columns that ``convolve`` propagates, C' plus theta_0's (``initial_columns``).
+        kernel_columns: m, the columns that ``convolve`` propagates: C' plus theta_0's (``initial_columns``).
     """
     if kernel_columns is None:
         choice = "scan"
     else:
-        conv = math.ceil(math.log2(T)) * D + kernel_columns * T
-        choice = "conv" if conv < batch * T else "scan"
+        m = kernel_columns
+        conv = T * max(m, SEQUENTIAL_ROWS) + batch * T * (FFT_COST * math.log2(2 * T) + 4 * m) / D
+        choice = "conv" if conv < T * max(batch, SEQUENTIAL_ROWS) else "scan"
     logger.info("mode='auto' chose %r for batch=%d, T=%d, D_theta=%d, kernel columns=%s",
                 choice, batch, T, D, kernel_columns)
     return choice
