@@ -196,3 +196,20 @@ def test_cli_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "msd-small" in out and "data sets" in out
+
+
+def test_lr_A_sets_the_transition_learning_rate_only(tmp_path):
+    config = tiny(tmp_path, "optim.lr=1e-3", "optim.lr_A=1e-5", "optim.scheduler=cosine", "optim.min_lr=1e-4", "train.epochs=4")
+    data = train_module.build_dataset(config.data)
+    model = train_module.build_model(config, data, torch.device("cpu"))
+    optimizer, scheduler = train_module.build_optimizer(config, model)
+    rest, transition = optimizer.param_groups
+    assert transition["params"] == [model.A] and transition["lr"] == 1e-5 and rest["lr"] == 1e-3
+    assert all(p is not model.A for p in rest["params"])
+    scheduler.step()
+    assert transition["lr"] / 1e-5 == pytest.approx(rest["lr"] / 1e-3) and rest["lr"] < 1e-3  # scaled alike
+    for _ in range(3):
+        scheduler.step()
+    assert transition["lr"] == pytest.approx(1e-6) and rest["lr"] == pytest.approx(1e-4)  # floors scaled alike
+    gru = train_module.build_model(load_experiment(None, ["model=gru", "optim.lr_A=1e-5"]), data, torch.device("cpu"))
+    assert len(train_module.build_optimizer(config, gru)[0].param_groups) == 1  # no A: one group

@@ -201,17 +201,23 @@ class OptimConfig:
     Attributes:
         name: ``adam`` or ``adamw``.
         lr: initial learning rate.
+        lr_A: initial learning rate of WARP's transition matrix A (None: ``lr``). Adam moves each of
+            A's D_theta^2 entries by about this much per step, so A's spectral radius can grow by up to
+            ``lr_A D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and
+            lr 1e-3 within the first epoch); a smaller ``lr_A`` keeps such runs finite while the rest of
+            the model trains at ``lr``. Schedules scale both alike.
         weight_decay: decoupled for ``adamw``, L2 for ``adam``.
         grad_clip: maximum global gradient norm (0: no clipping).
         scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
             not improved for ``plateau_patience`` epochs); ``cosine`` (cosine decay to ``min_lr`` over
             all epochs).
         plateau_factor, plateau_patience: see ``scheduler``.
-        min_lr: the floor of both schedules.
+        min_lr: the floor of both schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``).
     """
 
     name: str = "adam"
     lr: float = 1e-3
+    lr_A: float | None = None
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     scheduler: str = "none"
@@ -224,6 +230,8 @@ class OptimConfig:
         _one_of("optim.scheduler", self.scheduler, SCHEDULERS)
         if not self.lr > 0:
             raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
+        if self.lr_A is not None and not self.lr_A > 0:
+            raise ValueError(f"optim.lr_A: expected a positive number or null, got {self.lr_A!r}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:

@@ -75,12 +75,19 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None)."""
     o = config.optim
     cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-    optimizer = cls(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    transition = [p for name, p in model.named_parameters() if name == "A"]  # WARP's A; baselines have none
+    rest = [p for name, p in model.named_parameters() if name != "A"]
+    groups = [{"params": rest}] + ([{"params": transition, "lr": o.lr_A or o.lr}] if transition else [])
+    optimizer = cls(groups, lr=o.lr, weight_decay=o.weight_decay)
+    floor = o.min_lr / o.lr  # both schedules scale every group's learning rate by the same factor
     if o.scheduler == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=o.plateau_factor, patience=o.plateau_patience, min_lr=o.min_lr)
+            optimizer, factor=o.plateau_factor, patience=o.plateau_patience,
+            min_lr=[group["lr"] * floor for group in optimizer.param_groups])
     elif o.scheduler == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.train.epochs, eta_min=o.min_lr)
+        epochs = config.train.epochs
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: floor + (1 - floor) * (1 + math.cos(math.pi * epoch / epochs)) / 2)
     else:
         scheduler = None
     return optimizer, scheduler
