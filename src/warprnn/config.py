@@ -54,6 +54,10 @@ class WarpConfig:
         positional_encoding: number of sinusoidal frequencies of the step index added to the root
             input (0: the root sees tau alone).
         input_prev_obs: also give the root the latest fed observation x_t.
+        key_channels: in-context learning: the last ``key_channels`` input channels hold a key that the
+            root reads in place of tau (root_{theta_t}(key_t)); neither phi nor B sees them, so theta is
+            driven by the other channels alone (0: the root reads tau; the training harness sets it
+            from the data, see the ``icl`` data set). MLP root only.
         theta0: how theta_0 is made: ``learned`` vector, or ``hypernet`` phi(x_0).
         hypernet_depth: hidden layers of the hypernetwork (0, 1 or 2), widths stepping from C to D_theta.
         hypernet_activation: activation of the hypernetwork's hidden layers.
@@ -75,6 +79,7 @@ class WarpConfig:
     final_clip: float = 1.0
     positional_encoding: int = 0
     input_prev_obs: bool = False
+    key_channels: int = 0
     theta0: str = "hypernet"
     hypernet_depth: int = 1
     hypernet_activation: str = "relu"
@@ -93,6 +98,10 @@ class WarpConfig:
         _one_of("final_activation", self.final_activation, FINAL_ACTIVATIONS)
         _positive_int("positional_encoding", self.positional_encoding, minimum=0)
         _one_of("theta0", self.theta0, THETA0)
+        _positive_int("key_channels", self.key_channels, minimum=0)
+        if self.key_channels >= self.in_channels:
+            raise ValueError(f"key_channels: expected fewer than in_channels={self.in_channels} (at least one "
+                             f"channel must drive theta), got {self.key_channels}")
         _one_of("hypernet_depth", self.hypernet_depth, (0, 1, 2))
         _one_of("hypernet_activation", self.hypernet_activation, ACTIVATIONS)
         _one_of("ar_feed", self.ar_feed, AR_FEEDS)
@@ -108,10 +117,11 @@ class WarpConfig:
         if self.root != "mlp":
             if self.head != "point":
                 raise ValueError(f"head: root={self.root!r} supports only 'point', got {self.head!r}")
-            if self.positional_encoding or self.input_prev_obs:
+            if self.positional_encoding or self.input_prev_obs or self.key_channels:
                 raise ValueError(
-                    f"root={self.root!r} reads tau alone: positional_encoding must be 0 and "
-                    f"input_prev_obs False, got {self.positional_encoding} and {self.input_prev_obs}")
+                    f"root={self.root!r} reads tau alone: positional_encoding and key_channels must be 0 and "
+                    f"input_prev_obs False, got {self.positional_encoding}, {self.key_channels} and "
+                    f"{self.input_prev_obs}")
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ValueError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
 
@@ -131,13 +141,19 @@ class WarpConfig:
 
     @property
     def root_in_features(self) -> int:
-        """Width of the root network's input: tau, its positional encoding, the latest observation."""
-        return 1 + 2 * self.positional_encoding + (self.in_channels if self.input_prev_obs else 0)
+        """Width of the root network's input: tau (or the key), its positional encoding, the latest observation."""
+        first = self.key_channels or 1
+        return first + 2 * self.positional_encoding + (self.in_channels if self.input_prev_obs else 0)
+
+    @property
+    def state_channels(self) -> int:
+        """The input channels that phi and B see: all but the key channels."""
+        return self.in_channels - self.key_channels
 
     @property
     def drive_channels(self) -> int:
-        """Width of the driving difference dx: C, plus one when tau is a channel."""
-        return self.in_channels + int(self.time_as_channel)
+        """Width of the driving difference dx: the state channels, plus one when tau is a channel."""
+        return self.state_channels + int(self.time_as_channel)
 
 
 LOSSES = ("mse", "nll", "ce")
@@ -161,6 +177,7 @@ class DataConfig:
         num_train, num_val, num_test: sizes of the splits. Synthetic sets generate that many (None: the
             data set's default); real sets keep a random subset of that many, drawn with ``seed`` (None: all).
         seq_len: sequence length of synthetic data sets (None: the data set's default).
+        dim: D, the dimension of the keys of the ``icl`` data set (None: its default, 1).
         context: L, the steps fed the truth when forecasting (None: the data set's default); for the
             windowed forecasting sets (ETT, PEMS08) the input length of each window.
         horizon: H, the steps forecast after the context by the windowed forecasting sets (ETT: 96, 192,
@@ -180,6 +197,7 @@ class DataConfig:
     num_val: int | None = None
     num_test: int | None = None
     seq_len: int | None = None
+    dim: int | None = None
     context: int | None = None
     horizon: int | None = None
     scaling: str = "standard"
@@ -187,7 +205,7 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("num_train", "num_val", "num_test", "seq_len", "context", "horizon"):
+        for key in ("num_train", "num_val", "num_test", "seq_len", "dim", "context", "horizon"):
             if getattr(self, key) is not None:
                 _positive_int(f"data.{key}", getattr(self, key))
         _one_of("data.scaling", self.scaling, SCALINGS)

@@ -75,6 +75,7 @@ class SequenceData:
         channel_names: a name per channel, for plots.
         bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
             for bits per dimension; None for continuous data.
+        key_channels: the last channels that hold a key for WARP's root (``WarpConfig.key_channels``).
     """
 
     train: Split
@@ -86,6 +87,7 @@ class SequenceData:
     num_classes: int | None = None
     channel_names: tuple[str, ...] = ()
     bin_width: float | None = None
+    key_channels: int = 0
 
     @property
     def forecast_context(self) -> int | None:
@@ -203,6 +205,32 @@ def spirals(config: DataConfig) -> SequenceData:
     return SequenceData(*splits, task="classification", context=1, num_classes=2, channel_names=("x", "y"))
 
 
+ICL_TOKENS, ICL_DIM = 32, 1
+
+
+def icl_tokens(config: DataConfig) -> list[tuple[Tensor, Tensor]]:
+    """The tokens ``(n, N, D + 1)`` and weights ``(n, D)`` of the ``icl`` train, validation and test splits."""
+    generator = torch.Generator().manual_seed(config.seed)
+    num_tokens, dim = config.seq_len or ICL_TOKENS, config.dim or ICL_DIM
+    return [synthetic.linear_regression_tokens(n, num_tokens, dim, generator) for n in sizes(config, 8192, 1024, 1024)]
+
+
+def icl(config: DataConfig) -> SequenceData:
+    """In-context linear regression (the paper's ICL experiment): per sequence a weight w ~ U(-1, 1)^D and
+    N = ``seq_len`` (default 32) tokens, keys x_i ~ U(-1, 1)^D, values y_i = w . x_i, D = ``dim`` (default
+    1); the last token is the query, its value hidden from the input. Laid out by ``synthetic.icl_layout``
+    (cumulative sums, then the next key for the root); run teacher-forced, the output at step t predicting
+    y_{t+1} from the tokens up to t. 8,192 / 1,024 / 1,024 sequences. The harness's MSE averages every
+    position and all 2D + 1 channels; ``warprnn.icl`` reports the query's."""
+    splits = []
+    for tokens, _ in icl_tokens(config):
+        inputs, targets = synthetic.icl_layout(tokens)
+        splits.append(Split(inputs, targets, full_lengths(inputs)))
+    dim = splits[0].x.shape[-1] // 2
+    names = tuple(f"sum_x{i}" for i in range(dim)) + ("sum_y",) + tuple(f"next_x{i}" for i in range(dim))
+    return SequenceData(*splits, task="sequence", context=1, channel_names=names, key_channels=dim)
+
+
 DATASETS: dict[str, tuple[Callable[[DataConfig], SequenceData], str]] = {
     "msd-small": (msd_small, "mass-spring-damper reconstruction, small and quick (synthetic)"),
     "msd": (msd, "mass-spring-damper reconstruction, out-of-distribution test (synthetic, paper Sec. 4.3)"),
@@ -210,6 +238,7 @@ DATASETS: dict[str, tuple[Callable[[DataConfig], SequenceData], str]] = {
     "lv-copy": (lv_copy, "Lotka-Volterra repeat-copy (synthetic, paper Sec. 4.3)"),
     "sine": (sine, "phase-shifted sines, nested training sizes (synthetic, paper Sec. 4.4)"),
     "spirals": (spirals, "clockwise vs anticlockwise spirals, classification (synthetic)"),
+    "icl": (icl, "in-context linear regression, keys of dimension `dim` (synthetic, the paper's ICL task)"),
 }
 
 

@@ -76,7 +76,7 @@ class WARP(nn.Module):
         if config.theta0 == "learned":
             self.theta_init = nn.Parameter(torch.empty(D, **factory))
         else:
-            self.hypernet = Hypernetwork(config.in_channels, D, config.hypernet_depth,
+            self.hypernet = Hypernetwork(config.state_channels, D, config.hypernet_depth,
                                          config.hypernet_activation, **factory)
         self.reset_parameters()
 
@@ -106,10 +106,13 @@ class WARP(nn.Module):
         return 0 if self.config.theta0 == "learned" else self.hypernet.out.in_features
 
     def theta0_parts(self, x0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """theta_0 as ``h W^T + b``: h ``(batch, H)``, W ``(D, H)``, b ``(D,)`` (H = 0 when learned)."""
+        """theta_0 as ``h W^T + b``: h ``(batch, H)``, W ``(D, H)``, b ``(D,)`` (H = 0 when learned).
+
+        x0: ``(batch, C)``; phi reads its state channels only (``WarpConfig.key_channels``)."""
         if self.config.theta0 == "learned":
             return x0.new_zeros(x0.shape[0], 0), self.theta_init.new_zeros(self.d_theta, 0), self.theta_init
-        return self.hypernet.features(x0), self.hypernet.out.weight, self.hypernet.out.bias
+        h = self.hypernet.features(x0[:, :self.config.state_channels])
+        return h, self.hypernet.out.weight, self.hypernet.out.bias
 
     def theta0(self, x0: Tensor) -> Tensor:
         """theta_0 = phi(x_0). x0: ``(batch, C)`` -> ``(batch, D)``."""
@@ -117,8 +120,10 @@ class WARP(nn.Module):
         return h @ W.T + b
 
     def drive(self, diff: Tensor, steps: Tensor, lengths: Tensor) -> Tensor:
-        """The driving difference dx: diff ``(batch, T, C)``, with tau's increment appended when tau is
-        a channel. steps: ``(T,)`` step indices; lengths ``(batch,)``. Returns ``(batch, T, C')``."""
+        """The driving difference dx: the state channels of diff ``(batch, T, C)``, with tau's increment
+        appended when tau is a channel. steps: ``(T,)`` step indices; lengths ``(batch,)``. Returns
+        ``(batch, T, C')``."""
+        diff = diff[..., :self.config.state_channels]
         if not self.config.time_as_channel:
             return diff
         dtau = (steps > 0).to(diff.dtype) / (lengths[:, None] - 1).to(diff.dtype)  # (batch, T)
@@ -131,12 +136,15 @@ class WARP(nn.Module):
             steps: ``(T,)`` step indices t. lengths: ``(batch,)``. fed: ``(batch, T, C)`` values fed at t.
 
         Returns:
-            ``(batch, T, in_features)``: tau_{t+1} = (t+1)/(length-1), then the positional encoding of
-            t+1, then x_t, as the config asks.
+            ``(batch, T, in_features)``: tau_{t+1} = (t+1)/(length-1) (or the key, the last
+            ``key_channels`` channels of x_t), then the positional encoding of t+1, then x_t, as the
+            config asks.
         """
         target = (steps + 1).to(fed.dtype)  # (T,)
-        tau = target / (lengths[:, None] - 1).to(fed.dtype)  # (batch, T)
-        parts = [tau.unsqueeze(-1)]
+        if self.config.key_channels:
+            parts = [fed[..., -self.config.key_channels:]]
+        else:
+            parts = [(target / (lengths[:, None] - 1).to(fed.dtype)).unsqueeze(-1)]  # tau (batch, T, 1)
         n = self.config.positional_encoding
         if n:
             freqs = 10000.0 ** (-torch.arange(n, device=fed.device, dtype=fed.dtype) / n)

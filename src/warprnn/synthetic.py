@@ -7,7 +7,8 @@ a seed fixes the data. Parameters are drawn in float64 and the dynamics evaluate
 - ``lotka_volterra``: x' = a x - b x y, y' = c x y - d y, batched fixed-step RK4.
 - ``repeat_copy``: the Lotka-Volterra repeat-copy task built from trajectories.
 - ``sine``: sin(2 pi t + phase).
-- ``linear_regression_tokens``: in-context linear regression sequences.
+- ``linear_regression_tokens``: in-context linear regression sequences; ``icl_layout`` lays them out
+  for WARP.
 - ``spirals``: clockwise and anticlockwise 2-D spirals, for classification.
 """
 
@@ -119,6 +120,29 @@ def linear_regression_tokens(n: int, num_tokens: int, dim: int, generator: torch
     x = torch.rand(n, num_tokens, dim, generator=generator, dtype=torch.float64) * 2 - 1
     y = torch.einsum("ntd,nd->nt", x, w)
     return torch.cat([x, y.unsqueeze(-1)], dim=-1).float(), w.float()
+
+
+def icl_layout(tokens: Tensor) -> tuple[Tensor, Tensor]:
+    """In-context regression tokens as WARP inputs and targets; the last token is the query.
+
+    Input channels at step t: the cumulative sums of the keys and of the values up to t, with the
+    query's value counted as 0 (hidden), so that the differences ``x_t - x_{t-1}`` are the tokens (the
+    paper's cumulative-sum transform); then the next key x_{t+1} (0 at the last step), which the root reads
+    (``WarpConfig.key_channels``). The output at step t predicts y_{t+1}: the target's value channel
+    holds y_t, every other channel 0.
+
+    Args:
+        tokens: ``(n, N, D + 1)`` keys and values (``linear_regression_tokens``).
+
+    Returns:
+        inputs and targets, both ``(n, N, 2 D + 1)``.
+    """
+    keys, values = tokens[..., :-1], tokens[..., -1:]
+    hidden = torch.cat([values[:, :-1], torch.zeros_like(values[:, -1:])], dim=1)
+    next_keys = torch.cat([keys[:, 1:], torch.zeros_like(keys[:, :1])], dim=1)
+    inputs = torch.cat([keys.cumsum(1), hidden.cumsum(1), next_keys], dim=-1)
+    targets = torch.cat([torch.zeros_like(keys), values, torch.zeros_like(keys)], dim=-1)
+    return inputs, targets
 
 
 def spirals(n: int, seq_len: int, generator: torch.Generator, noise: float = 0.05) -> tuple[Tensor, Tensor]:

@@ -66,7 +66,8 @@ def resolve_device(name: str) -> torch.device:
 def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
     """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data``, initialised
     from ``train.seed``."""
-    warp = dataclasses.replace(config.warp, in_channels=data.channels, num_classes=data.num_classes)
+    warp = dataclasses.replace(config.warp, in_channels=data.channels, num_classes=data.num_classes,
+                               key_channels=data.key_channels)
     torch.manual_seed(config.train.seed)
     return build_named_model(config.model, warp, device=device)
 
