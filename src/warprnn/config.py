@@ -275,7 +275,9 @@ class TrainConfig:
             ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
         seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
         device: ``cpu``, ``cuda`` or ``auto`` (cuda when available).
-        mode: how the recurrence runs when teacher-forced (see ``warprnn.modes``).
+        mode: how WARP's recurrence runs when teacher-forced: ``auto`` (the faster of ``scan`` and
+            ``conv`` for the batch's size, ``warprnn.modes.fastest``), ``scan``, ``conv`` or ``reference``
+            (see ``warprnn.modes``); all give the same result. Autoregressive passes always scan.
         out_dir: parent directory of run folders.
         name: run folder name prefix (None: the data set's name).
     """
@@ -290,7 +292,7 @@ class TrainConfig:
     metric: str = "val_mse"
     seed: int = 0
     device: str = "cpu"
-    mode: str = "scan"
+    mode: str = "auto"
     out_dir: str = "runs"
     name: str | None = None
 
@@ -300,7 +302,7 @@ class TrainConfig:
         _positive_int("train.val_every", self.val_every)
         _one_of("train.loss", self.loss, LOSSES)
         _one_of("train.device", self.device, DEVICES)
-        _one_of("train.mode", self.mode, ("scan", "conv", "reference"))
+        _one_of("train.mode", self.mode, ("auto", "scan", "conv", "reference"))
         if self.loss_steps is not None:
             _positive_int("train.loss_steps", self.loss_steps)
         if not 0 <= self.teacher_forcing <= 1:
