@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import loaders, synthetic
+from . import cache, loaders, synthetic
 from .config import DataConfig
 
 
@@ -213,11 +213,15 @@ DATASETS: dict[str, tuple[Callable[[DataConfig], SequenceData], str]] = {
 }
 
 
+CACHED = ("msd-small", "msd", "msd-zero", "lv-copy", "sine", "spirals")  # synthetic: see ``warprnn.cache``
+
+
 def build_dataset(config: DataConfig) -> SequenceData:
-    """The data set ``config.name``, built or loaded."""
+    """The data set ``config.name``: generated (synthetic sets, cached on disk) or loaded."""
     if config.name not in DATASETS:
         raise ValueError(f"data.name: expected one of {sorted(DATASETS)}, got {config.name!r}")
-    data = DATASETS[config.name][0](config)
+    build = DATASETS[config.name][0]
+    data = cache.cached(config, build) if config.name in CACHED else build(config)
     if data.task == "forecast" and not 1 <= data.context < data.train.x.shape[1]:
         raise ValueError(f"data.context: expected an integer in [1, {data.train.x.shape[1] - 1}], got {data.context}")
     return data
