@@ -21,7 +21,6 @@ import platform
 import shlex
 import shutil
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,8 @@ import torch
 from . import adaptation
 from .baselines import count_parameters
 from .config import load_experiment
-from .train import load_run, train
+from .datasets import build_dataset
+from .train import build_model, train
 
 SCALES = ("cpu", "paper")
 DSR_DATASETS = {"msd": "MSD", "msd-zero": "MSD-Zero", "lv-copy": "LV repeat-copy", "sine": "SINE"}
@@ -61,7 +61,7 @@ def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
     return base + SCALE_OVERRIDES[scale].get(model, [])
 
 
-def dsr_runs(scale: str) -> list[tuple[str, str]]:
+def dsr_runs() -> list[tuple[str, str]]:
     """The (data set, model) pairs of the DSR table, in table order."""
     return [(d, m) for d in DSR_DATASETS for m in DSR_MODELS if m != "warp-phys" or d in PHYS_ROOTS]
 
@@ -134,19 +134,19 @@ def machine() -> str:
 
 
 def train_one(dataset: str, model: str, seed: int, scale: str, run_root: Path, overrides: list[str], log):
-    """Trains one seed of one model on one data set; returns its ``Result`` and run folder."""
+    """Trains one seed of one model on one data set; returns its ``Result`` and its ``RunResult``."""
     config = load_experiment(CONFIG_DIR / f"{dataset}-{scale}.yaml", [
         *model_overrides(dataset, model, scale), f"train.seed={seed}", f"data.seed={seed}",
         f"train.out_dir={run_root}", f"train.name={dataset}-{model}-s{seed}", *overrides])
     began = time.time()
     run = train(config, log=lambda *_: None)
-    net = load_run(run.run_dir)[2]
+    parameters = count_parameters(build_model(config, build_dataset(config.data), torch.device("meta")))
     metrics = run.test_metrics
-    result = Result(dataset, model, seed, count_parameters(net),
-                    metrics.get("test_mse", math.nan), metrics.get("test_mae", math.nan))
+    result = Result(dataset, model, seed, parameters, metrics.get("test_mse", math.nan),
+                    metrics.get("test_mae", math.nan))
     log(f"{dataset:<9} {model:<12} seed {seed}: {run.status}, test MSE {result.mse:.4g}, MAE {result.mae:.4g} "
         f"({time.time() - began:.0f}s, {run.run_dir})")
-    return result, run.run_dir
+    return result, run
 
 
 def run_dsr(scale: str, seeds: int, out: Path, log=print, overrides: list[str] = ()) -> Path:
@@ -155,19 +155,25 @@ def run_dsr(scale: str, seeds: int, out: Path, log=print, overrides: list[str] =
     Returns:
         the markdown file.
     """
+    if scale not in SCALES:
+        raise ValueError(f"scale: expected one of {list(SCALES)}, got {scale!r}")
     began = time.time()
     run_root = Path("runs") / f"dsr-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     figures = Path(out) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     results, first_runs = [], {}
-    for dataset, model in dsr_runs(scale):
+    for dataset, model in dsr_runs():
         for seed in range(seeds):
-            result, run_dir = train_one(dataset, model, seed, scale, run_root, list(overrides), log)
+            result, run = train_one(dataset, model, seed, scale, run_root, list(overrides), log)
             results.append(result)
-            first_runs.setdefault((dataset, model), run_dir)
+            if run.status == "finished":
+                first_runs.setdefault((dataset, model), run.run_dir)
     plots = copy_forecast_plots(first_runs, figures, scale)
-    tta = adaptation.report(first_runs[("msd", "warp")], figures / f"dsr-{scale}-theta.png")
-    command = "warprnn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "(from Python)"
+    msd_warp = first_runs.get(("msd", "warp"))
+    tta = ("Not measured: no WARP run on MSD finished." if msd_warp is None else
+           adaptation.report(msd_warp, figures / f"dsr-{scale}-theta.png"))
+    command = shlex.join(["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds),
+                          "--out", str(out)])
     text = dsr_report(scale, seeds, results, plots, tta, command, time.time() - began, run_root)
     path = Path(out) / f"dsr-{scale}.md"
     path.write_text(text)
@@ -176,7 +182,7 @@ def run_dsr(scale: str, seeds: int, out: Path, log=print, overrides: list[str] =
 
 
 def copy_forecast_plots(first_runs: dict, figures: Path, scale: str) -> list[Path]:
-    """Copies the test forecasts of the first seed of WARP and WARP-Phys into ``figures``."""
+    """Copies the test forecasts of the first finished seed of WARP and WARP-Phys into ``figures``."""
     copied = []
     for (dataset, model), run_dir in first_runs.items():
         source = run_dir / "plots" / "predictions.png"
