@@ -54,7 +54,7 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert "in distribution (validation split" in report and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
     assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
-    assert (tmp_path / "runs").is_dir()
+    assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
 
 
 def test_reproduce_rejects_a_bad_seed_count(capsys):
@@ -68,3 +68,9 @@ def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
     assert reproduce.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
     with pytest.raises(KeyError):
         reproduce.model_overrides("lv-copy", "warp-phys", "cpu")
+
+
+def test_results_csv_has_one_row_per_run(tmp_path):
+    reproduce.write_results_csv(fake_results(), tmp_path / "runs.csv")
+    lines = (tmp_path / "runs.csv").read_text().splitlines()
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae" and len(lines) == 1 + len(fake_results())
