@@ -19,3 +19,12 @@ def perturbed_model(seed: int = 0, b_scale: float = 0.1, a_scale: float = 0.3, *
 @pytest.fixture
 def make_model():
     return perturbed_model
+
+
+@pytest.fixture(autouse=True, scope="session")
+def synthetic_cache_in_tmp(tmp_path_factory):
+    """Synthetic data sets cache themselves under ``$WARPRNN_DATA``: keep the tests' files out of the home cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("WARPRNN_DATA", str(tmp_path_factory.mktemp("warprnn-data")))
+    yield
+    patch.undo()

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from warprnn import WARP, MLPRoot, MSDRoot, SineRoot, WarpConfig
-from warprnn.roots import activation
+from warprnn.roots import activation, damped_oscillator
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "swish", "softplus", "sin", "identity"])
@@ -135,3 +135,12 @@ def test_sine_root_is_phase_shifted_sine():
     tau = torch.rand(7, 1, dtype=torch.float64)
     theta = torch.tensor([0.1, -0.4], dtype=torch.float64).expand(7, 2)
     torch.testing.assert_close(root(theta, tau), torch.sin(6 * math.pi * tau + theta))
+
+
+def test_damped_oscillator_stays_finite_when_strongly_overdamped():
+    """A large damping rate gamma = c / 2m would overflow cosh(kappa t) alone; the solution itself decays."""
+    t = torch.linspace(0, 1, 64)
+    x, v = damped_oscillator(t, torch.tensor(1e-4), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1.0),
+                             torch.tensor(0.0))
+    assert torch.isfinite(x).all() and torch.isfinite(v).all()
+    assert x[-1].abs() <= 1.0

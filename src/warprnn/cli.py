@@ -1,4 +1,4 @@
-"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download."""
+"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download, reproduce."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ EPILOG = """examples:
   warprnn predict runs/msd-small-20261122-101500 --input series.npy --output forecast.npy
   warprnn list
   warprnn download mnist --root data               fetch and verify a real data set's files (data.root=data)
+  warprnn reproduce dsr --scale cpu                the paper's DSR table (3 seeds) into docs/results/dsr-cpu.md
 """
 
 
@@ -127,6 +128,16 @@ def cmd_download(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from .reproduce import EXPERIMENTS
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds: expected an integer >= 1, got {args.seeds}")
+    path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), print, args.overrides)
+    print(f"report: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="warprnn", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -170,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="a data source, e.g. mnist, etth1, uea-Heartbeat")
     p.add_argument("--root", help=f"the data root (default: ${DATA_ENV}, else {DEFAULT_ROOT})")
     p.set_defaults(run=cmd_download)
+
+    from .reproduce import EXPERIMENTS, SCALES
+
+    p = commands.add_parser("reproduce", help="reproduce one of the paper's experiments, with a markdown report",
+                            description="Trains every model of the experiment for each seed, and writes "
+                                        "OUT/EXPERIMENT-SCALE.md and its figures in OUT/figures/.")
+    p.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which experiment")
+    p.add_argument("overrides", nargs="*", help="SECTION.KEY=VALUE applied to every run, e.g. train.epochs=1")
+    p.add_argument("--scale", choices=SCALES, default="cpu", help="the cpu configs (minutes) or the paper's sizes")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
+    p.add_argument("--out", default="docs/results", help="folder of the report (default docs/results)")
+    p.set_defaults(run=cmd_reproduce)
     return parser
 
 

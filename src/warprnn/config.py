@@ -173,7 +173,8 @@ class DataConfig:
         name: a data set of ``warprnn.datasets`` (``warprnn list`` shows them).
         root: directory of downloaded files for real data sets (default: ``$WARPRNN_DATA``, else
             ``~/.cache/warprnn``), laid out as ``warprnn.loaders`` describes (``mnist/``, ``ett/``,
-            ``uea/NAME/``, ``pems08/``); synthetic sets cache nothing and ignore it.
+            ``uea/NAME/``, ``pems08/``); synthetic sets cache their generated splits in ``synthetic/``
+            there (``warprnn.cache``).
         num_train, num_val, num_test: sizes of the splits. Synthetic sets generate that many (None: the
             data set's default); real sets keep a random subset of that many, drawn with ``seed`` (None: all).
         seq_len: sequence length of synthetic data sets (None: the data set's default).

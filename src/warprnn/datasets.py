@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import loaders, synthetic
+from . import cache, loaders, synthetic
 from .config import DataConfig
 
 
@@ -143,17 +143,24 @@ def raw_splits(train: Tensor, val: Tensor, test: Tensor, context: int, names: tu
     return SequenceData(*splits, task="forecast", context=context, channel_names=names)
 
 
+def msd_draws(config: DataConfig, x0_jitter: float = 0.0,
+              default_sizes=(20480, 2048, 4096)) -> list[tuple[Tensor, Tensor]]:
+    """The train, validation and test draws of ``msd``: per split, the states ``(N, T, 2)`` and the
+    parameters ``(N, 3)`` holding (m, k, c) of each trajectory."""
+    n_train, n_val, n_test = sizes(config, *default_sizes)
+    seq_len, generator = config.seq_len or 256, torch.Generator().manual_seed(config.seed)
+    draw = lambda n, ranges: synthetic.mass_spring_damper(n, seq_len, generator=generator, x0_jitter=x0_jitter,
+                                                          **ranges)
+    return [draw(n_train, MSD_TRAIN_RANGES), draw(n_val, MSD_TRAIN_RANGES), draw(n_test, MSD_TEST_RANGES)]
+
+
 def msd(config: DataConfig, x0_jitter: float = 0.0, default_sizes=(20480, 2048, 4096)) -> SequenceData:
     """Mass-spring-damper reconstruction (paper Sec. 4.3): (x, v) of ``m x'' + c x' + k x = 0`` over 256
     steps of t in [0, 1] from (1, 0). Train and validation draw m ~ U(0.02, 0.04), k ~ U(4, 16),
     c ~ U(0.01, 0.2); the test set the wider out-of-distribution ranges m ~ U(0.01, 0.05), k ~ U(2, 18),
     c ~ U(0.01, 0.3). Context 100. Physical scale (no normalisation)."""
-    n_train, n_val, n_test = sizes(config, *default_sizes)
-    seq_len, generator = config.seq_len or 256, torch.Generator().manual_seed(config.seed)
-    draw = lambda n, ranges: synthetic.mass_spring_damper(n, seq_len, generator=generator, x0_jitter=x0_jitter,
-                                                          **ranges)[0]
-    splits = draw(n_train, MSD_TRAIN_RANGES), draw(n_val, MSD_TRAIN_RANGES), draw(n_test, MSD_TEST_RANGES)
-    return raw_splits(*splits, context=config.context or 100, names=("x", "v"))
+    states = [x for x, _ in msd_draws(config, x0_jitter, default_sizes)]
+    return raw_splits(*states, context=config.context or 100, names=("x", "v"))
 
 
 def msd_zero(config: DataConfig) -> SequenceData:
@@ -242,11 +249,15 @@ DATASETS: dict[str, tuple[Callable[[DataConfig], SequenceData], str]] = {
 }
 
 
+CACHED = ("msd-small", "msd", "msd-zero", "lv-copy", "sine", "spirals")  # synthetic: see ``warprnn.cache``
+
+
 def build_dataset(config: DataConfig) -> SequenceData:
-    """The data set ``config.name``, built or loaded."""
+    """The data set ``config.name``: generated (synthetic sets, cached on disk) or loaded."""
     if config.name not in DATASETS:
         raise ValueError(f"data.name: expected one of {sorted(DATASETS)}, got {config.name!r}")
-    data = DATASETS[config.name][0](config)
+    build = DATASETS[config.name][0]
+    data = cache.cached(config, build) if config.name in CACHED else build(config)
     if data.task == "forecast" and not 1 <= data.context < data.train.x.shape[1]:
         raise ValueError(f"data.context: expected an integer in [1, {data.train.x.shape[1] - 1}], got {data.context}")
     return data

@@ -1,0 +1,86 @@
+"""`warprnn reproduce`: the DSR table formatter, the ordering summary and a tiny end-to-end reproduction."""
+
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+
+from warprnn import plots, reproduce
+from warprnn.cli import main
+from warprnn.reproduce import Result, dsr_table, mean_std, ordering_summary
+
+TINY = ["data.num_train=4", "data.num_val=2", "data.num_test=4", "data.seq_len=24", "data.context=8",
+        "train.epochs=1", "train.batch_size=4", "warp.root_width=4", "warp.root_depth=1"]
+
+
+def fake_results() -> list[Result]:
+    rows = []
+    for model, mse in (("warp", 1.0), ("warp-phys", 0.05), ("gru", 2.0)):
+        rows += [Result("msd", model, seed, 100, mse * (1 + seed), mse) for seed in range(2)]
+    rows += [Result("lv-copy", "warp", 0, 100, 0.1, 0.2), Result("lv-copy", "lstm", 0, 90, 0.3, 0.4)]
+    return rows
+
+
+def test_mean_std_over_seeds_notes_diverged_runs():
+    assert mean_std([1.0, 3.0]) == "2 ± 1.4"
+    assert mean_std([2.0]) == "2 ± 0"
+    assert mean_std([1.0, 3.0, math.nan]) == "2 ± 1.4 (1/3 diverged)"
+    assert mean_std([math.nan]) == "diverged (1/1)"
+
+
+def test_table_has_a_row_per_data_set_and_model():
+    lines = dsr_table(fake_results()).splitlines()
+    assert len(lines) == 2 + 5
+    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 |"
+    assert lines[3].startswith("| MSD | WARP-Phys | 100 | 2 | 0.075 ± 0.035 |")
+    assert lines[6].startswith("| LV repeat-copy | LSTM | 90 | 1 | 0.3 ± 0 |")
+
+
+def test_ordering_summary_reads_the_claims_off_the_means():
+    text = ordering_summary(fake_results())
+    assert "MSD: WARP-Phys MSE 0.075, next best WARP 1.5 (ratio 20x): the >10x claim holds." in text
+    assert "LV repeat-copy: lowest MSE WARP (0.1): the claim that WARP is best holds." in text
+    worse = [Result("msd", "warp-phys", 0, 5, 1.0, 1.0), Result("msd", "warp", 0, 9, 2.0, 1.0)]
+    assert "does not hold" in ordering_summary(worse)
+
+
+def skip_drawing(fig, path):
+    """Stands in for ``plots._save``: an empty file instead of a rendered PNG (rendering is most of the time)."""
+    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "_save", skip_drawing)
+    assert main(["reproduce", "dsr", *TINY, "--scale", "cpu", "--seeds", "1", "--out", "results"]) == 0
+    report = (tmp_path / "results" / "dsr-cpu.md").read_text()
+    pairs = reproduce.dsr_runs()
+    assert len(pairs) == 18
+    for dataset, model in pairs:
+        assert f"| {reproduce.DSR_DATASETS[dataset]} | {reproduce.MODEL_NAMES[model]} |" in report
+    assert "in distribution (validation split" in report and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
+    figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
+    assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
+    assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
+
+
+def test_reproduce_rejects_a_bad_seed_count(capsys):
+    assert main(["reproduce", "dsr", "--seeds", "0"]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
+    assert reproduce.model_overrides("msd", "warp-phys", "cpu") == ["warp.root=msd"]
+    assert reproduce.model_overrides("sine", "transformer", "cpu") == ["model=transformer", "train.autoregressive=false"]
+    assert reproduce.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
+    with pytest.raises(KeyError):
+        reproduce.model_overrides("lv-copy", "warp-phys", "cpu")
+
+
+def test_results_csv_has_one_row_per_run(tmp_path):
+    reproduce.write_results_csv(fake_results(), tmp_path / "runs.csv")
+    lines = (tmp_path / "runs.csv").read_text().splitlines()
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae" and len(lines) == 1 + len(fake_results())
