@@ -1,5 +1,6 @@
 """Initialisation, parameter layout, dtype/device arguments and the command line."""
 
+import pytest
 import torch
 
 from warprnn import WARP, WarpConfig
@@ -57,3 +58,13 @@ def test_cli_describe_and_errors(capsys):
     assert main(["describe", "widht=3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown warp option(s) ['widht']" in err
+
+
+def test_hypernet_width_sets_the_hidden_layers():
+    stepped = WARP(WarpConfig(in_channels=1, root="sine", hypernet_depth=2))
+    assert [layer.out_features for layer in stepped.hypernet.hidden] == [1, 1]  # C = D_theta = 1
+    wide = WARP(WarpConfig(in_channels=1, root="sine", hypernet_depth=2, hypernet_width=32))
+    assert [layer.out_features for layer in wide.hypernet.hidden] == [32, 32]
+    assert wide.theta0(torch.zeros(3, 1)).shape == (3, 1)
+    with pytest.raises(ValueError, match="hypernet_width"):
+        WarpConfig(hypernet_width=0)

@@ -1,6 +1,7 @@
 """`warprnn reproduce`: the DSR table formatter, the ordering summary and a tiny end-to-end reproduction."""
 
 import math
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -73,7 +74,7 @@ def test_reproduce_rejects_a_bad_seed_count(capsys):
 
 
 def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
-    assert reproduce.model_overrides("msd", "warp-phys", "cpu") == ["warp.root=msd"]
+    assert reproduce.model_overrides("msd", "warp-phys", "cpu") == ["warp.root=msd", *reproduce.PHYS_OVERRIDES]
     assert reproduce.model_overrides("sine", "transformer", "cpu") == ["model=transformer", "train.autoregressive=false"]
     assert reproduce.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
     with pytest.raises(KeyError):
@@ -84,3 +85,23 @@ def test_results_csv_has_one_row_per_run(tmp_path):
     reproduce.write_results_csv(fake_results(), tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
     assert lines[0] == "dataset,model,seed,parameters,mse,mae" and len(lines) == 1 + len(fake_results())
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared data folder {SHARED} is absent")
+def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "_save", skip_drawing)
+    tiny = [f"data.root={SHARED}", "data.num_train=4", "data.num_val=2", "data.num_test=2", "train.epochs=1",
+            "train.batch_size=4", "warp.root_width=4", "warp.root_depth=1"]
+    assert main(["reproduce", "real", *tiny, "--seeds", "1", "--out", "results"]) == 0
+    report = (tmp_path / "results" / "real-cpu.md").read_text()
+    for stem, models, keys in reproduce.REAL_RUNS:
+        for model in models:
+            assert f"| {stem}-cpu | {reproduce.MODEL_NAMES[model]} |" in report
+        assert " | ".join(k.removeprefix("test_") for k in keys) in report
+    assert "| mnist-cpu | WARP |" in report and " - |" not in report  # every metric was computed
+    with pytest.raises(ValueError, match="one seed"):
+        reproduce.run_real("cpu", 3, tmp_path)

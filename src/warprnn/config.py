@@ -59,7 +59,9 @@ class WarpConfig:
             driven by the other channels alone (0: the root reads tau; the training harness sets it
             from the data, see the ``icl`` data set). MLP root only.
         theta0: how theta_0 is made: ``learned`` vector, or ``hypernet`` phi(x_0).
-        hypernet_depth: hidden layers of the hypernetwork (0, 1 or 2), widths stepping from C to D_theta.
+        hypernet_depth: hidden layers of the hypernetwork (0, 1 or 2).
+        hypernet_width: width of each hidden layer of the hypernetwork (None: widths stepping evenly
+            from C to D_theta, which leaves WARP-Phys roots, whose D_theta is tiny, a tiny hypernetwork).
         hypernet_activation: activation of the hypernetwork's hidden layers.
         time_as_channel: append tau to x before differencing, so that B also sees the time step.
         std_floor: lower bound added to the softplus standard deviation (``gaussian`` head).
@@ -82,6 +84,7 @@ class WarpConfig:
     key_channels: int = 0
     theta0: str = "hypernet"
     hypernet_depth: int = 1
+    hypernet_width: int | None = None
     hypernet_activation: str = "relu"
     time_as_channel: bool = False
     std_floor: float = 1e-4
@@ -104,6 +107,8 @@ class WarpConfig:
                              f"channel must drive theta), got {self.key_channels}")
         _one_of("hypernet_depth", self.hypernet_depth, (0, 1, 2))
         _one_of("hypernet_activation", self.hypernet_activation, ACTIVATIONS)
+        if self.hypernet_width is not None:
+            _positive_int("hypernet_width", self.hypernet_width)
         _one_of("ar_feed", self.ar_feed, AR_FEEDS)
         if not self.final_clip > 0:
             raise ValueError(f"final_clip: expected a positive number, got {self.final_clip!r}")

@@ -40,11 +40,14 @@ class WarpState:
 
 
 class Hypernetwork(nn.Module):
-    """phi: x_0 ``(batch, C)`` -> theta_0 ``(batch, D)``, an MLP whose hidden widths step from C to D."""
+    """phi: x_0 ``(batch, C)`` -> theta_0 ``(batch, D)``, an MLP of ``depth`` hidden layers of ``width``
+    (None: widths stepping evenly from C to D)."""
 
-    def __init__(self, in_features: int, out_features: int, depth: int, act: str, device=None, dtype=None):
+    def __init__(self, in_features: int, out_features: int, depth: int, act: str, width: int | None = None,
+                 device=None, dtype=None):
         super().__init__()
-        widths = [round(in_features + (out_features - in_features) * i / (depth + 1)) for i in range(depth + 1)]
+        widths = [in_features] + [width or round(in_features + (out_features - in_features) * i / (depth + 1))
+                                  for i in range(1, depth + 1)]
         self.hidden = nn.ModuleList(nn.Linear(a, b, device=device, dtype=dtype) for a, b in zip(widths, widths[1:]))
         self.out = nn.Linear(widths[-1], out_features, device=device, dtype=dtype)
         self.act = activation(act)
@@ -77,7 +80,7 @@ class WARP(nn.Module):
             self.theta_init = nn.Parameter(torch.empty(D, **factory))
         else:
             self.hypernet = Hypernetwork(config.state_channels, D, config.hypernet_depth,
-                                         config.hypernet_activation, **factory)
+                                         config.hypernet_activation, config.hypernet_width, **factory)
         self.reset_parameters()
 
     @property
