@@ -103,5 +103,6 @@ def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
             assert f"| {stem}-cpu | {reproduce.MODEL_NAMES[model]} |" in report
         assert " | ".join(k.removeprefix("test_") for k in keys) in report
     assert "| mnist-cpu | WARP |" in report and " - |" not in report  # every metric was computed
+    assert "![mnist](figures/real-cpu-mnist.png)" in report and (tmp_path / "results" / "figures" / "real-cpu-mnist.png").is_file()
     with pytest.raises(ValueError, match="one seed"):
         reproduce.run_real("cpu", 3, tmp_path)

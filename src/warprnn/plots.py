@@ -67,6 +67,35 @@ def plot_predictions(truth: Tensor, pred: Tensor, path: Path, *, context: int, s
     return _save(fig, path)
 
 
+def plot_image_completion(truth: Tensor, preds: dict[str, Tensor], path: Path, *, context: int,
+                          shape: tuple[int, int] = (28, 28)) -> Path:
+    """Pixel-sequence completion as images (as the paper's Fig. 3a): per row one sequence, its context
+    (the rest blanked), the truth and each model's completion (the context copied in).
+
+    Args:
+        truth: ``(N, H W, 1)`` pixels. preds: model name -> ``(N, H W, 1)`` aligned predictions.
+        context: L, the pixels given to the models.
+    """
+    N = truth.shape[0]
+    columns = {"context": truth.clone(), "truth": truth}
+    columns["context"][:, context:] = float("nan")
+    for name, pred in preds.items():
+        columns[name] = truth.clone()
+        columns[name][:, context:] = pred[:, context:]
+    cmap = plt.get_cmap("gray").copy()
+    cmap.set_bad("lightsteelblue")  # the pixels not given
+    fig, axes = plt.subplots(N, len(columns), figsize=(1.6 * len(columns), 1.6 * N), squeeze=False)
+    for n in range(N):
+        for j, (name, images) in enumerate(columns.items()):
+            ax = axes[n][j]
+            ax.imshow(images[n, :, 0].reshape(shape), cmap=cmap, vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if n == 0:
+                ax.set_title(name, fontsize=8)
+    return _save(fig, path)
+
+
 def plot_theta_trajectory(theta: Tensor, path: Path, *, context: int | None = None, num_coordinates: int = 8) -> Path:
     """A few coordinates of the weight-space state theta_t ``(T, D)`` over time: the root network's
     weights adapting along one sequence (the paper's interpretability view)."""
