@@ -231,3 +231,22 @@ def test_causal_conv_matches_double_sum(monkeypatch):
     u = torch.randn(T, batch, m, dtype=torch.float64, requires_grad=True)
     torch.testing.assert_close(modes.causal_conv(K, u), modes.causal_conv_ref(K, u), **TOL)
     assert torch.autograd.gradcheck(modes.causal_conv, (K, u))
+
+
+@pytest.mark.parametrize("mode", ["scan", "conv"])
+def test_padded_gradients_match_reference(make_model, mode):
+    """The fast modes zero the padding's theta in place: a loss on every step's theta and mean of a
+    padded batch has the reference loop's gradients."""
+    model = make_model(**CONFIGS["learned-gaussian-pe"])
+    lengths = torch.tensor([7, 4, 2])
+    x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64)
+
+    weights = torch.randn(3, 7, model.d_theta, dtype=torch.float64)  # non-zero on the padding too
+
+    def grads(mode):
+        out = model(x, lengths, mode=mode)
+        loss = (out.theta * weights).sum() + (out.mean ** 2).sum() + out.std.sum()
+        return torch.autograd.grad(loss, list(model.parameters()))
+
+    for fast, ref in zip(grads(mode), grads("reference")):
+        torch.testing.assert_close(fast, ref, **TOL)

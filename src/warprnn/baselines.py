@@ -74,6 +74,7 @@ class Baseline(nn.Module):
         else:
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)
             hidden, raw = self.autoregressive(x, 1 if context is None else context, feed_truth, noise)
+        hidden = hidden.masked_fill(~valid.unsqueeze(-1), 0.0)
         return heads.sequence_output(self.config, raw, hidden, valid, lengths)
 
     def autoregressive(self, x: Tensor, context: int, feed_truth: Tensor,

@@ -60,9 +60,11 @@ def feedback(config: WarpConfig, raw: Tensor, noise: Tensor | None) -> Tensor:
 
 
 def sequence_output(config: WarpConfig, raw: Tensor, hidden: Tensor, valid: Tensor, lengths: Tensor) -> WarpOutput:
-    """Applies the head to raw ``(batch, T, out)`` and zeroes everything past each sequence's length."""
+    """Applies the head to raw ``(batch, T, out)`` and zeroes the outputs past each sequence's length.
+
+    ``hidden`` ``(batch, T, H)`` must already be zero there (WARP's fast modes zero theta in place, sparing
+    a copy of the largest tensor of a step)."""
     keep = valid.unsqueeze(-1)
-    hidden = hidden.masked_fill(~keep, 0.0)
     if config.head == "classification":
         logits = raw[torch.arange(raw.shape[0], device=raw.device), lengths - 1]
         return WarpOutput(mean=None, std=None, logits=logits, theta=hidden)

@@ -216,6 +216,7 @@ class WARP(nn.Module):
                 mode = modes.fastest(batch, T, self.d_theta, None)
             run = modes.reference if mode == "reference" else modes.autoregressive
             theta, raw = run(self, x, lengths, feed_truth, noise)
+            theta = theta.masked_fill(~valid.unsqueeze(-1), 0.0)
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
             if mode == "auto":
@@ -226,9 +227,9 @@ class WARP(nn.Module):
             else:
                 dx = self.drive(modes.differences(x), steps, lengths)  # (batch, T, C')
                 if mode == "scan":
-                    theta = modes.scan(self.A, self.B, self.theta0(x[:, 0]), dx)
+                    theta = modes.scan(self.A, self.B, self.theta0(x[:, 0]), dx, valid)
                 else:
-                    theta = modes.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx)
+                    theta = modes.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx, valid)
                 raw = self.decode(theta, steps, lengths, x)
         return heads.sequence_output(self.config, raw, theta, valid, lengths)
 

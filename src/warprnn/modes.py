@@ -65,15 +65,22 @@ class LinearRecurrence(torch.autograd.Function):
     obeys ``lam_{t-1} = g_{t-1} + lam_t A`` (g the incoming gradient); then ``dL/du_t = lam_t``,
     ``dL/dtheta_0 = lam_0`` and ``dL/dA = sum_t lam_t^T theta_{t-1}``, one ``(D, T batch) @ (T batch, D)``
     product instead of T per-step graph nodes.
+
+    With ``keep`` ``(T, batch, 1)``, the states of padding steps (a suffix of each sequence) are zeroed in
+    place, so that no masked copy of the output is needed; they are constants, so the adjoint is zero
+    there, and A's gradient never reads them.
     """
 
     @staticmethod
-    def forward(ctx, A: Tensor, theta0: Tensor, u: Tensor) -> Tensor:
+    def forward(ctx, A: Tensor, theta0: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
         """A: ``(D, D)``. theta0: ``(batch, D)``. u: ``(T, batch, D)``, ``u[0]`` unused. Returns ``(T, batch, D)``."""
         theta = torch.empty_like(u)
         theta[0] = theta0
         for t in range(1, u.shape[0]):
             torch.addmm(u[t], theta[t - 1], A.T, out=theta[t])
+        if keep is not None:
+            theta.masked_fill_(~keep, 0.0)
+        ctx.keep = keep
         ctx.save_for_backward(A, theta)
         return theta
 
@@ -81,28 +88,33 @@ class LinearRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor):
         A, theta = ctx.saved_tensors
+        keep = ctx.keep
         lam = torch.empty_like(theta)  # (T, batch, D)
         lam[-1] = grad[-1]
         for t in range(theta.shape[0] - 1, 0, -1):
+            if keep is not None:
+                lam[t].masked_fill_(~keep[t], 0.0)
             torch.addmm(grad[t - 1], lam[t], A, out=lam[t - 1])
         grad_A = lam[1:].flatten(0, 1).T @ theta[:-1].flatten(0, 1)
         grad_theta0 = lam[0].clone()
         lam[0] = 0.0  # u_0 is unused
-        return grad_A, grad_theta0, lam
+        return grad_A, grad_theta0, lam, None
 
 
-def scan(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor) -> Tensor:
+def scan(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
     """Eq. 1 run step by step over the whole batch (``LinearRecurrence``).
 
     Args:
         A: ``(D, D)`` transition. B: ``(D, C')`` input matrix. theta0: ``(batch, D)``.
         dx: ``(batch, T, C')`` driving differences, ``dx[:, 0]`` unused (zero by definition).
+        valid: ``(batch, T)`` bool, the steps within each length; theta is zero elsewhere (None: all).
 
     Returns:
         theta: ``(batch, T, D)``, a view of time-major storage.
     """
     u = dx.transpose(0, 1) @ B.T  # (T, batch, D), every step's input in one product
-    return LinearRecurrence.apply(A, theta0, u).transpose(0, 1)
+    keep = None if valid is None else valid.T.unsqueeze(-1)  # (T, batch, 1)
+    return LinearRecurrence.apply(A, theta0, u, keep).transpose(0, 1)
 
 
 def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
@@ -130,14 +142,15 @@ class CausalConvolution(torch.autograd.Function):
     forward keeps only the spectra of K and u ``(F, m, D)``, ``(F, batch, m)`` (F = T + 1), never the
     ``(T, batch, D)`` output; the backward is two cross-correlations by FFT, ``dL/dK_j = sum_t g_t
     u_{t-j}^T`` and ``dL/du_k = sum_t K_{t-k}^T g_t``, with the incoming gradient g transformed one
-    chunk of ``CHUNK`` sequences at a time, so that no full-size complex tensor is ever held.
+    chunk of ``CHUNK`` sequences at a time, so that no full-size complex tensor is ever held. With
+    ``keep`` ``(T, batch, 1)``, padding steps are zeroed in the output and are constants for the backward.
     """
 
     CHUNK = 16
 
     @staticmethod
-    def forward(ctx, K: Tensor, u: Tensor) -> Tensor:
-        """K: ``(T, D, m)``. u: ``(T, batch, m)``. Returns y ``(T, batch, D)``."""
+    def forward(ctx, K: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
+        """K: ``(T, D, m)``. u: ``(T, batch, m)``. keep: ``(T, batch, 1)`` or None. Returns y ``(T, batch, D)``."""
         (T, batch, _), D = u.shape, K.shape[1]
         K_f = torch.fft.rfft(K.transpose(1, 2), n=2 * T, dim=0).contiguous()  # (F, m, D), batched-BLAS ready
         u_f = torch.fft.rfft(u, n=2 * T, dim=0)  # (F, batch, m)
@@ -145,6 +158,9 @@ class CausalConvolution(torch.autograd.Function):
         for s in range(0, batch, CausalConvolution.CHUNK):
             chunk = slice(s, s + CausalConvolution.CHUNK)
             y[:, chunk] = torch.fft.irfft(torch.bmm(u_f[:, chunk], K_f), n=2 * T, dim=0)[:T]
+            if keep is not None:
+                y[:, chunk].masked_fill_(~keep[:, chunk], 0.0)
+        ctx.keep = keep
         ctx.save_for_backward(K_f, u_f)
         return y
 
@@ -158,24 +174,25 @@ class CausalConvolution(torch.autograd.Function):
         K_f_adjoint = K_f.conj().transpose(1, 2).contiguous()  # (F, D, m)
         for s in range(0, batch, CausalConvolution.CHUNK):
             chunk = slice(s, s + CausalConvolution.CHUNK)
-            g_f = torch.fft.rfft(grad[:, chunk], n=2 * T, dim=0).contiguous()  # (F, chunk, D), frequency-major
+            g = grad[:, chunk] if ctx.keep is None else grad[:, chunk].masked_fill(~ctx.keep[:, chunk], 0.0)
+            g_f = torch.fft.rfft(g, n=2 * T, dim=0).contiguous()  # (F, chunk, D), frequency-major
             grad_K_f.baddbmm_(u_f[:, chunk].conj().transpose(1, 2).contiguous(), g_f)
             grad_u_f[:, chunk] = torch.bmm(g_f, K_f_adjoint)
         grad_K = torch.fft.irfft(grad_K_f, n=2 * T, dim=0)[:T].transpose(1, 2) if ctx.needs_input_grad[0] else None
         grad_u = torch.fft.irfft(grad_u_f, n=2 * T, dim=0)[:T] if ctx.needs_input_grad[1] else None
-        return grad_K, grad_u
+        return grad_K, grad_u, None
 
 
-def causal_conv(K: Tensor, u: Tensor) -> Tensor:
+def causal_conv(K: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
     """``y_t = sum_{k<=t} K_{t-k} u_k`` (``CausalConvolution``).
 
     Args:
-        K: ``(T, D, m)`` kernel. u: ``(T, batch, m)`` input.
+        K: ``(T, D, m)`` kernel. u: ``(T, batch, m)`` input. keep: ``(T, batch, 1)``: zero y elsewhere.
 
     Returns:
         y: ``(T, batch, D)``.
     """
-    return CausalConvolution.apply(K, u)
+    return CausalConvolution.apply(K, u, keep)
 
 
 def causal_conv_ref(K: Tensor, u: Tensor) -> Tensor:
@@ -201,7 +218,8 @@ def initial_columns(theta0_parts: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor
     return torch.eye(h.shape[0], dtype=h.dtype, device=h.device), theta0.T
 
 
-def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor) -> Tensor:
+def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor,
+             valid: Tensor | None = None) -> Tensor:
     """Eq. 3: theta for every step as one causal convolution, theta_0 term included.
 
     The theta_0 term ``A^t theta_0 = (A^t M0) coef^T`` is the response of the kernel columns M0 to an
@@ -210,6 +228,7 @@ def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], 
 
     Args:
         A: ``(D, D)``. B: ``(D, C')``. dx: ``(batch, T, C')`` with ``dx[:, 0] = 0``.
+        valid: ``(batch, T)`` bool, the steps within each length; theta is zero elsewhere (None: all).
         theta0_parts: ``(h, W, b)`` with ``theta_0 = h W^T + b``; h ``(batch, H)``, W ``(D, H)``, b ``(D,)``.
 
     Returns:
@@ -219,7 +238,8 @@ def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], 
     impulse = torch.cat([coef.unsqueeze(0), coef.new_zeros(dx.shape[1] - 1, *coef.shape)])  # (T, batch, m0)
     u = torch.cat([dx.transpose(0, 1), impulse], dim=-1)  # (T, batch, C' + m0)
     K = kernel(A, torch.cat([B, M0], dim=1), dx.shape[1])  # (T, D, C' + m0)
-    return causal_conv(K, u).transpose(0, 1)
+    keep = None if valid is None else valid.T.unsqueeze(-1)  # (T, batch, 1)
+    return causal_conv(K, u, keep).transpose(0, 1)
 
 
 def feed_step(model: "WARP", t: int, theta: Tensor, fed: Tensor, x_next: Tensor, truth_next: Tensor,
