@@ -323,7 +323,8 @@ def test_download_errors_are_one_line(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("config, extra", [
     ("mnist-cpu", ["data.name=mnist-class", "warp.head=classification", "warp.final_activation=none",
-                   "train.loss=ce", "train.loss_steps=null", "train.metric=val_accuracy"]),
+                   "train.loss=ce", "train.loss_steps=null", "train.metric=val_accuracy",
+                   "train.autoregressive=false"]),
     ("etth1-cpu", ["data.num_train=64"]),
     ("basicmotions-cpu", []),
 ])
