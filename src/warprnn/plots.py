@@ -82,13 +82,12 @@ def plot_image_completion(truth: Tensor, preds: dict[str, Tensor], path: Path, *
     for name, pred in preds.items():
         columns[name] = truth.clone()
         columns[name][:, context:] = pred[:, context:]
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("lightsteelblue")  # the pixels not given
+    cmap = plt.get_cmap("gray").with_extremes(bad="lightsteelblue")  # the pixels not given
     fig, axes = plt.subplots(N, len(columns), figsize=(1.6 * len(columns), 1.6 * N), squeeze=False)
     for n in range(N):
         for j, (name, images) in enumerate(columns.items()):
             ax = axes[n][j]
-            ax.imshow(images[n, :, 0].reshape(shape), cmap=cmap, vmin=-1, vmax=1)
+            ax.imshow(images[n, :, 0].reshape(shape).numpy(), cmap=cmap, vmin=-1, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if n == 0:
