@@ -14,8 +14,7 @@ teacher-forced (``SCALE_OVERRIDES``): autoregressive training recomputes its pre
 100 s per epoch on MSD with one thread. Seeds 0..N-1 set both ``train.seed`` and ``data.seed``.
 
 ``real`` (paper Sec. 4.1, 4.2, 4.5): WARP and parameter-matched baselines on MNIST completion and
-classification, ETTh1
-and BasicMotions (``REAL_RUNS``), one seed. ``icl``: in-context linear regression (``warprnn.icl``).
+classification, ETTh1 and BasicMotions (``REAL_RUNS``), one seed. ``icl``: in-context linear regression (``warprnn.icl``).
 """
 
 from __future__ import annotations
@@ -288,8 +287,9 @@ def real_table(rows: list[tuple[str, str, int, dict]], keys: tuple[str, ...]) ->
 
 def run_real(scale: str, seeds: int, out: Path, log=print, overrides: list[str] = ()) -> Path:
     """Trains WARP and baselines on MNIST completion and classification, ETTh1 and BasicMotions
-    (``REAL_RUNS``), one seed each (``seeds`` > 1 is refused: these runs are long), and writes ``out/real-SCALE.md``. Real data
-    sets need ``data.root=DIR`` among the overrides unless ``$WARPRNN_DATA`` points at them.
+    (``REAL_RUNS``), one seed each (``seeds`` > 1 is refused: these runs are long), and writes
+    ``out/real-SCALE.md``. Real data sets need ``data.root=DIR`` among the overrides unless
+    ``$WARPRNN_DATA`` points at them.
     """
     if scale not in SCALES:
         raise ValueError(f"scale: expected one of {list(SCALES)}, got {scale!r}")
