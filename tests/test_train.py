@@ -30,9 +30,12 @@ def repo_root(monkeypatch):
 
 
 def test_run_folder_contents(tmp_path):
-    result = train(tiny(tmp_path, "train.epochs=3", "train.val_every=2"), log=lambda *_: None)
+    config = tiny(tmp_path, "train.epochs=3", "train.val_every=2")
+    result = train(config, log=lambda *_: None)
     run = result.run_dir
     assert result.status == "finished"
+    model = train_module.build_model(config, train_module.build_dataset(config.data), torch.device("cpu"))
+    assert result.parameters == sum(p.numel() for p in model.parameters())
     assert (run / "config.yaml").is_file()
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]

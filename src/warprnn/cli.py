@@ -11,9 +11,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .config import WarpConfig, apply_overrides, load_experiment
+from .config import CONFIG_DIR, WarpConfig, apply_overrides, load_experiment
 
-CONFIG_DIR = Path(__file__).parent / "configs"
 
 EPILOG = """examples:
   warprnn train                                   the default job: WARP on a small mass-spring-damper task

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+CONFIG_DIR = Path(__file__).parent / "configs"  # the shipped experiments, ``NAME.yaml``
 ACTIVATIONS = ("relu", "tanh", "swish", "softplus", "sin", "identity")
 FINAL_ACTIVATIONS = ("none", "tanh", "clip")
 HEADS = ("point", "gaussian", "classification")

@@ -6,13 +6,11 @@ and theta is driven by the tokens alone, so after the context the state theta_T 
 ``extract_root`` turns it into an ordinary MLP, queried on new keys of the same w. It is compared with
 least squares on the same context tokens and with the context mean.
 
-``run_icl`` trains WARP for D in {1, 2, 8} and writes the table; ``python -m warprnn.icl`` runs it.
+``run_icl`` trains WARP for D in {1, 2, 8} and writes the table; ``warprnn reproduce icl`` runs it.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from . import synthetic
-from .config import load_experiment
+from .config import CONFIG_DIR, load_experiment
 from .datasets import icl_tokens
 from .model import WARP
 from .roots import MLPRoot, activation
@@ -29,7 +27,6 @@ from .train import load_run, train
 
 DIMS = (1, 2, 8)
 NEW_KEYS = 64  # fresh keys per test sequence for the extracted root
-CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 class StandaloneRoot(nn.Module):
@@ -141,16 +138,13 @@ def train_and_score(scale: str, dim: int, seed: int, run_root: Path, log) -> dic
 
 
 def table(results: dict[int, list[dict[str, float]]]) -> list[str]:
-    """Markdown rows: mean ± std over seeds of each error, for each D."""
-    def cell(values: list[float]) -> str:
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))
-        return f"{mean:.3g} ± {std:.2g}"
+    """Markdown rows: mean ± std over seeds of each error (``reproduce.mean_std``), for each D."""
+    from .reproduce import mean_std
 
     rows = ["| D | WARP (query) | extracted root (new keys) | least squares (query) | context mean (query) |",
             "|---|---|---|---|---|"]
     for dim, runs in results.items():
-        cells = [cell([run[k] for run in runs]) for k in ("warp", "extracted", "least_squares", "mean")]
+        cells = [mean_std([run[k] for run in runs]) for k in ("warp", "extracted", "least_squares", "mean")]
         rows.append(f"| {dim} | " + " | ".join(cells) + " |")
     return rows
 
@@ -184,7 +178,7 @@ def report(scale: str, seeds: int, out: Path, results: dict, seconds: float) -> 
     """The lines of ``icl-SCALE.md``."""
     return [
         f"# In-context linear regression ({scale} scale)", "",
-        f"Command: `python -m warprnn.icl --scale {scale} --seeds {seeds} --out {out}` "
+        f"Command: `warprnn reproduce icl --scale {scale} --seeds {seeds} --out {out}` "
         f"({seconds / 60:.1f} min, {torch.get_num_threads()} thread(s)).", "",
         f"Config `src/warprnn/configs/icl-{scale}.yaml`, for each D with `data.dim=D`; seeds 0..{seeds - 1} seed "
         "both the data and the training. Sequences of 32 tokens (x_i, w . x_i), x_i and w ~ U(-1, 1)^D, a fresh w "
@@ -198,16 +192,3 @@ def report(scale: str, seeds: int, out: Path, results: dict, seconds: float) -> 
         "solution, LAPACK gelsd; with 31 > D noise-free tokens it recovers w up to rounding).",
         "- context mean (query): the mean of the 31 context values.",
     ]
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m warprnn.icl", description=run_icl.__doc__.split("\n")[0])
-    parser.add_argument("--scale", default="cpu", help="cpu or paper (configs/icl-SCALE.yaml)")
-    parser.add_argument("--seeds", type=int, default=3, help="runs per D")
-    parser.add_argument("--out", type=Path, default=Path("docs/results"), help="output folder")
-    args = parser.parse_args(argv)
-    print(run_icl(args.scale, args.seeds, args.out))
-
-
-if __name__ == "__main__":
-    main()

@@ -35,10 +35,8 @@ from typing import Callable
 import torch
 
 from . import adaptation, evaluation, plots
-from .baselines import count_parameters
-from .config import load_experiment
-from .datasets import build_dataset
-from .train import build_model, load_run, train
+from .config import CONFIG_DIR, load_experiment
+from .train import load_run, train
 
 SCALES = ("cpu", "paper")
 DSR_DATASETS = {"msd": "MSD", "msd-zero": "MSD-Zero", "lv-copy": "LV repeat-copy", "sine": "SINE"}
@@ -47,7 +45,6 @@ MODEL_NAMES = {"warp": "WARP", "warp-phys": "WARP-Phys", "gru": "GRU", "lstm": "
 PHYS_ROOTS = {"msd": "msd", "sine": "sine"}
 PHYS_OVERRIDES = ("warp.hypernet_width=32", "optim.lr=1e-2", "optim.lr_A=1e-3")  # WARP-Phys's own settings
 SCALE_OVERRIDES = {"cpu": {"transformer": ["train.autoregressive=false"]}, "paper": {}}
-CONFIG_DIR = Path(__file__).parent / "configs"
 CPU_NOTE = ("At this scale every model is small and briefly trained (roots 24 x 1, 512 to 1,000 training "
             "sequences, 15 to 30 epochs) and the Transformer trains teacher-forced (autoregressive training "
             "costs ~100 s per epoch on MSD with one thread): the table checks the pipeline and the direction "
@@ -144,16 +141,20 @@ def machine() -> str:
             f"{device}, Python {platform.python_version()}, torch {torch.__version__}")
 
 
+def run_config(config_name: str, overrides: list[str], run_root: Path, name: str):
+    """Trains the shipped config ``config_name`` with ``overrides`` into ``run_root/name-*``, quietly."""
+    config = load_experiment(CONFIG_DIR / f"{config_name}.yaml",
+                             [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
+    return train(config, log=lambda *_: None)
+
+
 def train_one(dataset: str, model: str, seed: int, scale: str, run_root: Path, overrides: list[str], log):
     """Trains one seed of one model on one data set; returns its ``Result`` and its ``RunResult``."""
-    config = load_experiment(CONFIG_DIR / f"{dataset}-{scale}.yaml", [
-        *model_overrides(dataset, model, scale), f"train.seed={seed}", f"data.seed={seed}",
-        f"train.out_dir={run_root}", f"train.name={dataset}-{model}-s{seed}", *overrides])
     began = time.time()
-    run = train(config, log=lambda *_: None)
-    parameters = count_parameters(build_model(config, build_dataset(config.data), torch.device("meta")))
+    run = run_config(f"{dataset}-{scale}", [*model_overrides(dataset, model, scale), f"train.seed={seed}",
+                                            f"data.seed={seed}", *overrides], run_root, f"{dataset}-{model}-s{seed}")
     metrics = run.test_metrics
-    result = Result(dataset, model, seed, parameters, metrics.get("test_mse", math.nan),
+    result = Result(dataset, model, seed, run.parameters, metrics.get("test_mse", math.nan),
                     metrics.get("test_mae", math.nan))
     log(f"{dataset:<9} {model:<12} seed {seed}: {run.status}, test MSE {result.mse:.4g}, MAE {result.mae:.4g} "
         f"({time.time() - began:.0f}s, {run.run_dir})")
@@ -301,14 +302,11 @@ def run_real(scale: str, seeds: int, out: Path, log=print, overrides: list[str] 
     for stem, models, keys in REAL_RUNS:
         rows = []
         for model in models:
-            config = load_experiment(CONFIG_DIR / f"{stem}-{scale}.yaml", [
-                f"model={model}", f"train.out_dir={run_root}", f"train.name={stem}-{model}", *overrides])
             started = time.time()
-            run = train(config, log=lambda *_: None)
-            parameters = count_parameters(build_model(config, build_dataset(config.data), torch.device("meta")))
+            run = run_config(f"{stem}-{scale}", [f"model={model}", *overrides], run_root, f"{stem}-{model}")
             log(f"{stem:<13} {model:<6} {run.status} in {time.time() - started:.0f}s: "
                 + ", ".join(f"{k} {run.test_metrics[k]:.4g}" for k in keys if k in run.test_metrics))
-            rows.append((f"{stem}-{scale}", model, parameters, run.test_metrics))
+            rows.append((f"{stem}-{scale}", model, run.parameters, run.test_metrics))
             completed[stem, model] = run.run_dir
         sections.append(real_table(rows, keys))
     figure = completion_figure(completed, Path(out) / "figures" / f"real-{scale}-mnist.png")

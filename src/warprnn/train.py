@@ -43,6 +43,7 @@ class RunResult:
 
     Attributes:
         run_dir: the run folder. model: which model was trained (``ExperimentConfig.model``).
+        parameters: its number of trainable parameters.
         status: ``finished`` or ``non-finite`` (stopped on a NaN/Inf loss).
         test_metrics: metrics of the best checkpoint on the test split (empty when stopped).
         plots: the figures written.
@@ -50,6 +51,7 @@ class RunResult:
 
     run_dir: Path
     model: str
+    parameters: int
     status: str
     test_metrics: dict
     plots: list[Path]
@@ -236,7 +238,7 @@ def train(config: ExperimentConfig, run_dir: Path | None = None, log=print) -> R
         generator = epoch_generator(t.seed, epoch)
         train_loss = train_epoch(model, data, config, optimizer, generator, device, f"epoch {epoch}/{t.epochs}")
         if not math.isfinite(train_loss):
-            return stop_non_finite(run_dir, config.model, epoch, train_loss, log)
+            return stop_non_finite(run_dir, config.model, count_parameters(model), epoch, train_loss, log)
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if epoch % t.val_every == 0 or epoch == t.epochs:
             row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
@@ -265,19 +267,20 @@ def train(config: ExperimentConfig, run_dir: Path | None = None, log=print) -> R
     return finish(run_dir, config, data, model, device, history)
 
 
-def stop_non_finite(run_dir: Path, model: str, epoch: int, loss: float, log) -> RunResult:
+def stop_non_finite(run_dir: Path, model: str, parameters: int, epoch: int, loss: float, log) -> RunResult:
     """Stops a run whose loss became NaN or Inf; its checkpoints stay as they were."""
     last = run_dir / "checkpoints" / "last.pt"
     kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
     log(f"stopped: the training loss became {loss} in epoch {epoch}; {kept}")
-    return RunResult(run_dir=run_dir, model=model, status="non-finite", test_metrics={}, plots=[])
+    return RunResult(run_dir=run_dir, model=model, parameters=parameters, status="non-finite", test_metrics={},
+                     plots=[])
 
 
 def finish(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, history) -> RunResult:
     """Evaluates the best checkpoint on the test split and draws the run's figures."""
     test = score_best(run_dir, config, data, model, device)
-    return RunResult(run_dir=run_dir, model=config.model, status="finished", test_metrics=test,
-                     plots=draw_plots(run_dir, model, data, device, history, config.train.batch_size,
+    return RunResult(run_dir=run_dir, model=config.model, parameters=count_parameters(model), status="finished",
+                     test_metrics=test, plots=draw_plots(run_dir, model, data, device, history, config.train.batch_size,
                                       config.train.metric))
 
 
