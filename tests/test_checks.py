@@ -82,11 +82,18 @@ def test_step_rejects_bad_input(model):
     (dict(root="sine", head="gaussian"), r"head: root='sine' supports only 'point'"),
     (dict(root="msd", in_channels=3), r"in_channels: root='msd' predicts x or \(x, v\)"),
     (dict(root="sine", positional_encoding=2), r"root='sine' reads tau alone"),
+    (dict(root="msd-moments", in_channels=2, hypernet_depth=0), r"time_as_channel: root='msd-moments' reads dt"),
+    (dict(root="msd-moments", in_channels=2, time_as_channel=True), r"theta0: root='msd-moments' copies x_0"),
     (dict(ar_feed="mode"), r"ar_feed: expected one of \['mean', 'sample'\]"),
 ])
 def test_config_rejects_bad_values(options, match):
     with pytest.raises(ValueError, match=match):
         WarpConfig(**options)
+
+
+def test_msd_moments_root_needs_both_channels():
+    with pytest.raises(ValueError, match=r"in_channels: root='msd-moments' reads and predicts \(x, v\), so 2, got 1"):
+        WARP(WarpConfig(root="msd-moments", time_as_channel=True, hypernet_depth=0))
 
 
 def test_classification_model_needs_num_classes():

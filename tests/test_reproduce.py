@@ -74,7 +74,8 @@ def test_reproduce_rejects_a_bad_seed_count(capsys):
 
 
 def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
-    assert reproduce.model_overrides("msd", "warp-phys", "cpu") == ["warp.root=msd", *reproduce.PHYS_OVERRIDES]
+    assert reproduce.model_overrides("msd", "warp-phys", "cpu") == list(reproduce.PHYS_OVERRIDES["msd"])
+    assert "warp.root=sine" in reproduce.model_overrides("sine", "warp-phys", "cpu")
     assert reproduce.model_overrides("sine", "transformer", "cpu") == ["model=transformer", "train.autoregressive=false"]
     assert reproduce.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
     with pytest.raises(KeyError):

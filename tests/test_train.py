@@ -216,3 +216,10 @@ def test_lr_A_sets_the_transition_learning_rate_only(tmp_path):
     assert transition["lr"] == pytest.approx(1e-6) and rest["lr"] == pytest.approx(1e-4)  # floors scaled alike
     gru = train_module.build_model(load_experiment(None, ["model=gru", "optim.lr_A=1e-5"]), data, torch.device("cpu"))
     assert len(train_module.build_optimizer(config, gru)[0].param_groups) == 1  # no A: one group
+
+
+def test_lr_A_zero_keeps_the_transition_fixed(tmp_path):
+    result = train_module.train(tiny(tmp_path, "optim.lr_A=0", "train.epochs=2"))
+    trained = train_module.load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"]
+    assert torch.equal(trained["A"], torch.eye(trained["A"].shape[0]))  # A = I from the start, never moved
+    assert trained["B"].abs().sum() > 0  # while B trained

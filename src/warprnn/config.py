@@ -18,7 +18,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"  # the shipped experiments, ``NAM
 ACTIVATIONS = ("relu", "tanh", "swish", "softplus", "sin", "identity")
 FINAL_ACTIVATIONS = ("none", "tanh", "clip")
 HEADS = ("point", "gaussian", "classification")
-ROOTS = ("mlp", "sine", "msd")
+ROOTS = ("mlp", "sine", "msd", "msd-moments")
 THETA0 = ("learned", "hypernet")
 AR_FEEDS = ("mean", "sample")
 
@@ -46,7 +46,9 @@ class WarpConfig:
             the data).
         root: the root network whose parameters are the state theta. ``mlp``: a small MLP;
             ``sine``: WARP-Phys phase root ``sin(2 pi f tau + phase)``; ``msd``: WARP-Phys
-            mass-spring-damper root.
+            mass-spring-damper root with theta = (log m, log k, log c, x0, v0); ``msd-moments``: WARP-Phys
+            mass-spring-damper root that identifies the oscillator from trajectory moments held in theta
+            and steps (x, v) forward (two channels, ``time_as_channel``, a linear hypernetwork).
         root_width: width of each hidden layer of the MLP root.
         root_depth: number of hidden layers of the MLP root (0 makes it affine).
         root_activation: activation of the MLP root's hidden layers, one of ``ACTIVATIONS``.
@@ -130,6 +132,14 @@ class WarpConfig:
                     f"{self.input_prev_obs}")
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ValueError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
+        if self.root == "msd-moments":
+            if not self.time_as_channel:
+                raise ValueError("time_as_channel: root='msd-moments' reads dt from the tau held in theta, "
+                                 "so it must be True")
+            if self.theta0 != "hypernet" or self.hypernet_depth != 0:
+                raise ValueError(f"theta0: root='msd-moments' copies x_0 into theta with a linear phi, so "
+                                 f"theta0='hypernet' and hypernet_depth=0, got {self.theta0!r} and "
+                                 f"{self.hypernet_depth}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "WarpConfig":
@@ -230,7 +240,8 @@ class OptimConfig:
             A's D_theta^2 entries by about this much per step, so A's spectral radius can grow by up to
             ``lr_A D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and
             lr 1e-3 within the first epoch); a smaller ``lr_A`` keeps such runs finite while the rest of
-            the model trains at ``lr``. Schedules scale both alike.
+            the model trains at ``lr``; 0 keeps A fixed (a root whose state has a fixed meaning,
+            ``msd-moments``). Schedules scale both alike.
         weight_decay: decoupled for ``adamw``, L2 for ``adam``.
         grad_clip: maximum global gradient norm (0: no clipping).
         scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
@@ -255,8 +266,8 @@ class OptimConfig:
         _one_of("optim.scheduler", self.scheduler, SCHEDULERS)
         if not self.lr > 0:
             raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
-        if self.lr_A is not None and not self.lr_A > 0:
-            raise ValueError(f"optim.lr_A: expected a positive number or null, got {self.lr_A!r}")
+        if self.lr_A is not None and not self.lr_A >= 0:
+            raise ValueError(f"optim.lr_A: expected a number >= 0 or null, got {self.lr_A!r}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:

@@ -89,7 +89,8 @@ class WARP(nn.Module):
         return self.root.num_params
 
     def reset_parameters(self) -> None:
-        """A = I, B = 0, theta_0 (or the hypernetwork's output bias) = a freshly initialised root."""
+        """A = I, B = 0, theta_0 (or the hypernetwork's output bias) = a freshly initialised root; a root
+        whose state has a fixed meaning sets A, B and phi's weight instead (``Root.initial_recurrence``)."""
         with torch.no_grad():
             nn.init.eye_(self.A)
             nn.init.zeros_(self.B)
@@ -100,6 +101,12 @@ class WARP(nn.Module):
                 for layer in [*self.hypernet.hidden, self.hypernet.out]:
                     layer.reset_parameters()
                 self.hypernet.out.bias.copy_(fresh)
+            recurrence = self.root.initial_recurrence(self.config.drive_channels, self.A.dtype, self.A.device)
+            if recurrence is not None:
+                A, B, phi = recurrence
+                self.A.copy_(A)
+                self.B.copy_(B)
+                self.hypernet.out.weight.copy_(phi)
 
     # ----- the pieces of Eq. 1 and the decoder ---------------------------------------------------
 

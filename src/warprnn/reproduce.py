@@ -7,8 +7,7 @@ run, e.g. ``train.epochs=1`` for a smoke test.
 
 ``dsr`` (dynamical-system reconstruction, paper Table 3): WARP, WARP-Phys (MSD and SINE only), GRU, LSTM
 and Transformer on MSD, MSD-Zero, LV repeat-copy and SINE, from the shipped configs ``DATASET-SCALE``.
-WARP-Phys is the WARP config with ``warp.root`` set to the physical root (``PHYS_ROOTS``) and its own
-hypernetwork width and learning rates (``PHYS_OVERRIDES``); the baselines
+WARP-Phys is the WARP config with a physical root and that root's own settings (``PHYS_OVERRIDES``); the baselines
 are parameter-matched to the WARP config by ``model=``. At ``cpu`` scale the Transformer trains
 teacher-forced (``SCALE_OVERRIDES``): autoregressive training recomputes its prefix at every step, about
 100 s per epoch on MSD with one thread. Seeds 0..N-1 set both ``train.seed`` and ``data.seed``.
@@ -42,8 +41,13 @@ SCALES = ("cpu", "paper")
 DSR_DATASETS = {"msd": "MSD", "msd-zero": "MSD-Zero", "lv-copy": "LV repeat-copy", "sine": "SINE"}
 DSR_MODELS = ("warp", "warp-phys", "gru", "lstm", "transformer")
 MODEL_NAMES = {"warp": "WARP", "warp-phys": "WARP-Phys", "gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
-PHYS_ROOTS = {"msd": "msd", "sine": "sine"}
-PHYS_OVERRIDES = ("warp.hypernet_width=32", "optim.lr=1e-2", "optim.lr_A=1e-3")  # WARP-Phys's own settings
+PHYS_OVERRIDES = {  # WARP-Phys per data set: the physical root and its own settings
+    # the oscillator identified from moments that a fixed A maintains; B and phi fine-tuned
+    "msd": ("warp.root=msd-moments", "warp.time_as_channel=true", "warp.hypernet_depth=0", "optim.lr=1e-5",
+            "optim.lr_A=0"),
+    # the phase root has one parameter: a hypernetwork of the default widths (C to D_theta) would be as tiny
+    "sine": ("warp.root=sine", "warp.hypernet_width=32", "optim.lr=1e-2", "optim.lr_A=1e-3"),
+}
 SCALE_OVERRIDES = {"cpu": {"transformer": ["train.autoregressive=false"]}, "paper": {}}
 CPU_NOTE = ("At this scale every model is small and briefly trained (roots 24 x 1, 512 to 1,000 training "
             "sequences, 15 to 30 epochs) and the Transformer trains teacher-forced (autoregressive training "
@@ -65,13 +69,13 @@ class Result:
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
     """The overrides that turn the WARP config of ``dataset`` into a run of ``model``."""
-    base = [f"warp.root={PHYS_ROOTS[dataset]}", *PHYS_OVERRIDES] if model == "warp-phys" else [f"model={model}"]
+    base = list(PHYS_OVERRIDES[dataset]) if model == "warp-phys" else [f"model={model}"]
     return base + SCALE_OVERRIDES[scale].get(model, [])
 
 
 def dsr_runs() -> list[tuple[str, str]]:
     """The (data set, model) pairs of the DSR table, in table order."""
-    return [(d, m) for d in DSR_DATASETS for m in DSR_MODELS if m != "warp-phys" or d in PHYS_ROOTS]
+    return [(d, m) for d in DSR_DATASETS for m in DSR_MODELS if m != "warp-phys" or d in PHYS_OVERRIDES]
 
 
 def mean_std(values: list[float]) -> str:
@@ -222,11 +226,20 @@ def dsr_report(scale: str, seeds: int, results: list[Result], plots: list[Path],
 Paper Table 3 (Sec. 4.3, 4.4): test MSE and MAE of the autoregressive forecasts after the context (MSD,
 MSD-Zero, SINE; physical scale) and of the teacher-forced repeat-copy outputs from step 1 (LV, scaled to
 [-1, 1]), mean ± sample standard deviation over {seeds} seed(s) (seed s sets `train.seed` and `data.seed`).
-Configs: `src/warprnn/configs/DATASET-{scale}.yaml`; WARP-Phys is the WARP config with
-`warp.root=msd` / `warp.root=sine` and its own settings `{' '.join(PHYS_OVERRIDES)}` (a physical root has a
-handful of parameters, so the default hypernetwork, whose widths step from C to D_theta, would be as tiny;
-the authors also train their physics variants with separate configs); the
-baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of
+Configs: `src/warprnn/configs/DATASET-{scale}.yaml`; WARP-Phys is the WARP config with a physical root
+and its own settings (the authors also train their physics variants with separate configs):
+
+- MSD: `{' '.join(PHYS_OVERRIDES["msd"])}`. The root `msd-moments` identifies k/m and c/m from
+  leaky integrals of the trajectory held in theta, by least squares on the integrated equation of motion,
+  and steps (x, v) forward by the exact flow. A is the fixed recurrence that maintains those integrals
+  (`optim.lr_A=0`: a trained A drifts off the coefficients the integrals need and the solve breaks down);
+  B and the linear phi are fine-tuned at a small learning rate. The closed-form root `msd`, whose theta
+  must hold (log m, log k, log c) themselves, fails here: every MSD trajectory starts at (1, 0), so phi
+  cannot tell them apart, and a linear recurrence cannot turn the context into those logarithms.
+- SINE: `{' '.join(PHYS_OVERRIDES["sine"])}` (the phase root has one parameter, so the default
+  hypernetwork, whose widths step from C to D_theta, would be as tiny).
+
+The baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of
 distribution (wider parameter ranges than training). {CPU_NOTE if scale == "cpu" else ""}
 Every run: `{csv_name}`.
 

@@ -80,7 +80,7 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
     transition = [p for name, p in model.named_parameters() if name == "A"]  # WARP's A; baselines have none
     rest = [p for name, p in model.named_parameters() if name != "A"]
-    groups = [{"params": rest}] + ([{"params": transition, "lr": o.lr_A or o.lr}] if transition else [])
+    groups = [{"params": rest}] + ([{"params": transition, "lr": o.lr if o.lr_A is None else o.lr_A}] if transition else [])
     optimizer = cls(groups, lr=o.lr, weight_decay=o.weight_decay)
     floor = o.min_lr / o.lr  # both schedules scale every group's learning rate by the same factor
     if o.scheduler == "plateau":
