@@ -38,7 +38,7 @@ def test_mlp_root_matches_linear_layers(act):
 
 @pytest.mark.parametrize("theta_lead, input_lead", [((4, 6), (4, 6)), ((6, 4), (6, 1)), ((4, 1), (4, 5))])
 def test_mlp_root_gradients_match_plain_autograd(theta_lead, input_lead):
-    """``PerSampleLinear``'s backward against autograd through ``torch.matmul``, leading dims broadcasting."""
+    """``PerSampleMLP``'s backward against autograd through ``torch.matmul``, leading dims broadcasting."""
     torch.manual_seed(0)
     root = MLPRoot(3, 2, width=5, depth=2, act="swish")
     theta = torch.randn(*theta_lead, root.num_params, dtype=torch.float64, requires_grad=True)

@@ -135,15 +135,27 @@ def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
     return K.transpose(1, 2)
 
 
+def real_form(K_f: Tensor) -> Tensor:
+    """The complex ``(F, m, D)`` spectrum as a real ``(F, 2m, 2D)`` matrix, so that for a complex row vector
+    u = a + ib ``(.., m)``, ``[a | b] @ real_form(K)`` is ``u K`` with real and imaginary parts interleaved.
+
+    Rows ``i < m`` hold ``(Re K_i, Im K_i)`` per column, rows ``m + i`` hold those of ``i K_i``. Complex
+    products with a few rows are slow in BLAS (m is 2 to 4 here); real ones with 2m rows are not.
+    """
+    F, m, D = K_f.shape
+    return torch.view_as_real(torch.cat([K_f, 1j * K_f], dim=1)).reshape(F, 2 * m, 2 * D)
+
+
 class CausalConvolution(torch.autograd.Function):
     """``y_t = sum_{k<=t} K_{t-k} u_k`` (Eq. 3) by FFT over time, time-major, one batch chunk at a time.
 
     Both signals are zero-padded to 2T so that the circular convolution is the linear one. The
-    forward keeps only the spectra of K and u ``(F, m, D)``, ``(F, batch, m)`` (F = T + 1), never the
-    ``(T, batch, D)`` output; the backward is two cross-correlations by FFT, ``dL/dK_j = sum_t g_t
-    u_{t-j}^T`` and ``dL/du_k = sum_t K_{t-k}^T g_t``, with the incoming gradient g transformed one
-    chunk of ``CHUNK`` sequences at a time, so that no full-size complex tensor is ever held. With
-    ``keep`` ``(T, batch, 1)``, padding steps are zeroed in the output and are constants for the backward.
+    forward keeps only the spectra of K and u, never the ``(T, batch, D)`` output; the backward is two
+    cross-correlations by FFT, ``dL/dK_j = sum_t g_t u_{t-j}^T`` and ``dL/du_k = sum_t K_{t-k}^T g_t``,
+    with the incoming gradient g transformed one chunk of ``CHUNK`` sequences at a time, so that no
+    full-size complex tensor is ever held. Every product per frequency is a real one (``real_form``).
+    With ``keep`` ``(T, batch, 1)``, padding steps are zeroed in the output and are constants for the
+    backward.
     """
 
     CHUNK = 16
@@ -151,35 +163,42 @@ class CausalConvolution(torch.autograd.Function):
     @staticmethod
     def forward(ctx, K: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
         """K: ``(T, D, m)``. u: ``(T, batch, m)``. keep: ``(T, batch, 1)`` or None. Returns y ``(T, batch, D)``."""
-        (T, batch, _), D = u.shape, K.shape[1]
-        K_f = torch.fft.rfft(K.transpose(1, 2), n=2 * T, dim=0).contiguous()  # (F, m, D), batched-BLAS ready
+        (T, batch, m), D = u.shape, K.shape[1]
+        K_r = real_form(torch.fft.rfft(K.transpose(1, 2), n=2 * T, dim=0))  # (F, 2m, 2D), F = T + 1
         u_f = torch.fft.rfft(u, n=2 * T, dim=0)  # (F, batch, m)
+        u_r = torch.cat([u_f.real, u_f.imag], dim=-1)  # (F, batch, 2m): [Re | Im]
         y = u.new_empty(T, batch, D)
         for s in range(0, batch, CausalConvolution.CHUNK):
             chunk = slice(s, s + CausalConvolution.CHUNK)
-            y[:, chunk] = torch.fft.irfft(torch.bmm(u_f[:, chunk], K_f), n=2 * T, dim=0)[:T]
+            y_f = torch.view_as_complex(torch.bmm(u_r[:, chunk], K_r).unflatten(-1, (D, 2)))  # (F, chunk, D)
+            y[:, chunk] = torch.fft.irfft(y_f, n=2 * T, dim=0)[:T]
             if keep is not None:
                 y[:, chunk].masked_fill_(~keep[:, chunk], 0.0)
         ctx.keep = keep
-        ctx.save_for_backward(K_f, u_f)
+        ctx.save_for_backward(K_r, u_r)
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        K_f, u_f = ctx.saved_tensors
+        K_r, u_r = ctx.saved_tensors
         T, batch, D = grad.shape
-        grad_K_f = torch.zeros_like(K_f)  # (F, m, D)
-        grad_u_f = torch.empty_like(u_f)  # (F, batch, m)
-        K_f_adjoint = K_f.conj().transpose(1, 2).contiguous()  # (F, D, m)
+        m = u_r.shape[-1] // 2
+        P = K_r.new_zeros(K_r.shape)  # (F, 2m, 2D): [Re u | Im u]^T [Re g, Im g interleaved], summed over chunks
+        grad_u_r = torch.empty_like(u_r)  # (F, batch, 2m)
         for s in range(0, batch, CausalConvolution.CHUNK):
             chunk = slice(s, s + CausalConvolution.CHUNK)
             g = grad[:, chunk] if ctx.keep is None else grad[:, chunk].masked_fill(~ctx.keep[:, chunk], 0.0)
-            g_f = torch.fft.rfft(g, n=2 * T, dim=0).contiguous()  # (F, chunk, D), frequency-major
-            grad_K_f.baddbmm_(u_f[:, chunk].conj().transpose(1, 2).contiguous(), g_f)
-            grad_u_f[:, chunk] = torch.bmm(g_f, K_f_adjoint)
-        grad_K = torch.fft.irfft(grad_K_f, n=2 * T, dim=0)[:T].transpose(1, 2) if ctx.needs_input_grad[0] else None
-        grad_u = torch.fft.irfft(grad_u_f, n=2 * T, dim=0)[:T] if ctx.needs_input_grad[1] else None
+            g_r = torch.view_as_real(torch.fft.rfft(g, n=2 * T, dim=0)).flatten(-2)  # (F, chunk, 2D)
+            P.baddbmm_(u_r[:, chunk].transpose(1, 2), g_r)
+            grad_u_r[:, chunk] = torch.bmm(g_r, K_r.transpose(1, 2))  # conj(K)^T g, as [Re | Im]
+        grad_K = grad_u = None
+        if ctx.needs_input_grad[0]:  # sum_b conj(u_b) g_b: Re = Re u Re g + Im u Im g, Im = Re u Im g - Im u Re g
+            P = P.unflatten(-1, (D, 2))
+            grad_K_f = torch.complex(P[:, :m, :, 0] + P[:, m:, :, 1], P[:, :m, :, 1] - P[:, m:, :, 0])  # (F, m, D)
+            grad_K = torch.fft.irfft(grad_K_f, n=2 * T, dim=0)[:T].transpose(1, 2)
+        if ctx.needs_input_grad[1]:
+            grad_u = torch.fft.irfft(torch.complex(grad_u_r[..., :m], grad_u_r[..., m:]), n=2 * T, dim=0)[:T]
         return grad_K, grad_u, None
 
 

@@ -98,33 +98,52 @@ class MLPRoot(Root):
         lead = torch.broadcast_shapes(theta.shape[:-1], inputs.shape[:-1])
         theta = theta.expand(*lead, -1).reshape(-1, theta.shape[-1])  # (N, D), a view for (T, batch, D) storage
         h = inputs.expand(*lead, -1).reshape(-1, inputs.shape[-1])  # (N, in_features)
-        layers = self.unflatten(theta)
-        for i, (weight, bias) in enumerate(layers):
-            h = PerSampleLinear.apply(weight, bias, h)
-            if i < len(layers) - 1:
-                h = self.act(h)
-        return h.unflatten(0, lead)
+        return PerSampleMLP.apply(theta, h, self).unflatten(0, lead)
 
 
-class PerSampleLinear(torch.autograd.Function):
-    """``h W_n^T + b_n`` with a different weight ``(out, in)`` for each of N samples: one batched product.
+class PerSampleMLP(torch.autograd.Function):
+    """The MLP root with a different theta for each of N samples, as one autograd node.
 
-    Autograd's own backward of a batched product forms each sample's weight gradient (an outer
-    product) as a tiny matrix product; here it is one elementwise product over all samples.
+    Each layer is one batched product over the samples. The backward writes every layer's weight
+    gradient (an outer product per sample) and bias gradient straight into one ``(N, D)`` buffer laid
+    out like theta, so dL/dtheta is assembled without per-layer tensors or a concatenation; it saves
+    only the layer inputs and pre-activations ``(N, width)``, and recomputes the activations' derivatives.
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, bias: Tensor, h: Tensor) -> Tensor:
-        """weight: ``(N, out, in)``; bias: ``(N, out)``; h: ``(N, in)``. Returns ``(N, out)``."""
-        ctx.save_for_backward(weight, h)
-        return torch.baddbmm(bias.unsqueeze(-1), weight, h.unsqueeze(-1)).squeeze(-1)
+    def forward(ctx, theta: Tensor, h: Tensor, root: MLPRoot) -> Tensor:
+        """theta: ``(N, D)``; h: ``(N, in_features)``. Returns ``(N, out_features)``."""
+        layers = root.unflatten(theta)
+        inputs, pre = [h], []  # each layer's input; each hidden layer's pre-activation
+        for i, (weight, bias) in enumerate(layers):
+            z = torch.baddbmm(bias.unsqueeze(-1), weight, inputs[-1].unsqueeze(-1)).squeeze(-1)
+            if i == len(layers) - 1:
+                break
+            pre.append(z)
+            inputs.append(root.act(z))
+        ctx.root = root
+        ctx.save_for_backward(theta, *inputs, *pre)
+        return z
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        weight, h = ctx.saved_tensors
-        grad_h = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)
-        return grad.unsqueeze(-1) * h.unsqueeze(-2), grad, grad_h
+        root = ctx.root
+        theta, *saved = ctx.saved_tensors
+        n = len(root.layer_shapes)
+        inputs, pre = saved[:n], saved[n:]
+        grad_theta = theta.new_empty(theta.shape)
+        for i in range(n - 1, -1, -1):
+            weight = root.unflatten(theta)[i][0]
+            grad_weight, grad_bias = root.unflatten(grad_theta)[i]
+            torch.mul(grad.unsqueeze(-1), inputs[i].unsqueeze(-2), out=grad_weight)
+            grad_bias.copy_(grad)
+            grad = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)  # dL/d(input of layer i)
+            if i > 0:
+                with torch.enable_grad():
+                    z = pre[i - 1].detach().requires_grad_()
+                    grad, = torch.autograd.grad(root.act(z), z, grad)
+        return grad_theta, grad, None
 
 
 class SineRoot(Root):
