@@ -163,7 +163,7 @@ class CausalConvolution(torch.autograd.Function):
     @staticmethod
     def forward(ctx, K: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
         """K: ``(T, D, m)``. u: ``(T, batch, m)``. keep: ``(T, batch, 1)`` or None. Returns y ``(T, batch, D)``."""
-        (T, batch, m), D = u.shape, K.shape[1]
+        (T, batch, _), D = u.shape, K.shape[1]
         K_r = real_form(torch.fft.rfft(K.transpose(1, 2), n=2 * T, dim=0))  # (F, 2m, 2D), F = T + 1
         u_f = torch.fft.rfft(u, n=2 * T, dim=0)  # (F, batch, m)
         u_r = torch.cat([u_f.real, u_f.imag], dim=-1)  # (F, batch, 2m): [Re | Im]
