@@ -186,10 +186,16 @@ class CausalConvolution(torch.autograd.Function):
         m = u_r.shape[-1] // 2
         P = K_r.new_zeros(K_r.shape)  # (F, 2m, 2D): [Re u | Im u]^T [Re g, Im g interleaved], summed over chunks
         grad_u_r = torch.empty_like(u_r)  # (F, batch, 2m)
+        padded = grad.new_zeros(2 * T, min(CausalConvolution.CHUNK, batch), D)  # g, then T zeros: zeroed once
         for s in range(0, batch, CausalConvolution.CHUNK):
             chunk = slice(s, s + CausalConvolution.CHUNK)
-            g = grad[:, chunk] if ctx.keep is None else grad[:, chunk].masked_fill(~ctx.keep[:, chunk], 0.0)
-            g_r = torch.view_as_real(torch.fft.rfft(g, n=2 * T, dim=0)).flatten(-2)  # (F, chunk, 2D)
+            g = padded[:, :grad[:, chunk].shape[1]]
+            g[:T] = grad[:, chunk]
+            if ctx.keep is not None:
+                g[:T].masked_fill_(~ctx.keep[:, chunk], 0.0)
+            # the FFT's output is time-innermost: made frequency-major as complex numbers (as real pairs
+            # the copy's inner loop would run over 2 elements)
+            g_r = torch.view_as_real(torch.fft.rfft(g, dim=0).contiguous()).flatten(-2)  # (F, chunk, 2D)
             P.baddbmm_(u_r[:, chunk].transpose(1, 2), g_r)
             grad_u_r[:, chunk] = torch.bmm(g_r, K_r.transpose(1, 2))  # conj(K)^T g, as [Re | Im]
         grad_K = grad_u = None
