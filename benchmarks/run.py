@@ -14,7 +14,9 @@ Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
 * ``tf-784``: the MNIST model teacher-forced, every mode.
 * ``classify-1024``: classification of T = 1,024 steps of 6 channels into 10 classes.
 
-A training step is forward, backward and an Adam update. Reported per case and mode: seconds per step
+A training step is forward, backward and an Adam update. Each case and mode is measured in a fresh
+Python process (``--in-process``: all in this one), so that its peak memory is its own and not shaped by
+what earlier cases left to the allocator. Reported per case and mode: seconds per step
 (forward / backward / optimiser), the peak resident memory above the memory held before the step,
 against ``2 x state + parameters`` (state: batch x T x D_theta floats), the throughput of the
 recurrence (``6 batch (T - 1) D^2`` flops: theta A^T forward, lam A backward, A's gradient) over the
@@ -28,8 +30,10 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import json
 import math
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -166,36 +170,56 @@ def train_steps(model, loss_fn, repeats: int) -> dict:
     return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak)
 
 
-def run_case(name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict) -> list[dict]:
-    """Every mode of one case, then the GRU (timed once per configuration and size, in ``gru_steps``)."""
+def case_data(case: Case, quick: bool):
+    """The case's config, batch, T, seeded inputs ``(batch, T, C)`` and labels ``(batch,)``."""
     batch, T = case.quick if quick else (case.batch, case.T)
     torch.manual_seed(0)
     config = WarpConfig(**case.config)
     x = torch.randn(batch, T, config.in_channels).clamp(-3, 3)
     labels = torch.randint(0, config.num_classes or 1, (batch,))
+    return config, batch, T, x, labels
+
+
+def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
+    """One row: WARP's training step in ``mode`` on the case's data."""
+    config, batch, T, x, labels = case_data(case, quick)
     kwargs = {} if case.teacher_forcing is None else dict(teacher_forcing=case.teacher_forcing)
+    model = WARP(config)
+    with torch.no_grad():  # a trained-looking transition: not the identity, B non-zero
+        model.A.add_(0.1 / model.d_theta ** 0.5 * torch.randn_like(model.A))
+        model.B.normal_(std=0.01)
+    D, params = model.d_theta, sum(p.numel() for p in model.parameters())
+
+    def warp_loss():
+        out = model(x, mode=mode, **kwargs)
+        return loss_of(config, x, labels, out.mean, out.std, out.logits)
+
+    result = train_steps(model, warp_loss, repeats)
+    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
+    flops = 6 * batch * (T - 1) * D * D
+    return dict(case=name, mode=mode, batch=batch, T=T, D=D, params=params,
+                state_mb=batch * T * D * 4 / 2 ** 20, params_mb=params * 4 / 2 ** 20,
+                rec_gflops=flops / result["step"] / 1e9 if mode == "scan" else None,
+                step_matmul=step_matmul, square=square, **result)
+
+
+def measure_in_subprocess(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
+    """``measure_mode`` in a fresh Python process, so that no earlier case's memory is resident or reused
+    and the peak is this step's alone."""
+    command = [sys.executable, __file__, "--worker", name, mode, str(square), "--repeats", str(repeats)]
+    done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def run_case(name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict,
+             measure=measure_mode) -> list[dict]:
+    """Every mode of one case (each by ``measure``), then the GRU (timed once per configuration and size,
+    in ``gru_steps``)."""
     rows = []
     for mode in case.modes:
-        model = WARP(config)
-        with torch.no_grad():  # a trained-looking transition: not the identity, B non-zero
-            model.A.add_(0.1 / model.d_theta ** 0.5 * torch.randn_like(model.A))
-            model.B.normal_(std=0.01)
-        D, params = model.d_theta, sum(p.numel() for p in model.parameters())
-
-        def warp_loss():
-            out = model(x, mode=mode, **kwargs)
-            return loss_of(config, x, labels, out.mean, out.std, out.logits)
-
-        result = train_steps(model, warp_loss, repeats)
-        step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
-        flops = 6 * batch * (T - 1) * D * D
-        rows.append(dict(case=name, mode=mode, batch=batch, T=T, D=D, params=params,
-                         state_mb=batch * T * D * 4 / 2 ** 20, params_mb=params * 4 / 2 ** 20,
-                         rec_gflops=flops / result["step"] / 1e9 if mode == "scan" else None,
-                         step_matmul=step_matmul, square=square, **result))
-        del model
+        rows.append(measure(name, case, mode, quick, repeats, square))
         gc.collect()
-
+    config, batch, T, x, labels = case_data(case, quick)
     hidden = GRUBaseline.hidden_for(rows[0]["params"], config.in_channels, config.out_features)
     gru = GRUBaseline(config.in_channels, hidden, config.out_features)
     gru_params = sum(p.numel() for p in gru.parameters())
@@ -255,17 +279,25 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per measurement (default 2, quick 1)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure every mode in this process (default: each in a fresh one)")
+    parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
     if LIBC is not None:  # allocations above 1 MB go straight to the system and back: precise peaks
         LIBC.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    if args.worker:
+        name, mode, square = args.worker
+        print(json.dumps(measure_mode(name, CASES[name], mode, args.quick, repeats, float(square))))
+        return 0
     print(f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}")
     square = matmul_gflops(2048, 2048, 2048)
     print(f"square 2048^3 float32 matmul: {square:.1f} GFLOP/s\n")
     rows, gru_steps = [], {}
     for name in args.cases:
-        rows += run_case(name, CASES[name], args.quick, repeats, square, gru_steps)
+        rows += run_case(name, CASES[name], args.quick, repeats, square, gru_steps,
+                         measure_mode if args.in_process else measure_in_subprocess)
     report(rows)
     print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048):.1f} GFLOP/s; {load()}")
     return 0

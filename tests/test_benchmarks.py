@@ -31,3 +31,9 @@ def test_benchmark_runs_on_tiny_cases(bench, capsys):
     assert "tiny-ar" in out and "conv" in out and "authors' step scaled to batch 2: 0.50 s" in out
     assert all(r["step"] > 0 and r["peak_mb"] >= 0 for r in rows)
     assert abs(rows[0]["gru_params"] / rows[0]["params"] - 1) < 0.05
+
+
+def test_a_mode_measured_in_its_own_process(bench):
+    row = bench.measure_in_subprocess("tf-784", bench.CASES["tf-784"], "conv", quick=True, repeats=1, square=100.0)
+    assert row["case"] == "tf-784" and row["mode"] == "conv" and (row["batch"], row["T"]) == bench.CASES["tf-784"].quick
+    assert row["step"] > 0 and row["peak_mb"] >= 0
