@@ -37,3 +37,12 @@ def test_a_mode_measured_in_its_own_process(bench):
     row = bench.measure_in_subprocess("tf-784", bench.CASES["tf-784"], "conv", quick=True, repeats=1, square=100.0)
     assert row["case"] == "tf-784" and row["mode"] == "conv" and (row["batch"], row["T"]) == bench.CASES["tf-784"].quick
     assert row["step"] > 0 and row["peak_mb"] >= 0
+
+
+def test_conv_floor_times_every_part(capsys):
+    spec = importlib.util.spec_from_file_location("conv_floor", PATH.parent / "conv_floor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert all(part in out for part in ("kernel", "FFTs", "root", "sum"))
