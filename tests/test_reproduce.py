@@ -1,5 +1,6 @@
 """`warprnn reproduce`: the DSR table formatter, the ordering summary and a tiny end-to-end reproduction."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def test_ordering_summary_reads_the_claims_off_the_means():
     assert "LV repeat-copy: lowest MSE WARP (0.1): the claim that WARP is best holds." in text
     worse = [Result("msd", "warp-phys", 0, 5, 1.0, 1.0), Result("msd", "warp", 0, 9, 2.0, 1.0)]
     assert "does not hold" in ordering_summary(worse)
+    assert "MSD: WARP MSE" not in text  # no LSTM in the fake results: no comparison with both
+    recurrent = [Result("msd-zero", m, 0, 9, mse, 1.0) for m, mse in (("warp", 2.0), ("gru", 1.0), ("lstm", 3.0))]
+    assert ("MSD-Zero: WARP MSE 2, GRU 1, LSTM 3: WARP is not below both recurrent baselines."
+            in ordering_summary(recurrent))
+    assert "WARP is below both" in ordering_summary([dataclasses.replace(r, mse=0.5) if r.model == "warp" else r
+                                                     for r in recurrent])
 
 
 def skip_drawing(fig, path):
