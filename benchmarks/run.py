@@ -284,8 +284,6 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
-    if LIBC is not None:  # allocations above 1 MB go straight to the system and back: precise peaks
-        LIBC.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
     if args.worker:
         name, mode, square = args.worker
         print(json.dumps(measure_mode(name, CASES[name], mode, args.quick, repeats, float(square))))

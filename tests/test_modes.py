@@ -226,7 +226,7 @@ def test_kernel_matches_matrix_powers():
 
 
 def test_causal_conv_matches_double_sum(monkeypatch):
-    monkeypatch.setattr(modes.CausalConvolution, "CHUNK", 2)  # 5 sequences: chunks of 2, 2 and 1
+    monkeypatch.setattr(modes.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))  # 5 sequences: 2, 2, 1
     T, batch, D, m = 9, 5, 4, 3
     K = torch.randn(T, D, m, dtype=torch.float64, requires_grad=True)
     u = torch.randn(T, batch, m, dtype=torch.float64, requires_grad=True)
@@ -235,9 +235,10 @@ def test_causal_conv_matches_double_sum(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["scan", "conv"])
-def test_padded_gradients_match_reference(make_model, mode):
+def test_padded_gradients_match_reference(make_model, mode, monkeypatch):
     """The fast modes zero the padding's theta in place: a loss on every step's theta and mean of a
-    padded batch has the reference loop's gradients."""
+    padded batch has the reference loop's gradients (conv in chunks of 2 sequences: 2 and 1)."""
+    monkeypatch.setattr(modes.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))
     model = make_model(**CONFIGS["learned-gaussian-pe"])
     lengths = torch.tensor([7, 4, 2])
     x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64)

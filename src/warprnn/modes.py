@@ -152,13 +152,21 @@ class CausalConvolution(torch.autograd.Function):
     Both signals are zero-padded to 2T so that the circular convolution is the linear one. The
     forward keeps only the spectra of K and u, never the ``(T, batch, D)`` output; the backward is two
     cross-correlations by FFT, ``dL/dK_j = sum_t g_t u_{t-j}^T`` and ``dL/du_k = sum_t K_{t-k}^T g_t``,
-    with the incoming gradient g transformed one chunk of ``CHUNK`` sequences at a time, so that no
+    with the incoming gradient g transformed one chunk of sequences at a time (``chunk_size``), so that no
     full-size complex tensor is ever held. Every product per frequency is a real one (``real_form``).
     With ``keep`` ``(T, batch, 1)``, padding steps are zeroed in the output and are constants for the
     backward.
     """
 
-    CHUNK = 16
+    CHUNK_BYTES = 16 * 2 ** 20  # one chunk's spectrum: its FFT buffers stay in cache and are reused by malloc
+
+    @staticmethod
+    def chunk_size(T: int, D: int) -> int:
+        """Sequences per chunk: as many as fit one ``(T + 1, D)`` complex spectrum each in ``CHUNK_BYTES``.
+
+        Measured on the MNIST case (T = 784, D = 1298): chunks of 2 sequences (16 MB) ran the node in
+        0.95 s, chunks of 16 in 1.6 s, from page faults and cache misses on the larger buffers."""
+        return max(1, CausalConvolution.CHUNK_BYTES // ((T + 1) * D * 8))
 
     @staticmethod
     def forward(ctx, K: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
@@ -168,8 +176,9 @@ class CausalConvolution(torch.autograd.Function):
         u_f = torch.fft.rfft(u, n=2 * T, dim=0)  # (F, batch, m)
         u_r = torch.cat([u_f.real, u_f.imag], dim=-1)  # (F, batch, 2m): [Re | Im]
         y = u.new_empty(T, batch, D)
-        for s in range(0, batch, CausalConvolution.CHUNK):
-            chunk = slice(s, s + CausalConvolution.CHUNK)
+        step = CausalConvolution.chunk_size(T, D)
+        for s in range(0, batch, step):
+            chunk = slice(s, s + step)
             y_f = torch.view_as_complex(torch.bmm(u_r[:, chunk], K_r).unflatten(-1, (D, 2)))  # (F, chunk, D)
             y[:, chunk] = torch.fft.irfft(y_f, n=2 * T, dim=0)[:T]
             if keep is not None:
@@ -186,9 +195,10 @@ class CausalConvolution(torch.autograd.Function):
         m = u_r.shape[-1] // 2
         P = K_r.new_zeros(K_r.shape)  # (F, 2m, 2D): [Re u | Im u]^T [Re g, Im g interleaved], summed over chunks
         grad_u_r = torch.empty_like(u_r)  # (F, batch, 2m)
-        padded = grad.new_zeros(2 * T, min(CausalConvolution.CHUNK, batch), D)  # g, then T zeros: zeroed once
-        for s in range(0, batch, CausalConvolution.CHUNK):
-            chunk = slice(s, s + CausalConvolution.CHUNK)
+        step = CausalConvolution.chunk_size(T, D)
+        padded = grad.new_zeros(2 * T, min(step, batch), D)  # g, then T zeros: zeroed once
+        for s in range(0, batch, step):
+            chunk = slice(s, s + step)
             g = padded[:, :grad[:, chunk].shape[1]]
             g[:T] = grad[:, chunk]
             if ctx.keep is not None:
