@@ -18,14 +18,12 @@ import os
 import sys
 import time
 
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as in run.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import MNIST  # noqa: E402  (run.py's MNIST model; importing it also sets run.py's environment)
 
 import torch  # noqa: E402
 
 from warprnn import WARP, WarpConfig, modes  # noqa: E402
-
-MNIST = dict(in_channels=1, head="gaussian", root_width=24, root_depth=3, final_activation="tanh",
-             theta0="learned", std_floor=0.5)
 
 
 def best_of(fn, repeats: int) -> float:

@@ -57,9 +57,15 @@ def cached(config: DataConfig, generate: Callable):
     if path.is_file():
         return from_state(torch.load(path, map_location="cpu", weights_only=True))
     data = generate(config)
+    atomic_save(to_state(data), path)
+    return data
+
+
+def atomic_save(state, path: Path) -> None:
+    """``torch.save`` to a unique temporary file beside ``path``, then a rename over it: a reader (or a
+    concurrent writer) never sees half a file, and a killed writer leaves the old file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
-    torch.save(to_state(data), tmp)
+    torch.save(state, tmp)
     os.replace(tmp, path)
-    return data

@@ -199,7 +199,7 @@ class CausalConvolution(torch.autograd.Function):
         padded = grad.new_zeros(2 * T, min(step, batch), D)  # g, then T zeros: zeroed once
         for s in range(0, batch, step):
             chunk = slice(s, s + step)
-            g = padded[:, :grad[:, chunk].shape[1]]
+            g = padded[:, :min(step, batch - s)]
             g[:T] = grad[:, chunk]
             if ctx.keep is not None:
                 g[:T].masked_fill_(~ctx.keep[:, chunk], 0.0)

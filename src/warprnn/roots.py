@@ -133,9 +133,10 @@ class PerSampleMLP(torch.autograd.Function):
         n = len(root.layer_shapes)
         inputs, pre = saved[:n], saved[n:]
         grad_theta = theta.new_empty(theta.shape)
+        layers, grad_layers = root.unflatten(theta), root.unflatten(grad_theta)  # views: (weight, bias) per layer
         for i in range(n - 1, -1, -1):
-            weight = root.unflatten(theta)[i][0]
-            grad_weight, grad_bias = root.unflatten(grad_theta)[i]
+            weight = layers[i][0]
+            grad_weight, grad_bias = grad_layers[i]
             torch.mul(grad.unsqueeze(-1), inputs[i].unsqueeze(-2), out=grad_weight)
             grad_bias.copy_(grad)
             grad = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)  # dL/d(input of layer i)

@@ -29,6 +29,7 @@ import torch
 import yaml
 
 from . import plots
+from .cache import atomic_save
 from .config import ExperimentConfig
 from .datasets import SequenceData, Split, build_dataset
 from .evaluation import compute_loss, evaluate, forecast, naive_metrics, step_mask
@@ -97,11 +98,8 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Writes ``state`` with ``torch.save`` to a temporary file, then renames it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Writes ``state`` atomically (``cache.atomic_save``): a kill mid-write leaves the previous file."""
+    atomic_save(state, path)
 
 
 def load_checkpoint(path: Path) -> dict:
