@@ -3,7 +3,7 @@
     python benchmarks/conv_floor.py            # the MNIST teacher-forced case of run.py (tf-784)
     python benchmarks/conv_floor.py --quick    # tiny sizes, a smoke run
 
-An exact FFT convolution must (1) build the kernel ``A^j M`` (``modes.kernel``, forward and backward),
+An exact FFT convolution must (1) build the kernel ``A^j M`` (``recurrence.kernel``, forward and backward),
 (2) inverse-transform the state's spectrum to the ``(batch, T, D)`` state and transform the state's
 gradient back (one ``irfft`` and one ``rfft`` over ``batch x D`` channels of ``2T`` points, here in
 their fastest, time-innermost layout), and (3) evaluate the root on every state and back-propagate
@@ -23,7 +23,7 @@ from run import MNIST  # noqa: E402  (run.py's MNIST model; importing it also se
 
 import torch  # noqa: E402
 
-from warprnn import WARP, WarpConfig, modes  # noqa: E402
+from warprnn import WARP, WarpConfig, recurrence  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> float:
@@ -49,7 +49,7 @@ def floor(batch: int, T: int, repeats: int = 3) -> dict[str, float]:
     theta = (0.1 * torch.randn(T, batch, D)).requires_grad_()
     tau = torch.rand(T, batch, 1)
     return {
-        "kernel": best_of(lambda: modes.kernel(model.A, columns, T).sum().backward(), repeats),
+        "kernel": best_of(lambda: recurrence.kernel(model.A, columns, T).sum().backward(), repeats),
         "FFTs": best_of(lambda: torch.fft.irfft(spectrum, n=2 * T, dim=-1), repeats)
         + best_of(lambda: torch.fft.rfft(signal, dim=-1), repeats),
         "root": best_of(lambda: model.root(theta, tau).sum().backward(), repeats),

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from warprnn import WARP, WarpConfig
-from warprnn.adaptation import BINS, id_vs_ood, markdown, outside_distance, sequence_errors
-from warprnn.config import DataConfig
-from warprnn.datasets import build_dataset, msd_draws
+from warprnn.experiments.adaptation import BINS, id_vs_ood, markdown, outside_distance, sequence_errors
+from warprnn.data import DataConfig, build_dataset
+from warprnn.data.synthetic import msd_draws
 
 
 @pytest.fixture(scope="module")

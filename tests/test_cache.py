@@ -2,9 +2,7 @@
 
 import torch
 
-from warprnn import cache
-from warprnn.config import DataConfig
-from warprnn.datasets import build_dataset
+from warprnn.data import DataConfig, build_dataset, cache
 
 
 def tiny(**options) -> DataConfig:

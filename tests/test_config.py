@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from warprnn.config import ExperimentConfig, apply_overrides, load_experiment
+from warprnn.training.config import ExperimentConfig, apply_overrides, load_experiment
 
 CONFIG_DIR = Path(__file__).parents[1] / "src" / "warprnn" / "configs"
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from warprnn.baselines import MODELS
-from warprnn.config import load_experiment
-from warprnn.train import train
+from warprnn.training import load_experiment, train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -61,6 +60,6 @@ def test_config_trains_with_every_model(tmp_path, data_root, config, model):
     if load_experiment(config).data.name in ("msd", "msd-zero", "lv-copy"):
         # The same for the 256-step synthetic sets: shorter sequences, forecast after 8 steps.
         overrides += ["data.seq_len=32", "data.context=8"]
-    result = train(load_experiment(config, overrides), log=lambda *_: None)
+    result = train(load_experiment(config, overrides))
     assert result.status == "finished" and result.model == model
     assert all(np.isfinite(v) for v in result.test_metrics.values())

@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from warprnn import WARP, WarpConfig
-from warprnn.config import DataConfig
-from warprnn.datasets import build_dataset
-from warprnn.icl import context_mean, extract_root, least_squares, run_icl
-from warprnn.modes import differences
-from warprnn.synthetic import icl_layout, linear_regression_tokens
+from warprnn.data import DataConfig, build_dataset
+from warprnn.experiments.icl import context_mean, extract_root, least_squares, run_icl
+from warprnn.recurrence import differences
+from warprnn.data.synthetic import icl_layout, linear_regression_tokens
 
 
 def tokens(n=3, num_tokens=6, dim=2, seed=0):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from warprnn import metrics
-from warprnn.datasets import StandardScaler
+from warprnn.data import StandardScaler
+from warprnn.training import metrics
 
 
 def test_mape_masks_zero_targets():

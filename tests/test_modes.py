@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from warprnn import WARP, WarpConfig, modes
-from warprnn.synthetic import mass_spring_damper
+from warprnn import WARP, WarpConfig, recurrence, rollout
+from warprnn.data.synthetic import mass_spring_damper
 
 CONFIGS = {
     "hypernet2": dict(in_channels=2, hypernet_depth=2, root_width=8, root_depth=2),
@@ -53,7 +53,7 @@ def test_teacher_forced_modes_match_reference(make_model, name, mode):
 
 @pytest.mark.parametrize("name", [n for n in CONFIGS if n != "classification"])
 def test_autoregressive_matches_reference(make_model, name, monkeypatch):
-    monkeypatch.setattr(modes.AutoregressiveRollout, "CHUNK", 4)  # several chunks of A's gradient, one partial
+    monkeypatch.setattr(rollout.AutoregressiveRollout, "CHUNK", 4)  # several chunks of A's gradient, one partial
     model = make_model(a_scale=0.1, b_scale=0.02, **CONFIGS[name])
     x = torch.randn(3, 10, model.config.in_channels, dtype=torch.float64, requires_grad=True)
     for kwargs in (dict(context=4), dict(context=2, teacher_forcing=0.5, use_theta=False),
@@ -175,7 +175,7 @@ def test_linear_recurrence_matches_per_step_autograd():
     for t in range(1, T):
         thetas.append((A @ thetas[-1].T).T + u[t])  # Eq. 1, column form
     loops = torch.stack(thetas)
-    fast = modes.LinearRecurrence.apply(A, theta0, u)
+    fast = recurrence.LinearRecurrence.apply(A, theta0, u)
     weights = torch.randn_like(fast)
     torch.testing.assert_close(fast, loops, **TOL)
     for g_fast, g_loop in zip(torch.autograd.grad((fast * weights).sum(), [A, theta0, u]),
@@ -188,7 +188,7 @@ def test_conv_propagates_theta0_either_way(make_model, batch):
     """hypernet_depth=0 on 3 channels: h has 3 features, so a batch of 2 propagates theta_0 itself and a
     batch of 6 propagates the hypernetwork's W and b through the kernel; both match the reference."""
     model = make_model(in_channels=3, hypernet_depth=0, root_width=6)
-    coef, M0 = modes.initial_columns(model.theta0_parts(torch.randn(batch, 3, dtype=torch.float64)))
+    coef, M0 = recurrence.initial_columns(model.theta0_parts(torch.randn(batch, 3, dtype=torch.float64)))
     assert M0.shape[1] == min(batch, 4)
     x = torch.randn(batch, 8, 3, dtype=torch.float64, requires_grad=True)
     ref, ref_grads = run(model, x, "reference")
@@ -200,12 +200,12 @@ def test_conv_propagates_theta0_either_way(make_model, batch):
 
 
 def test_auto_picks_by_cost_and_logs(caplog):
-    modes.fastest.cache_clear()
+    recurrence.fastest.cache_clear()
     with caplog.at_level("INFO", logger="warprnn"):
-        assert modes.fastest(128, 784, 1298, 2) == "conv"  # long teacher-forced sequences, few channels
-        assert modes.fastest(4, 50, 1298, 2) == "scan"  # a short batch: building the kernel costs as much
-        assert modes.fastest(32, 1024, 898, 38) == "scan"  # many theta_0 columns to propagate
-        assert modes.fastest(128, 784, 1298, None) == "scan"  # autoregressive
+        assert recurrence.fastest(128, 784, 1298, 2) == "conv"  # long teacher-forced sequences, few channels
+        assert recurrence.fastest(4, 50, 1298, 2) == "scan"  # a short batch: building the kernel costs as much
+        assert recurrence.fastest(32, 1024, 898, 38) == "scan"  # many theta_0 columns to propagate
+        assert recurrence.fastest(128, 784, 1298, None) == "scan"  # autoregressive
     assert caplog.text.count("mode='auto' chose") == 4
 
 
@@ -217,7 +217,7 @@ def test_kernel_matches_matrix_powers():
     for _ in range(T - 1):
         powers.append(A @ powers[-1])
     ref = torch.stack([P @ M for P in powers])
-    fast = modes.kernel(A, M, T)
+    fast = recurrence.kernel(A, M, T)
     torch.testing.assert_close(fast, ref, **TOL)
     weights = torch.randn_like(ref)
     for g_fast, g_ref in zip(torch.autograd.grad((fast * weights).sum(), [A, M]),
@@ -226,19 +226,19 @@ def test_kernel_matches_matrix_powers():
 
 
 def test_causal_conv_matches_double_sum(monkeypatch):
-    monkeypatch.setattr(modes.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))  # 5 sequences: 2, 2, 1
+    monkeypatch.setattr(recurrence.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))  # 5 sequences: 2, 2, 1
     T, batch, D, m = 9, 5, 4, 3
     K = torch.randn(T, D, m, dtype=torch.float64, requires_grad=True)
     u = torch.randn(T, batch, m, dtype=torch.float64, requires_grad=True)
-    torch.testing.assert_close(modes.causal_conv(K, u), modes.causal_conv_ref(K, u), **TOL)
-    assert torch.autograd.gradcheck(modes.causal_conv, (K, u))
+    torch.testing.assert_close(recurrence.causal_conv(K, u), recurrence.causal_conv_ref(K, u), **TOL)
+    assert torch.autograd.gradcheck(recurrence.causal_conv, (K, u))
 
 
 @pytest.mark.parametrize("mode", ["scan", "conv"])
 def test_padded_gradients_match_reference(make_model, mode, monkeypatch):
     """The fast modes zero the padding's theta in place: a loss on every step's theta and mean of a
     padded batch has the reference loop's gradients (conv in chunks of 2 sequences: 2 and 1)."""
-    monkeypatch.setattr(modes.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))
+    monkeypatch.setattr(recurrence.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))
     model = make_model(**CONFIGS["learned-gaussian-pe"])
     lengths = torch.tensor([7, 4, 2])
     x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64)

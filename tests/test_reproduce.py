@@ -7,9 +7,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from warprnn import plots, reproduce
 from warprnn.cli import main
-from warprnn.reproduce import Result, dsr_table, mean_std, ordering_summary
+from warprnn.experiments import dsr, real
+from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
+from warprnn.experiments.report import MODEL_NAMES, mean_std
+from warprnn.training import plots
 
 TINY = ["data.num_train=4", "data.num_val=2", "data.num_test=4", "data.seq_len=24", "data.context=8",
         "train.epochs=1", "train.batch_size=4", "warp.root_width=4", "warp.root_depth=1"]
@@ -65,10 +67,10 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_save", skip_drawing)
     assert main(["reproduce", "dsr", *TINY, "--scale", "cpu", "--seeds", "1", "--out", "results"]) == 0
     report = (tmp_path / "results" / "dsr-cpu.md").read_text()
-    pairs = reproduce.dsr_runs()
+    pairs = dsr.dsr_runs()
     assert len(pairs) == 18
     for dataset, model in pairs:
-        assert f"| {reproduce.DSR_DATASETS[dataset]} | {reproduce.MODEL_NAMES[model]} |" in report
+        assert f"| {dsr.DSR_DATASETS[dataset]} | {MODEL_NAMES[model]} |" in report
     assert "in distribution (validation split" in report and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
     assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
@@ -81,16 +83,16 @@ def test_reproduce_rejects_a_bad_seed_count(capsys):
 
 
 def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
-    assert reproduce.model_overrides("msd", "warp-phys", "cpu") == list(reproduce.PHYS_OVERRIDES["msd"])
-    assert "warp.root=sine" in reproduce.model_overrides("sine", "warp-phys", "cpu")
-    assert reproduce.model_overrides("sine", "transformer", "cpu") == ["model=transformer", "train.autoregressive=false"]
-    assert reproduce.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
+    assert dsr.model_overrides("msd", "warp-phys", "cpu") == list(dsr.PHYS_OVERRIDES["msd"])
+    assert "warp.root=sine" in dsr.model_overrides("sine", "warp-phys", "cpu")
+    assert dsr.model_overrides("sine", "transformer", "cpu") == ["model=transformer", "train.autoregressive=false"]
+    assert dsr.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
     with pytest.raises(KeyError):
-        reproduce.model_overrides("lv-copy", "warp-phys", "cpu")
+        dsr.model_overrides("lv-copy", "warp-phys", "cpu")
 
 
 def test_results_csv_has_one_row_per_run(tmp_path):
-    reproduce.write_results_csv(fake_results(), tmp_path / "runs.csv")
+    dsr.write_results_csv(fake_results(), tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
     assert lines[0] == "dataset,model,seed,parameters,mse,mae" and len(lines) == 1 + len(fake_results())
 
@@ -106,11 +108,11 @@ def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
             "train.batch_size=4", "warp.root_width=4", "warp.root_depth=1"]
     assert main(["reproduce", "real", *tiny, "--seeds", "1", "--out", "results"]) == 0
     report = (tmp_path / "results" / "real-cpu.md").read_text()
-    for stem, models, keys in reproduce.REAL_RUNS:
+    for stem, models, keys in real.REAL_RUNS:
         for model in models:
-            assert f"| {stem}-cpu | {reproduce.MODEL_NAMES[model]} |" in report
+            assert f"| {stem}-cpu | {MODEL_NAMES[model]} |" in report
         assert " | ".join(k.removeprefix("test_") for k in keys) in report
     assert "| mnist-cpu | WARP |" in report and " - |" not in report  # every metric was computed
     assert "![mnist](figures/real-cpu-mnist.png)" in report and (tmp_path / "results" / "figures" / "real-cpu-mnist.png").is_file()
     with pytest.raises(ValueError, match="one seed"):
-        reproduce.run_real("cpu", 3, tmp_path)
+        real.run_real("cpu", 3, tmp_path)

@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from warprnn import WARP, MLPRoot, MSDRoot, SineRoot, WarpConfig
-from warprnn.roots import activation, damped_oscillator
-from warprnn.synthetic import mass_spring_damper
+from warprnn.data.synthetic import mass_spring_damper
+from warprnn.physics import damped_oscillator
+from warprnn.roots import activation
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "swish", "softplus", "sin", "identity"])

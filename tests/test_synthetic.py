@@ -5,9 +5,7 @@ import math
 import pytest
 import torch
 
-from warprnn import synthetic
-from warprnn.config import DataConfig
-from warprnn.datasets import build_dataset
+from warprnn.data import DataConfig, build_dataset, synthetic
 
 from test_roots import rk4_damped_oscillator
 
@@ -92,7 +90,7 @@ def test_sine_nested_training_sets_and_phase_range():
 
 
 def test_spirals_labels_are_the_turning_direction():
-    points, labels = synthetic.spirals(200, 64, torch.Generator().manual_seed(0), noise=0.0)
+    points, labels = synthetic.spiral_points(200, 64, torch.Generator().manual_seed(0), noise=0.0)
     cross = points[:, :-1, 0] * points[:, 1:, 1] - points[:, :-1, 1] * points[:, 1:, 0]  # z of p_t x p_{t+1}
     assert torch.equal((cross.mean(1) < 0).long(), labels) and 0.3 < labels.float().mean() < 0.7
 

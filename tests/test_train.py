@@ -11,10 +11,11 @@ import time
 import pytest
 import torch
 
-from warprnn import evaluation, train as train_module
 from warprnn.cli import main
-from warprnn.config import load_experiment
-from warprnn.train import load_checkpoint, train
+from warprnn.data import build_dataset
+from warprnn.training import build, loop
+from warprnn.training import evaluation, load_experiment, train
+from warprnn.training.rundir import load_checkpoint
 
 TINY = ["data.num_train=48", "data.num_val=16", "data.num_test=16", "data.seq_len=16", "data.context=4",
         "warp.root_width=8", "train.batch_size=16"]
@@ -31,10 +32,10 @@ def repo_root(monkeypatch):
 
 def test_run_folder_contents(tmp_path):
     config = tiny(tmp_path, "train.epochs=3", "train.val_every=2")
-    result = train(config, log=lambda *_: None)
+    result = train(config)
     run = result.run_dir
     assert result.status == "finished"
-    model = train_module.build_model(config, train_module.build_dataset(config.data), torch.device("cpu"))
+    model = build.build_model(config, build_dataset(config.data), torch.device("cpu"))
     assert result.parameters == sum(p.numel() for p in model.parameters())
     assert (run / "config.yaml").is_file()
     rows = list(csv.DictReader(open(run / "metrics.csv")))
@@ -52,17 +53,17 @@ def test_run_folder_contents(tmp_path):
 def test_same_seed_same_weights(tmp_path):
     weights = []
     for sub in ("a", "b"):
-        run = train(tiny(tmp_path / sub, "train.epochs=2"), log=lambda *_: None).run_dir
+        run = train(tiny(tmp_path / sub, "train.epochs=2")).run_dir
         weights.append(load_checkpoint(run / "checkpoints" / "last.pt")["model"])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    other = train(tiny(tmp_path / "c", "train.epochs=2", "train.seed=1"), log=lambda *_: None).run_dir
+    other = train(tiny(tmp_path / "c", "train.epochs=2", "train.seed=1")).run_dir
     assert not torch.equal(load_checkpoint(other / "checkpoints" / "last.pt")["model"]["A"], weights[0]["A"])
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     epochs = 12
     args = TINY + ["data.num_train=96", "data.seq_len=24", f"train.epochs={epochs}", "train.val_every=100"]
-    reference = train(tiny(tmp_path / "ref", *args[len(TINY):]), log=lambda *_: None).run_dir
+    reference = train(tiny(tmp_path / "ref", *args[len(TINY):])).run_dir
 
     out_dir = tmp_path / "killed"
     cmd = [sys.executable, "-m", "warprnn.cli", "train", "configs/msd-small.yaml", *args, f"train.out_dir={out_dir}"]
@@ -80,7 +81,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert process.returncode == -signal.SIGKILL and 2 <= killed_after < epochs
 
     run_dir = next(out_dir.iterdir())
-    result = train(None, run_dir=run_dir, log=lambda *_: None)
+    result = train(None, run_dir=run_dir)
     assert result.status == "finished"
     resumed = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     expected = load_checkpoint(reference / "checkpoints" / "last.pt")
@@ -90,7 +91,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in expected["history"]]
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, caplog):
     calls = {"n": 0}
     real = evaluation.compute_loss
 
@@ -99,9 +100,10 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
         value = real(out, batch, loss, mask)
         return value * float("nan") if calls["n"] == 7 else value  # 3 batches per epoch: NaN in epoch 3
 
-    monkeypatch.setattr(train_module, "compute_loss", poisoned)
-    messages = []
-    result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=100"), log=messages.append)
+    monkeypatch.setattr(loop, "compute_loss", poisoned)
+    caplog.set_level("INFO", logger="warprnn")
+    result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=100"))
+    messages = caplog.messages
     assert result.status == "non-finite"
     last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
     assert last["epoch"] == 2 and all(torch.isfinite(v).all() for v in last["model"].values())
@@ -109,16 +111,17 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     assert not (result.run_dir / "test_metrics.json").exists()
 
 
-def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkeypatch):
+def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkeypatch, caplog):
     """Diverging forecasts give a NaN validation metric every time: the run still ends, and says so."""
-    real = train_module.evaluate
+    real = loop.evaluate
 
     def diverging(*args, **kwargs):
         return {k: float("nan") if k.endswith("mse") else v for k, v in real(*args, **kwargs).items()}
 
-    monkeypatch.setattr(train_module, "evaluate", diverging)
-    messages = []
-    result = train(tiny(tmp_path, "train.epochs=2"), log=messages.append)
+    monkeypatch.setattr(loop, "evaluate", diverging)
+    caplog.set_level("INFO", logger="warprnn")
+    result = train(tiny(tmp_path, "train.epochs=2"))
+    messages = caplog.messages
     assert result.status == "finished"
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 2
     assert any("no validation val_mse was finite" in m for m in messages)
@@ -130,7 +133,7 @@ def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkey
     ["warp.head=gaussian", "train.loss=nll", "train.autoregressive=false", "train.mode=conv", "train.metric=val_nll"],
 ])
 def test_training_options_run(tmp_path, extra):
-    result = train(tiny(tmp_path, "train.epochs=2", *extra), log=lambda *_: None)
+    result = train(tiny(tmp_path, "train.epochs=2", *extra))
     assert result.status == "finished" and result.test_metrics["test_mse"] >= 0
 
 
@@ -140,7 +143,7 @@ def test_training_options_run(tmp_path, extra):
     (["data.name=lv-copy", "data.seq_len=128", "train.autoregressive=false"], "test_mse"),
 ])
 def test_classification_and_sequence_tasks_train(tmp_path, extra, metric):
-    result = train(tiny(tmp_path, "train.epochs=2", *extra), log=lambda *_: None)
+    result = train(tiny(tmp_path, "train.epochs=2", *extra))
     assert result.status == "finished" and 0 <= result.test_metrics[metric]
     assert "test_naive_mse" not in result.test_metrics  # the last-value forecast is for forecasting only
 
@@ -170,7 +173,7 @@ def test_loss_steps_mask_counts_the_asked_steps():
 
 
 def test_cli_evaluate_and_predict(tmp_path, capsys):
-    run = train(tiny(tmp_path, "train.epochs=1"), log=lambda *_: None).run_dir
+    run = train(tiny(tmp_path, "train.epochs=1")).run_dir
     assert main(["evaluate", str(run)]) == 0
     assert "test_mse" in json.loads(capsys.readouterr().out)
     series = tmp_path / "series.npy"
@@ -203,9 +206,9 @@ def test_cli_list(capsys):
 
 def test_lr_A_sets_the_transition_learning_rate_only(tmp_path):
     config = tiny(tmp_path, "optim.lr=1e-3", "optim.lr_A=1e-5", "optim.scheduler=cosine", "optim.min_lr=1e-4", "train.epochs=4")
-    data = train_module.build_dataset(config.data)
-    model = train_module.build_model(config, data, torch.device("cpu"))
-    optimizer, scheduler = train_module.build_optimizer(config, model)
+    data = build_dataset(config.data)
+    model = build.build_model(config, data, torch.device("cpu"))
+    optimizer, scheduler = build.build_optimizer(config, model)
     rest, transition = optimizer.param_groups
     assert transition["params"] == [model.A] and transition["lr"] == 1e-5 and rest["lr"] == 1e-3
     assert all(p is not model.A for p in rest["params"])
@@ -214,12 +217,12 @@ def test_lr_A_sets_the_transition_learning_rate_only(tmp_path):
     for _ in range(3):
         scheduler.step()
     assert transition["lr"] == pytest.approx(1e-6) and rest["lr"] == pytest.approx(1e-4)  # floors scaled alike
-    gru = train_module.build_model(load_experiment(None, ["model=gru", "optim.lr_A=1e-5"]), data, torch.device("cpu"))
-    assert len(train_module.build_optimizer(config, gru)[0].param_groups) == 1  # no A: one group
+    gru = build.build_model(load_experiment(None, ["model=gru", "optim.lr_A=1e-5"]), data, torch.device("cpu"))
+    assert len(build.build_optimizer(config, gru)[0].param_groups) == 1  # no A: one group
 
 
 def test_lr_A_zero_keeps_the_transition_fixed(tmp_path):
-    result = train_module.train(tiny(tmp_path, "optim.lr_A=0", "train.epochs=2"))
-    trained = train_module.load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"]
+    result = train(tiny(tmp_path, "optim.lr_A=0", "train.epochs=2"))
+    trained = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"]
     assert torch.equal(trained["A"], torch.eye(trained["A"].shape[0]))  # A = I from the start, never moved
     assert trained["B"].abs().sum() > 0  # while B trained

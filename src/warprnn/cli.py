@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .config import CONFIG_DIR, WarpConfig, apply_overrides, load_experiment
+from .config import WarpConfig
+from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
 
 
 EPILOG = """examples:
@@ -27,30 +29,16 @@ EPILOG = """examples:
 """
 
 
-def config_path(name: str) -> Path:
-    """A config file path, or the shipped config of that name."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {name!r} does not exist")
-        return path
-    shipped = CONFIG_DIR / f"{name}.yaml"
-    if not shipped.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise ValueError(f"unknown experiment {name!r}: not a file and not a shipped config {known}")
-    return shipped
-
-
 def cmd_train(args) -> int:
-    from .train import train
+    from .training import train
 
     if args.resume:
         if args.config or args.overrides:
             raise ValueError("--resume continues a run with its saved config; give no config or overrides")
-        result = train(None, run_dir=Path(args.resume))
+        result = train(None, run_dir=Path(args.resume), progress=True)
     else:
         config = load_experiment(config_path(args.config or "msd-small"), args.overrides)
-        result = train(config)
+        result = train(config, progress=True)
     if result.status != "finished":
         return 1
     print_report(result)
@@ -73,7 +61,7 @@ def print_report(result) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .train import evaluate_run
+    from .training import evaluate_run
 
     metrics = evaluate_run(Path(args.run_dir))
     print(json.dumps(metrics, indent=2))
@@ -81,7 +69,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .train import predict_run
+    from .training import predict_run
 
     path = Path(args.input)
     if not path.is_file():
@@ -97,15 +85,15 @@ def cmd_predict(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .datasets import DATASETS
+    from .data import DATASETS
 
     print("experiments (warprnn train NAME):")
     for path in sorted(CONFIG_DIR.glob("*.yaml")):
         first = path.read_text().splitlines()[0]
         print(f"  {path.stem:<24} {first.lstrip('# ') if first.startswith('#') else ''}")
     print("data sets (data.name=...):")
-    for name, (_, description) in sorted(DATASETS.items()):
-        print(f"  {name:<24} {description}")
+    for name, entry in sorted(DATASETS.items()):
+        print(f"  {name:<24} {entry.description}")
     return 0
 
 
@@ -120,7 +108,7 @@ def cmd_describe(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .loaders import download
+    from .data.files import download
 
     paths = download(args.name, args.root)
     print(f"{args.name}: {len(paths)} file(s) ready in {paths[0].parent}")
@@ -128,11 +116,13 @@ def cmd_download(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from .reproduce import EXPERIMENTS
+    from .experiments import EXPERIMENTS
 
     if args.seeds < 1:
         raise ValueError(f"--seeds: expected an integer >= 1, got {args.seeds}")
-    path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), print, args.overrides)
+    if args.verbosity <= 0:  # one line per training run, not per epoch
+        logging.getLogger("warprnn.training").setLevel(logging.WARNING)
+    path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides)
     print(f"report: {path}")
     return 0
 
@@ -143,9 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="WARP: weight-space linear recurrent networks (Nzoyem et al., ICLR 2026).\n"
                     "Train from a config, evaluate or continue a run, forecast from a saved run.")
     parser.add_argument("--version", action="version", version=f"warprnn {__version__}")
+    common = argparse.ArgumentParser(add_help=False)  # every command's logging options
+    common.add_argument("-v", "--verbose", dest="verbosity", action="count", default=0,
+                        help="more progress on stderr (reproduce: -v shows every run's epochs; -vv: debug)")
+    common.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                        help="no progress on stderr: warnings and errors only")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = commands.add_parser("train", help="train a model (no arguments: the default job)",
+    p = commands.add_parser("train", parents=[common], help="train a model (no arguments: the default job)",
                             description="Train from a config file or shipped config name, with key=value overrides "
                                         "such as train.epochs=5 or warp.root_width=64.")
     p.add_argument("config", nargs="?", help="a YAML file or a shipped config name (default: msd-small)")
@@ -153,11 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser("evaluate", help="test metrics of a run's best checkpoint")
+    p = commands.add_parser("evaluate", parents=[common], help="test metrics of a run's best checkpoint")
     p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
     p.set_defaults(run=cmd_evaluate)
 
-    p = commands.add_parser("predict", help="forecast the continuation of sequences from a run",
+    p = commands.add_parser("predict", parents=[common], help="forecast the continuation of sequences from a run",
                             description="Feeds the input as context and forecasts the following steps.")
     p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
     p.add_argument("--input", required=True, help=".npy of shape (T, C) or (N, T, C), or a CSV of shape (T, C)")
@@ -165,25 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help=".npy file for the forecast (default: CSV on stdout)")
     p.set_defaults(run=cmd_predict)
 
-    p = commands.add_parser("list", help="the shipped experiments and the data sets")
+    p = commands.add_parser("list", parents=[common], help="the shipped experiments and the data sets")
     p.set_defaults(run=cmd_list)
 
-    p = commands.add_parser("describe", help="state size and parameter count of a WARP model",
+    p = commands.add_parser("describe", parents=[common], help="state size and parameter count of a WARP model",
                             description="Model options as key=value, e.g. in_channels=2 root_width=48 root_depth=3.")
     p.add_argument("options", nargs="*", help="WarpConfig fields as key=value")
     p.set_defaults(run=cmd_describe)
 
-    from .loaders import DATA_ENV, DEFAULT_ROOT, SOURCES
+    from .data.files import DATA_ENV, DEFAULT_ROOT, SOURCES
 
-    p = commands.add_parser("download", help="fetch a real data set's files and verify their checksums",
+    p = commands.add_parser("download", parents=[common], help="fetch a real data set's files and verify their checksums",
                             description=f"Sources: {', '.join(SOURCES)}. Files go to ROOT/<source folder>/.")
     p.add_argument("name", metavar="NAME", help="a data source, e.g. mnist, etth1, uea-Heartbeat")
     p.add_argument("--root", help=f"the data root (default: ${DATA_ENV}, else {DEFAULT_ROOT})")
     p.set_defaults(run=cmd_download)
 
-    from .reproduce import EXPERIMENTS, SCALES
+    from .experiments import EXPERIMENTS, SCALES
 
-    p = commands.add_parser("reproduce", help="reproduce one of the paper's experiments, with a markdown report",
+    p = commands.add_parser("reproduce", parents=[common], help="reproduce one of the paper's experiments, with a markdown report",
                             description="Trains every model of the experiment for each seed, and writes "
                                         "OUT/EXPERIMENT-SCALE.md and its figures in OUT/figures/.")
     p.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which experiment")
@@ -195,12 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbosity: int) -> None:
+    """Progress lines of the ``warprnn`` loggers on stderr: INFO by default, WARNING with ``-q``, DEBUG
+    with ``-vv``. The library itself only logs; this is the one place that shows the logs."""
+    root = logging.getLogger("warprnn")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
+    logging.getLogger("warprnn.training").setLevel(logging.NOTSET)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    configure_logging(args.verbosity)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as error:

@@ -1,34 +1,56 @@
-"""Typed configuration: the model (``WarpConfig``) and an experiment (``ExperimentConfig``).
+"""Typed configuration of the core: the WARP architecture (``WarpConfig``), and the machinery every
+section of a configuration shares.
 
-Every option is documented once, here. YAML files and command-line overrides are only a serialisation
-of these dataclasses: unknown keys and bad values raise ``ValueError`` naming the key and what is allowed.
+Every option is documented once, in the docstring of its section. An option with a fixed set of values is
+declared with ``typing.Literal``, and its check is derived from that declaration (``check_fields``). YAML
+files and command-line overrides are only a serialisation of these dataclasses (``from_dict``): unknown
+keys and bad values raise ``ValueError`` naming the key and what is allowed. The data and training layers
+declare their own sections (``warprnn.data.config``, ``warprnn.training.config``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, TypeVar
 
-import yaml
-
-CONFIG_DIR = Path(__file__).parent / "configs"  # the shipped experiments, ``NAME.yaml``
-ACTIVATIONS = ("relu", "tanh", "swish", "softplus", "sin", "identity")
-FINAL_ACTIVATIONS = ("none", "tanh", "clip")
-HEADS = ("point", "gaussian", "classification")
-ROOTS = ("mlp", "sine", "msd", "msd-moments")
-THETA0 = ("learned", "hypernet")
-AR_FEEDS = ("mean", "sample")
+Activation = Literal["relu", "tanh", "swish", "softplus", "sin", "identity"]
+FinalActivation = Literal["none", "tanh", "clip"]
+Head = Literal["point", "gaussian", "classification"]
+RootName = Literal["mlp", "sine", "msd", "msd-moments"]
+Theta0 = Literal["learned", "hypernet"]
+ArFeed = Literal["mean", "sample"]
+Mode = Literal["reference", "scan", "conv", "auto"]
+"""How the recurrence runs (``warprnn.recurrence``): all give the same result."""
 
 
-def _one_of(name: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
+def choices(hint) -> tuple | None:
+    """The allowed values of a ``Literal`` type (also inside ``X | None``), else None."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    for arg in typing.get_args(hint):
+        if typing.get_origin(arg) is Literal:
+            return typing.get_args(arg)
+    return None
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+def check_fields(config, prefix: str = "") -> None:
+    """Checks every ``Literal`` field of dataclass ``config`` against its declared values (None passes
+    where the declaration allows it). Errors name the option as ``prefix.key``."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        allowed, value = choices(hints[field.name]), getattr(config, field.name)
+        if allowed is None or (value is None and type(None) in typing.get_args(hints[field.name])):
+            continue
+        flag = isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed)  # True == 1
+        if flag or value not in allowed:
+            name = f"{prefix}.{field.name}" if prefix else field.name
+            raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
+
+
+def positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    """Raises unless ``value`` is an integer (not a bool) of at least ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
@@ -51,7 +73,7 @@ class WarpConfig:
             and steps (x, v) forward (two channels, ``time_as_channel``, a linear hypernetwork).
         root_width: width of each hidden layer of the MLP root.
         root_depth: number of hidden layers of the MLP root (0 makes it affine).
-        root_activation: activation of the MLP root's hidden layers, one of ``ACTIVATIONS``.
+        root_activation: activation of the MLP root's hidden layers, one of ``Activation``.
         final_activation: applied to the predicted mean: ``none``, ``tanh`` or ``clip`` (to +-final_clip).
         final_clip: bound c of the ``clip`` final activation.
         positional_encoding: number of sinusoidal frequencies of the step index added to the root
@@ -74,52 +96,45 @@ class WarpConfig:
     """
 
     in_channels: int = 1
-    head: str = "point"
+    head: Head = "point"
     num_classes: int | None = None
-    root: str = "mlp"
+    root: RootName = "mlp"
     root_width: int = 32
     root_depth: int = 2
-    root_activation: str = "relu"
-    final_activation: str = "none"
+    root_activation: Activation = "relu"
+    final_activation: FinalActivation = "none"
     final_clip: float = 1.0
     positional_encoding: int = 0
     input_prev_obs: bool = False
     key_channels: int = 0
-    theta0: str = "hypernet"
-    hypernet_depth: int = 1
+    theta0: Theta0 = "hypernet"
+    hypernet_depth: Literal[0, 1, 2] = 1
     hypernet_width: int | None = None
-    hypernet_activation: str = "relu"
+    hypernet_activation: Activation = "relu"
     time_as_channel: bool = False
     std_floor: float = 1e-4
-    ar_feed: str = "mean"
+    ar_feed: ArFeed = "mean"
     sine_frequency: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive_int("in_channels", self.in_channels)
-        _one_of("head", self.head, HEADS)
-        _one_of("root", self.root, ROOTS)
-        _positive_int("root_width", self.root_width)
-        _positive_int("root_depth", self.root_depth, minimum=0)
-        _one_of("root_activation", self.root_activation, ACTIVATIONS)
-        _one_of("final_activation", self.final_activation, FINAL_ACTIVATIONS)
-        _positive_int("positional_encoding", self.positional_encoding, minimum=0)
-        _one_of("theta0", self.theta0, THETA0)
-        _positive_int("key_channels", self.key_channels, minimum=0)
+        check_fields(self)
+        positive_int("in_channels", self.in_channels)
+        positive_int("root_width", self.root_width)
+        positive_int("root_depth", self.root_depth, minimum=0)
+        positive_int("positional_encoding", self.positional_encoding, minimum=0)
+        positive_int("key_channels", self.key_channels, minimum=0)
         if self.key_channels >= self.in_channels:
             raise ValueError(f"key_channels: expected fewer than in_channels={self.in_channels} (at least one "
                              f"channel must drive theta), got {self.key_channels}")
-        _one_of("hypernet_depth", self.hypernet_depth, (0, 1, 2))
-        _one_of("hypernet_activation", self.hypernet_activation, ACTIVATIONS)
         if self.hypernet_width is not None:
-            _positive_int("hypernet_width", self.hypernet_width)
-        _one_of("ar_feed", self.ar_feed, AR_FEEDS)
+            positive_int("hypernet_width", self.hypernet_width)
         if not self.final_clip > 0:
             raise ValueError(f"final_clip: expected a positive number, got {self.final_clip!r}")
         if not self.std_floor >= 0:
             raise ValueError(f"std_floor: expected a number >= 0, got {self.std_floor!r}")
         if self.head == "classification":
             if self.num_classes is not None:  # None until the training harness reads it from the data
-                _positive_int("num_classes", self.num_classes, minimum=2)
+                positive_int("num_classes", self.num_classes, minimum=2)
         elif self.num_classes is not None:
             raise ValueError(f"num_classes: only used with head='classification', got head={self.head!r}")
         if self.root != "mlp":
@@ -144,7 +159,7 @@ class WarpConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "WarpConfig":
         """Builds a config from a mapping, rejecting unknown keys by name."""
-        return _build(cls, values, "warp")
+        return from_dict(cls, values, "warp")
 
     @property
     def out_features(self) -> int:
@@ -172,201 +187,12 @@ class WarpConfig:
         return self.state_channels + int(self.time_as_channel)
 
 
-LOSSES = ("mse", "nll", "ce")
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("none", "plateau", "cosine")
-DEVICES = ("cpu", "cuda", "auto")
-MODELS = ("warp", "gru", "lstm", "transformer", "s4d")  # warprnn.baselines.MODELS
-SCALINGS = ("standard", "minmax")
-SPLITS = ("archive", "resplit")
+Config = TypeVar("Config")
 
 
-@dataclass
-class DataConfig:
-    """Which data set, and how much of it.
-
-    Attributes:
-        name: a data set of ``warprnn.datasets`` (``warprnn list`` shows them).
-        root: directory of downloaded files for real data sets (default: ``$WARPRNN_DATA``, else
-            ``~/.cache/warprnn``), laid out as ``warprnn.loaders`` describes (``mnist/``, ``ett/``,
-            ``uea/NAME/``, ``pems08/``); synthetic sets cache their generated splits in ``synthetic/``
-            there (``warprnn.cache``).
-        num_train, num_val, num_test: sizes of the splits. Synthetic sets generate that many (None: the
-            data set's default); real sets keep a random subset of that many, drawn with ``seed`` (None: all).
-        seq_len: sequence length of synthetic data sets (None: the data set's default).
-        dim: D, the dimension of the keys of the ``icl`` data set (None: its default, 1).
-        context: L, the steps fed the truth when forecasting (None: the data set's default); for the
-            windowed forecasting sets (ETT, PEMS08) the input length of each window.
-        horizon: H, the steps forecast after the context by the windowed forecasting sets (ETT: 96, 192,
-            336 or 720, default 96; PEMS08: default 12); each window is one sequence of L + H steps.
-        scaling: how the windowed forecasting sets are normalised, with statistics of the training
-            part: ``standard`` (zero mean, unit variance per channel, the usual protocol) or ``minmax``
-            (the training range mapped to [-1, 1] per channel, as in the WARP authors' code).
-        split: how UEA sets are split: ``archive`` (the archive's TRAIN part, less a random 10% kept for
-            validation, and its TEST part) or ``resplit`` (all cases pooled and split 70:15:15 at random).
-        seed: seed of the synthetic generator, and of the random subsets, validation carve-outs and
-            re-splits of real sets (independent of the training seed).
-    """
-
-    name: str = "msd-small"
-    root: str | None = None
-    num_train: int | None = None
-    num_val: int | None = None
-    num_test: int | None = None
-    seq_len: int | None = None
-    dim: int | None = None
-    context: int | None = None
-    horizon: int | None = None
-    scaling: str = "standard"
-    split: str = "archive"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for key in ("num_train", "num_val", "num_test", "seq_len", "dim", "context", "horizon"):
-            if getattr(self, key) is not None:
-                _positive_int(f"data.{key}", getattr(self, key))
-        _one_of("data.scaling", self.scaling, SCALINGS)
-        _one_of("data.split", self.split, SPLITS)
-
-
-@dataclass
-class OptimConfig:
-    """The optimiser and its learning-rate schedule.
-
-    Attributes:
-        name: ``adam`` or ``adamw``.
-        lr: initial learning rate.
-        lr_A: initial learning rate of WARP's transition matrix A (None: ``lr``). Adam moves each of
-            A's D_theta^2 entries by about this much per step, so A's spectral radius can grow by up to
-            ``lr_A D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and
-            lr 1e-3 within the first epoch); a smaller ``lr_A`` keeps such runs finite while the rest of
-            the model trains at ``lr``; 0 keeps A fixed (a root whose state has a fixed meaning,
-            ``msd-moments``). Schedules scale both alike.
-        weight_decay: decoupled for ``adamw``, L2 for ``adam``.
-        grad_clip: maximum global gradient norm (0: no clipping).
-        scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
-            not improved for ``plateau_patience`` epochs); ``cosine`` (cosine decay to ``min_lr`` over
-            all epochs).
-        plateau_factor, plateau_patience: see ``scheduler``.
-        min_lr: the floor of both schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``).
-    """
-
-    name: str = "adam"
-    lr: float = 1e-3
-    lr_A: float | None = None
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    scheduler: str = "none"
-    plateau_factor: float = 0.5
-    plateau_patience: int = 10
-    min_lr: float = 1e-6
-
-    def __post_init__(self) -> None:
-        _one_of("optim.name", self.name, OPTIMIZERS)
-        _one_of("optim.scheduler", self.scheduler, SCHEDULERS)
-        if not self.lr > 0:
-            raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
-        if self.lr_A is not None and not self.lr_A >= 0:
-            raise ValueError(f"optim.lr_A: expected a number >= 0 or null, got {self.lr_A!r}")
-        if not 0 < self.plateau_factor < 1:
-            raise ValueError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
-        if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:
-            raise ValueError("optim.grad_clip, optim.weight_decay and optim.min_lr must be >= 0")
-        _positive_int("optim.plateau_patience", self.plateau_patience)
-
-
-@dataclass
-class TrainConfig:
-    """The training loop.
-
-    Attributes:
-        epochs: passes over the training split.
-        batch_size: sequences per step.
-        loss: ``mse``, ``nll`` (Gaussian negative log-likelihood; needs head ``gaussian``) or ``ce``
-            (cross-entropy; needs head ``classification``).
-        autoregressive: feed the model's own predictions during training, each step replaced by the
-            truth with probability ``teacher_forcing`` (False: teacher-forced, all truth).
-        teacher_forcing: p of ``autoregressive`` training.
-        loss_steps: compute the loss on this many random steps of each batch (None: all steps).
-        val_every: validate every this many epochs (and after the last).
-        metric: the validation metric that picks the best checkpoint (e.g. ``val_mse``,
-            ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
-        seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
-        device: ``cpu``, ``cuda`` or ``auto`` (cuda when available).
-        mode: how WARP's recurrence runs when teacher-forced: ``auto`` (the faster of ``scan`` and
-            ``conv`` for the batch's size, ``warprnn.modes.fastest``), ``scan``, ``conv`` or ``reference``
-            (see ``warprnn.modes``); all give the same result. Autoregressive passes always scan.
-        out_dir: parent directory of run folders.
-        name: run folder name prefix (None: the data set's name).
-    """
-
-    epochs: int = 20
-    batch_size: int = 64
-    loss: str = "mse"
-    autoregressive: bool = False
-    teacher_forcing: float = 0.5
-    loss_steps: int | None = None
-    val_every: int = 1
-    metric: str = "val_mse"
-    seed: int = 0
-    device: str = "cpu"
-    mode: str = "auto"
-    out_dir: str = "runs"
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        _positive_int("train.epochs", self.epochs)
-        _positive_int("train.batch_size", self.batch_size)
-        _positive_int("train.val_every", self.val_every)
-        _one_of("train.loss", self.loss, LOSSES)
-        _one_of("train.device", self.device, DEVICES)
-        _one_of("train.mode", self.mode, ("auto", "scan", "conv", "reference"))
-        if self.loss_steps is not None:
-            _positive_int("train.loss_steps", self.loss_steps)
-        if not 0 <= self.teacher_forcing <= 1:
-            raise ValueError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
-
-
-@dataclass
-class ExperimentConfig:
-    """One experiment: a model, a data set, an optimiser and a training loop.
-
-    Attributes:
-        model: which model to train: ``warp``, or a baseline (``gru``, ``lstm``, ``transformer``,
-            ``s4d``; see ``warprnn.baselines``) with WARP's heads and a width chosen so that its
-            parameter count matches the WARP model of ``warp``.
-        warp: the WARP architecture; ``in_channels`` and ``num_classes`` are set from the data. Its
-            head options (``head``, ``final_activation``, ``std_floor``, ``ar_feed``...) apply to
-            every model.
-        data, optim, train: see ``DataConfig``, ``OptimConfig``, ``TrainConfig``.
-    """
-
-    model: str = "warp"
-    warp: WarpConfig = field(default_factory=WarpConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        _one_of("model", self.model, MODELS)
-        if self.train.loss == "nll" and self.warp.head != "gaussian":
-            raise ValueError(f"train.loss: 'nll' needs warp.head='gaussian', got {self.warp.head!r}")
-        if (self.train.loss == "ce") != (self.warp.head == "classification"):
-            raise ValueError(f"train.loss: 'ce' goes with warp.head='classification' and only with it, "
-                             f"got loss {self.train.loss!r} and head {self.warp.head!r}")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
-        """Builds an experiment from nested mappings, naming any unknown key."""
-        return _build(cls, values, "")
-
-    def to_dict(self) -> dict:
-        """Nested plain dictionaries, ready for YAML."""
-        return dataclasses.asdict(self)
-
-
-def _build(cls, values: Mapping[str, Any], prefix: str):
-    """Instantiates dataclass ``cls`` from ``values``, recursing into dataclass fields."""
+def from_dict(cls: type[Config], values: Mapping[str, Any], prefix: str = "") -> Config:
+    """Instantiates dataclass ``cls`` from ``values``, recursing into the fields that are dataclasses
+    themselves (the sections of an experiment); ``prefix`` names ``cls``'s section in errors."""
     if not isinstance(values, Mapping):
         raise ValueError(f"{prefix or 'config'}: expected a mapping of options, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -377,9 +203,11 @@ def _build(cls, values: Mapping[str, Any], prefix: str):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        sub = _SECTIONS.get(key) if not prefix else None
         name = f"{prefix}.{key}" if prefix else key
-        kwargs[key] = _build(sub, value, key) if sub is not None else _as_declared(name, value, hints[key])
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = from_dict(hints[key], value, key)
+        else:
+            kwargs[key] = _as_declared(name, value, hints[key])
     try:
         return cls(**kwargs)
     except TypeError as error:
@@ -398,37 +226,3 @@ def _as_declared(name: str, value: Any, hint) -> Any:
     if not isinstance(value, float):
         raise ValueError(f"{name}: expected a number, got {value!r}")
     return value
-
-
-_SECTIONS = {"warp": WarpConfig, "data": DataConfig, "optim": OptimConfig, "train": TrainConfig}
-
-
-def apply_overrides(values: dict, overrides: list[str]) -> dict:
-    """Applies ``section.key=value`` (or ``model=value``) words to nested ``values``, in place.
-
-    Values are parsed as YAML scalars (``3``, ``1e-3``, ``true``, ``null``, ``tanh``).
-    """
-    for word in overrides:
-        key, sep, raw = word.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {word!r}: expected key=value, e.g. train.epochs=5")
-        path = key.split(".")
-        if len(path) > 2 or (len(path) == 2 and path[0] not in _SECTIONS) or (len(path) == 1 and path[0] in _SECTIONS):
-            raise ValueError(f"override {word!r}: expected 'model=...' or 'SECTION.KEY=...' "
-                             f"with SECTION one of {sorted(_SECTIONS)}")
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = yaml.safe_load(raw)
-    return values
-
-
-def load_experiment(source: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
-    """Reads an experiment from a YAML file (or the defaults when None) and applies overrides."""
-    values = {}
-    if source is not None:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
-    return ExperimentConfig.from_dict(apply_overrides(values, list(overrides)))

@@ -8,8 +8,8 @@ evolves by a linear recurrence driven by input differences and decodes itself:
     y_t     = root_{theta_t}(tau_{t+1})                 tau_t = t / (length - 1)
 
 ``y_t`` is the prediction of ``x_{t+1}``: a point value, a Gaussian (mean and softplus std) or, for
-classification, class logits read at the last valid step. ``modes.py`` holds the recurrence itself;
-``roots.py`` the root networks.
+classification, class logits read at the last valid step. ``recurrence.py`` holds the recurrence
+itself, ``rollout.py`` its autoregressive mode, ``roots.py`` and ``physics.py`` the root networks.
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from . import heads, modes
-from .checks import check_choice, check_sequence
-from .config import WarpConfig
-from .heads import WarpOutput
-from .roots import activation, build_root
+import typing
 
-TEACHER_FORCED_MODES = ("reference", "scan", "conv", "auto")
-AUTOREGRESSIVE_MODES = ("reference", "scan", "auto")
+from . import heads, recurrence, rollout
+from .checks import check_choice, check_sequence
+from .config import Mode, WarpConfig
+from .heads import WarpOutput
+from .physics import MSDMomentsRoot, MSDRoot, SineRoot
+from .roots import MLPRoot, Root, activation
+
+TEACHER_FORCED_MODES = typing.get_args(Mode)
+AUTOREGRESSIVE_MODES = tuple(m for m in TEACHER_FORCED_MODES if m != "conv")  # feedback is sequential
 
 
 @dataclass
@@ -37,6 +40,18 @@ class WarpState:
     fed: Tensor | None  # (batch, C) the last value fed
     t: int
     lengths: Tensor  # (batch,) the lengths tau is normalised by
+
+
+def build_root(config: WarpConfig) -> Root:
+    """The root network that ``config`` asks for."""
+    if config.root == "sine":
+        return SineRoot(config.in_channels, config.sine_frequency)
+    if config.root == "msd":
+        return MSDRoot(config.in_channels)
+    if config.root == "msd-moments":
+        return MSDMomentsRoot(config.in_channels)
+    return MLPRoot(config.root_in_features, config.out_features, config.root_width,
+                   config.root_depth, config.root_activation)
 
 
 class Hypernetwork(nn.Module):
@@ -189,7 +204,7 @@ class WARP(nn.Module):
     # ----- public entry points -------------------------------------------------------------------
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, *, context: int | None = None,
-                teacher_forcing: float | None = None, mode: str = "scan",
+                teacher_forcing: float | None = None, mode: Mode = "scan",
                 generator: torch.Generator | None = None) -> WarpOutput:
         """Runs WARP over whole sequences.
 
@@ -203,8 +218,8 @@ class WARP(nn.Module):
             context: L in [1, T], autoregressive mode.
             teacher_forcing: p in [0, 1], autoregressive mode.
             mode: ``scan``, ``conv`` or ``reference`` (teacher-forced); ``scan`` or ``reference``
-                (autoregressive); ``auto`` picks the fastest (``modes.fastest``) and logs its choice.
-                All give the same result (see ``modes``).
+                (autoregressive); ``auto`` picks the fastest (``recurrence.fastest``) and logs its choice.
+                All give the same result (see ``recurrence`` and ``rollout``).
             generator: random source for the teacher-forcing draws and sampled feedback.
 
         Returns:
@@ -220,23 +235,23 @@ class WARP(nn.Module):
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)  # (batch, T)
             check_choice("mode", mode, AUTOREGRESSIVE_MODES)
             if mode == "auto":
-                mode = modes.fastest(batch, T, self.d_theta, None)
-            run = modes.reference if mode == "reference" else modes.autoregressive
+                mode = recurrence.fastest(batch, T, self.d_theta, None)
+            run = rollout.reference if mode == "reference" else rollout.autoregressive
             theta, raw = run(self, x, lengths, feed_truth, noise)
             theta = theta.masked_fill(~valid.unsqueeze(-1), 0.0)
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
             if mode == "auto":
-                columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)  # see modes.initial_columns
-                mode = modes.fastest(batch, T, self.d_theta, columns)
+                columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)  # see recurrence.initial_columns
+                mode = recurrence.fastest(batch, T, self.d_theta, columns)
             if mode == "reference":
-                theta, raw = modes.reference(self, x, lengths, torch.ones_like(valid), None)
+                theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)
             else:
-                dx = self.drive(modes.differences(x), steps, lengths)  # (batch, T, C')
+                dx = self.drive(recurrence.differences(x), steps, lengths)  # (batch, T, C')
                 if mode == "scan":
-                    theta = modes.scan(self.A, self.B, self.theta0(x[:, 0]), dx, valid)
+                    theta = recurrence.scan(self.A, self.B, self.theta0(x[:, 0]), dx, valid)
                 else:
-                    theta = modes.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx, valid)
+                    theta = recurrence.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx, valid)
                 raw = self.decode(theta, steps, lengths, x)
         return heads.sequence_output(self.config, raw, theta, valid, lengths)
 

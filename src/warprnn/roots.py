@@ -6,11 +6,11 @@ hold no trainable parameters of their own: every call is given a theta, and any 
 ``theta`` and of the input broadcast, so one batched call decodes a different theta for every
 (batch, time) pair.
 
-- ``MLPRoot``: the paper's root MLP.
-- ``SineRoot`` and ``MSDRoot``: WARP-Phys roots (paper Sec. 3.3), physical forms whose parameters are
-  the state.
-- ``MSDMomentsRoot``: a WARP-Phys mass-spring-damper root whose state holds moments of the trajectory,
-  from which it identifies the oscillator and steps it forward.
+- ``Root``: the interface.
+- ``MLPRoot``: the paper's root MLP, evaluated by ``PerSampleMLP`` (reference: ``mlp_ref``).
+
+The WARP-Phys roots (paper Sec. 3.3), physical forms whose parameters are the state, are in
+``warprnn.physics``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .config import WarpConfig
+from .config import Activation
 
 
-def activation(name: str):
-    """Returns the elementwise function called ``name`` (see ``config.ACTIVATIONS``)."""
+def activation(name: Activation):
+    """Returns the elementwise function called ``name`` (``config.Activation``)."""
     return {
         "relu": torch.relu,
         "tanh": torch.tanh,
@@ -69,7 +69,7 @@ class MLPRoot(Root):
     bias ``(out,)``; the same order as ``nn.Linear``'s ``weight`` and ``bias``.
     """
 
-    def __init__(self, in_features: int, out_features: int, width: int, depth: int, act: str = "relu"):
+    def __init__(self, in_features: int, out_features: int, width: int, depth: int, act: Activation = "relu"):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         sizes = [in_features] + [width] * depth + [out_features]
@@ -99,6 +99,18 @@ class MLPRoot(Root):
         theta = theta.expand(*lead, -1).reshape(-1, theta.shape[-1])  # (N, D), a view for (T, batch, D) storage
         h = inputs.expand(*lead, -1).reshape(-1, inputs.shape[-1])  # (N, in_features)
         return PerSampleMLP.apply(theta, h, self).unflatten(0, lead)
+
+
+def mlp_ref(root: MLPRoot, theta: Tensor, inputs: Tensor) -> Tensor:
+    """``MLPRoot.forward`` in plain broadcast tensor operations under autograd: the reference of
+    ``PerSampleMLP``. theta ``(..., D)``, inputs ``(..., in_features)`` -> ``(..., out_features)``."""
+    layers = root.unflatten(theta)
+    h = inputs
+    for i, (weight, bias) in enumerate(layers):
+        h = (weight @ h.unsqueeze(-1)).squeeze(-1) + bias
+        if i < len(layers) - 1:
+            h = root.act(h)
+    return h
 
 
 class PerSampleMLP(torch.autograd.Function):
@@ -145,152 +157,3 @@ class PerSampleMLP(torch.autograd.Function):
                     z = pre[i - 1].detach().requires_grad_()
                     grad, = torch.autograd.grad(root.act(z), z, grad)
         return grad_theta, grad, None
-
-
-class SineRoot(Root):
-    """WARP-Phys phase root: ``tau -> sin(2 pi f tau + phase)``, one phase per channel.
-
-    theta is the phase vector ``(channels,)``; the frequency f is fixed by the config.
-    """
-
-    in_features = 1
-
-    def __init__(self, channels: int, frequency: float = 1.0):
-        super().__init__()
-        self.out_features = self.num_params = channels
-        self.frequency = frequency
-
-    def initial_theta(self, dtype=None, device=None) -> Tensor:
-        return torch.zeros(self.num_params, dtype=dtype, device=device)
-
-    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
-        return torch.sin(2 * math.pi * self.frequency * inputs[..., :1] + theta)
-
-
-def damped_oscillator(t: Tensor, m: Tensor, k: Tensor, c: Tensor, x0: Tensor, v0: Tensor) -> tuple[Tensor, Tensor]:
-    """Exact solution of ``m x'' + c x' + k x = 0`` with ``x(0) = x0``, ``x'(0) = v0``.
-
-    With ``gamma = c / (2m)`` and ``w2 = k/m - gamma^2``, ``x = x0 C + (v0 + gamma x0) S`` where
-    ``C = e^{-gamma t} cos(w t)``, ``S = e^{-gamma t} sin(w t)/w`` when underdamped (w2 > 0) and, with
-    ``kappa^2 = -w2`` when overdamped, ``C = e^{-gamma t} cosh(kappa t)``, ``S = e^{-gamma t} sinh(kappa t)/kappa``,
-    evaluated as sums of ``e^{(kappa - gamma) t}`` and ``e^{-(kappa + gamma) t}`` (both at most 1, as
-    kappa < gamma), so that a large gamma cannot overflow; then ``v = -gamma x + (v0 + gamma x0) C - x0 w2 S``.
-    All arguments broadcast. Returns position and velocity.
-    """
-    gamma = c / (2 * m)
-    w2 = k / m - gamma ** 2
-    under = w2 > 0
-    w = torch.sqrt(torch.where(under, w2, torch.ones_like(w2)))
-    kappa = torch.sqrt(torch.where(under, torch.ones_like(w2), -w2).clamp_min(1e-30))
-    slow, fast = torch.exp((kappa - gamma) * t), torch.exp(-(kappa + gamma) * t)
-    decay = torch.exp(-gamma * t)
-    cos_part = torch.where(under, decay * torch.cos(w * t), (slow + fast) / 2)
-    sin_part = torch.where(under, decay * torch.sin(w * t) / w, (slow - fast) / (2 * kappa))
-    a = v0 + gamma * x0
-    x = x0 * cos_part + a * sin_part
-    v = -gamma * x + a * cos_part - x0 * w2 * sin_part
-    return x, v
-
-
-class MSDRoot(Root):
-    """WARP-Phys mass-spring-damper root: the damped oscillator read at time tau.
-
-    theta = ``(log m, log k, log c, x0, v0)``. The output is the position x, or (x, v) with two channels.
-    """
-
-    in_features = 1
-    num_params = 5
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.out_features = channels
-
-    def initial_theta(self, dtype=None, device=None) -> Tensor:
-        # Mid-range physical values of the paper's MSD data: m = 0.03, k = 10, c = 0.1, x0 = 1, v0 = 0.
-        values = [math.log(0.03), math.log(10.0), math.log(0.1), 1.0, 0.0]
-        return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
-
-    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
-        m, k, c = theta[..., 0:1].exp(), theta[..., 1:2].exp(), theta[..., 2:3].exp()
-        x, v = damped_oscillator(inputs[..., :1], m, k, c, theta[..., 3:4], theta[..., 4:5])
-        return torch.cat([x, v], dim=-1)[..., :self.out_features]
-
-
-class MSDMomentsRoot(Root):
-    """WARP-Phys mass-spring-damper root that identifies the oscillator from moments held in theta.
-
-    With ``w2 = k/m`` and ``g2 = c/m``, the equation ``v' = -w2 x - g2 v`` weighted by ``e^{-mu (t-s)}``
-    and integrated over s in [0, t] gives, for each rate mu, one equation linear in (w2, g2):
-
-        w2 X + g2 (x - e^{-mu t} x_0 - mu X) = mu V + e^{-mu t} v_0 - v,
-
-    with the leaky integrals ``X = int e^{-mu (t-s)} x(s) ds`` and V the same of v. All of them are linear
-    in the trajectory, so Eq. 1 maintains them exactly (``initial_recurrence``: trapezoidal sums, decay
-    ``lambda`` per step, ``mu = -log(lambda) / dt``). The root solves the equations of all rates for
-    (w2, g2) by least squares (a tiny Tikhonov term keeps the solve defined at t = 0, where every
-    moment is zero), then steps the observed state (x, v) forward by the exact flow over dt.
-
-    theta = ``(x, v, tau, then for each decay lambda: e^{-mu t} x_0, e^{-mu t} v_0, X / dt, V / dt)``;
-    the integrals are kept in units of steps, and dt is read as the root's input tau_{t+1} minus the
-    tau held in theta. Needs both channels (x, v) and ``time_as_channel``. Unlike ``MSDRoot``, whose
-    theta must hold (m, k, c) themselves, nothing here asks a linear recurrence for a non-linear
-    function of the data: the identification is the root's.
-    """
-
-    in_features = 1
-    out_features = 2
-    RIDGE = 1e-9
-
-    def __init__(self, channels: int, decays: tuple[float, ...] = (0.98, 0.9)):
-        super().__init__()
-        if channels != 2:  # checked here, not in WarpConfig: the harness sets the channels from the data
-            raise ValueError(f"in_channels: root='msd-moments' reads and predicts (x, v), so 2, got {channels}")
-        self.decays = decays
-        self.num_params = 3 + 4 * len(decays)
-
-    def initial_theta(self, dtype=None, device=None) -> Tensor:
-        return torch.zeros(self.num_params, dtype=dtype, device=device)  # phi adds x_0 and v_0
-
-    def initial_recurrence(self, drive_channels, dtype=None, device=None):
-        D, factory = self.num_params, {"dtype": dtype, "device": device}
-        A, B, phi = torch.eye(D, **factory), torch.zeros(D, drive_channels, **factory), torch.zeros(D, 2, **factory)
-        B[0, 0] = B[1, 1] = B[2, 2] = 1.0  # x, v, tau: running sums of their differences
-        phi[0, 0] = phi[1, 1] = 1.0
-        for i, decay in enumerate(self.decays):
-            o = 3 + 4 * i
-            for j in range(2):  # j = 0: x, 1: v
-                A[o + j, o + j] = decay  # e^{-mu t} x_0: starts at x_0 and decays
-                phi[o + j, j] = 1.0
-                A[o + 2 + j, o + 2 + j] = decay  # X_t = lambda X_{t-1} + (lambda x_{t-1} + x_t) / 2
-                A[o + 2 + j, j] = (decay + 1) / 2
-                B[o + 2 + j, j] = 0.5
-        return A, B, phi
-
-    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
-        x, v, tau = theta[..., 0], theta[..., 1], theta[..., 2]
-        dt = inputs[..., 0] - tau
-        n11 = n12 = n22 = b1 = b2 = 0.0  # normal equations of the least squares for (w2, g2)
-        for i, decay in enumerate(self.decays):
-            x0, v0, X, V = theta[..., 3 + 4 * i:7 + 4 * i].unbind(-1)
-            X, V, mu = X * dt, V * dt, -math.log(decay) / dt
-            a1, a2, r = X, x - x0 - mu * X, mu * V + v0 - v
-            n11, n12, n22 = n11 + a1 * a1, n12 + a1 * a2, n22 + a2 * a2
-            b1, b2 = b1 + a1 * r, b2 + a2 * r
-        n11, n22 = n11 + self.RIDGE, n22 + self.RIDGE
-        det = n11 * n22 - n12 * n12
-        w2, g2 = (n22 * b1 - n12 * b2) / det, (n11 * b2 - n12 * b1) / det
-        one = torch.ones_like(w2)
-        x_next, v_next = damped_oscillator(dt, one, w2.clamp_min(1e-3), g2.clamp_min(0.0), x, v)
-        return torch.stack([x_next, v_next], dim=-1)
-
-
-def build_root(config: WarpConfig) -> Root:
-    """The root network that ``config`` asks for."""
-    if config.root == "sine":
-        return SineRoot(config.in_channels, config.sine_frequency)
-    if config.root == "msd":
-        return MSDRoot(config.in_channels)
-    if config.root == "msd-moments":
-        return MSDMomentsRoot(config.in_channels)
-    return MLPRoot(config.root_in_features, config.out_features, config.root_width,
-                   config.root_depth, config.root_activation)

@@ -18,6 +18,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..config import WarpConfig
+from .base import Baseline
+
 
 class S4DLayer(nn.Module):
     """One S4D layer on ``(batch, T, H)``: the state-space convolution, then GELU and a linear mix.
@@ -86,3 +89,36 @@ class S4DLayer(nn.Module):
     def step(self, u_t: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         y, s = self.ssm_step(u_t, s)
         return self.mix(nn.functional.gelu(y)), s
+
+
+class S4DBaseline(Baseline):
+    """S4D: input projection to ``width`` channels, then ``layers`` residual S4D layers (``S4DLayer``)."""
+
+    def __init__(self, config: WarpConfig, width: int, layers: int = 2, state_size: int = 64, *, device=None, dtype=None):
+        super().__init__(config, width, device=device, dtype=dtype)
+        self.embed = nn.Linear(config.in_channels, width, device=device, dtype=dtype)
+        self.layers = nn.ModuleList(S4DLayer(width, state_size, device=device, dtype=dtype) for _ in range(layers))
+
+    def encode(self, x: Tensor) -> Tensor:
+        h = self.embed(x)
+        for layer in self.layers:
+            h = h + layer(h)
+        return h
+
+    def encode_prefix(self, x: Tensor):
+        """Step by step: the recurrent view gives the states the next steps need."""
+        inner, hiddens = None, []
+        for t in range(x.shape[1]):
+            hidden, inner = self.encode_step(x[:, t], inner)
+            hiddens.append(hidden)
+        return torch.stack(hiddens, dim=1), inner
+
+    def encode_step(self, x_t: Tensor, inner):
+        h = self.embed(x_t)
+        inner = [layer.initial_state(x_t.shape[0]) for layer in self.layers] if inner is None else inner
+        states = []
+        for layer, s in zip(self.layers, inner):
+            y, s = layer.step(h, s)
+            h = h + y
+            states.append(s)
+        return h, states

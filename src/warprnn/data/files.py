@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import shutil
 import urllib.request
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 DATA_ENV = "WARPRNN_DATA"
 DEFAULT_ROOT = "~/.cache/warprnn"
@@ -337,7 +340,7 @@ def _install(part: Path, target: Path, resource: Resource) -> None:
     os.replace(part, target)
 
 
-def download(source: str, root: str | os.PathLike | None = None, log=print) -> list[Path]:
+def download(source: str, root: str | os.PathLike | None = None) -> list[Path]:
     """Fetches the files of ``source`` into the data root, verifying their checksums.
 
     Files already present and valid are kept. Each file is written to ``NAME.part`` and renamed once it is
@@ -356,21 +359,21 @@ def download(source: str, root: str | os.PathLike | None = None, log=print) -> l
             target = base / r.path
             if target.is_file():
                 verify(target, r, source)
-                log(f"{target}: present")
+                logger.info("%s: present", target)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             part = target.with_name(target.name + ".part")
             if r.member is None:
-                log(f"downloading {r.url}")
+                logger.info("downloading %s", r.url)
                 _fetch(r.url, part)
             else:
                 if r.url not in archives:
-                    log(f"downloading {r.url}")
+                    logger.info("downloading %s", r.url)
                     archives[r.url] = target.with_name(Path(r.url).name + ".part")
                     _fetch(r.url, archives[r.url])
                 _extract(archives[r.url], r, part)
             _install(part, target, r)
-            log(f"{target}: ok")
+            logger.info("%s: ok", target)
     finally:
         for archive in archives.values():
             archive.unlink(missing_ok=True)

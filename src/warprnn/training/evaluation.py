@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import metrics
-from .datasets import SequenceData, Split
-from .model import WarpOutput
+from ..data import SequenceData, Split
+from ..heads import WarpOutput
 
 
 def step_mask(lengths: Tensor, T: int, num_steps: int | None = None,

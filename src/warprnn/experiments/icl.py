@@ -11,6 +11,7 @@ least squares on the same context tokens and with the context mean.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +19,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from . import synthetic
-from .config import CONFIG_DIR, load_experiment
-from .datasets import icl_tokens
-from .model import WARP
-from .roots import MLPRoot, activation
-from .train import load_run, train
+from ..atomic import write_text
+from ..data import synthetic
+from ..model import WARP
+from ..roots import MLPRoot, activation
+from ..training import load_experiment, load_run, train
+from ..training.config import CONFIG_DIR
+from .report import mean_std
+
+logger = logging.getLogger(__name__)
 
 DIMS = (1, 2, 8)
 NEW_KEYS = 64  # fresh keys per test sequence for the extracted root
@@ -34,7 +38,7 @@ class StandaloneRoot(nn.Module):
 
     Args:
         layers: ``(weight (out, in), bias (out,))`` per layer, as ``MLPRoot.unflatten`` gives them.
-        act: the hidden activation's name (``config.ACTIVATIONS``).
+        act: the hidden activation's name (``config.Activation``).
     """
 
     def __init__(self, layers: list[tuple[Tensor, Tensor]], act: str):
@@ -124,23 +128,21 @@ def icl_errors(model: WARP, tokens: Tensor, weights: Tensor, generator: torch.Ge
             "mean": mse(context_mean(context[1], query[0]), query[1])}
 
 
-def train_and_score(scale: str, dim: int, seed: int, run_root: Path, log) -> dict[str, float]:
+def train_and_score(scale: str, dim: int, seed: int, run_root: Path) -> dict[str, float]:
     """Trains ``configs/icl-SCALE.yaml`` for keys of dimension ``dim`` (data and training seeded by
     ``seed``) and scores its best checkpoint on the test split (``icl_errors``)."""
     overrides = [f"data.dim={dim}", f"data.seed={seed}", f"train.seed={seed}", f"train.out_dir={run_root}"]
-    config = load_experiment(CONFIG_DIR / f"icl-{scale}.yaml", overrides)
-    result = train(config, log=log)
+    config = load_experiment(f"icl-{scale}", overrides)
+    result = train(config)
     if result.status != "finished":
         raise RuntimeError(f"icl D={dim} seed={seed}: training stopped ({result.status}) in {result.run_dir}")
     _, _, model, _ = load_run(result.run_dir)
-    tokens, weights = icl_tokens(config.data)[2]
+    tokens, weights = synthetic.icl_tokens(config.data)[2]
     return icl_errors(model.cpu(), tokens, weights, torch.Generator().manual_seed(seed))
 
 
 def table(results: dict[int, list[dict[str, float]]]) -> list[str]:
-    """Markdown rows: mean ± std over seeds of each error (``reproduce.mean_std``), for each D."""
-    from .reproduce import mean_std
-
+    """Markdown rows: mean ± std over seeds of each error (``report.mean_std``), for each D."""
     rows = ["| D | WARP (query) | extracted root (new keys) | least squares (query) | context mean (query) |",
             "|---|---|---|---|---|"]
     for dim, runs in results.items():
@@ -149,15 +151,17 @@ def table(results: dict[int, list[dict[str, float]]]) -> list[str]:
     return rows
 
 
-def run_icl(scale: str, seeds: int, out: Path, log=print) -> Path:
+def run_icl(scale: str, seeds: int, out: Path, overrides: list[str] = ()) -> Path:
     """The ICL experiment: trains WARP on ``icl`` for D in {1, 2, 8} and ``seeds`` seeds, writes
     ``out/icl-SCALE.md`` (test mean squared errors, mean ± std over seeds) and returns its path.
 
     Args:
         scale: ``cpu`` (minutes on one thread) or ``paper`` (the authors' sizes), i.e. ``configs/icl-SCALE.yaml``.
         seeds: runs per D, seeded 0, 1, ...; each seeds the data and the training. out: output folder.
-        log: where progress lines go.
+        overrides: none are taken (the experiment sets its own).
     """
+    if overrides:
+        raise ValueError(f"reproduce icl: takes no overrides, got {list(overrides)}")
     if not (CONFIG_DIR / f"icl-{scale}.yaml").is_file():
         raise ValueError(f"scale: expected 'cpu' or 'paper', got {scale!r}")
     if not isinstance(seeds, int) or seeds < 1:
@@ -165,12 +169,12 @@ def run_icl(scale: str, seeds: int, out: Path, log=print) -> Path:
     began, results = time.time(), {}
     with tempfile.TemporaryDirectory() as run_root:
         for dim in DIMS:
-            results[dim] = [train_and_score(scale, dim, seed, Path(run_root), log) for seed in range(seeds)]
-            log(f"icl D={dim}: {results[dim]}")
+            results[dim] = [train_and_score(scale, dim, seed, Path(run_root)) for seed in range(seeds)]
+            logger.info("icl D=%d: %s", dim, results[dim])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"icl-{scale}.md"
-    path.write_text("\n".join(report(scale, seeds, out, results, time.time() - began)) + "\n")
+    write_text(path, "\n".join(report(scale, seeds, out, results, time.time() - began)) + "\n")
     return path
 
 
@@ -187,7 +191,7 @@ def report(scale: str, seeds: int, out: Path, results: dict, seconds: float) -> 
         *table(results), "",
         "- WARP (query): the model's own prediction of the query's value, from the 31 context tokens.",
         f"- extracted root (new keys): theta after the 31 context tokens, extracted as a standalone MLP "
-        f"(`warprnn.icl.extract_root`) and queried on {NEW_KEYS} fresh keys of the same w per sequence.",
+        f"(`warprnn.experiments.icl.extract_root`) and queried on {NEW_KEYS} fresh keys of the same w per sequence.",
         "- least squares (query): ordinary least squares fitted on the same 31 context tokens (minimum-norm "
         "solution, LAPACK gelsd; with 31 > D noise-free tokens it recovers w up to rounding).",
         "- context mean (query): the mean of the 31 context values.",

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import plots
-from .datasets import MSD_TRAIN_RANGES, SequenceData, Split, msd_draws
-from .evaluation import forecast
-from .train import load_run
+from ..data import SequenceData, Split
+from ..data.synthetic import MSD_TRAIN_RANGES, msd_draws
+from ..training import load_run, plots
+from ..training.evaluation import forecast
 
 # (low, high] bins of the distance outside the training ranges, in units of each range's width; the
 # first holds the test trajectories inside the training ranges.

@@ -1,0 +1,224 @@
+"""The real benchmarks, each split by its published protocol: MNIST and Fashion-MNIST pixel sequences,
+ETT (the Time-Series-Library protocol), UEA multivariate classification, PEMS08 traffic flow.
+
+Files are read by ``files.py`` from ``data.root``. ``num_train`` / ``num_val`` / ``num_test`` keep a
+random subset (drawn with ``data.seed``) of each split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import files
+from .config import DataConfig
+from .types import SequenceData, Split, StandardScaler, full_lengths
+
+VAL_FRACTION = 0.1  # of the training part, kept for validation when a benchmark has no validation split
+PIXEL_BIN = 2 / 255  # the spacing of 8-bit pixels mapped to [-1, 1] by p / 127.5 - 1
+
+
+def random_subset(count: int, n: int | None, generator: torch.Generator) -> Tensor:
+    """Sorted indices of a random subset of ``range(count)`` of size n (all of it when n is None or larger)."""
+    if n is None or n >= count:
+        return torch.arange(count)
+    return torch.randperm(count, generator=generator)[:n].sort().values
+
+
+def carve(count: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Sorted indices of a random ``fraction`` of ``range(count)``, and of the rest."""
+    order = torch.randperm(count, generator=generator)
+    held = round(fraction * count)
+    return order[:held].sort().values, order[held:].sort().values
+
+
+def subsample(splits: list[Split], config: DataConfig, generator: torch.Generator) -> list[Split]:
+    """Train, validation and test splits cut to ``num_train``, ``num_val``, ``num_test``."""
+    sizes = (config.num_train, config.num_val, config.num_test)
+    return [s if n is None or n >= len(s) else s.batch(random_subset(len(s), n, generator))
+            for s, n in zip(splits, sizes)]
+
+
+def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
+    """A per-channel scaler from training values ``(steps, C)`` (NaN ignored), computed in float64.
+
+    ``standard``: mean and population standard deviation (as scikit-learn's ``StandardScaler``);
+    ``minmax``: centre and half-range, so that the training range maps to [-1, 1].
+    """
+    if scaling == "minmax":
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        centre, scale = (high + low) / 2, (high - low) / 2
+    else:
+        centre, scale = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)
+    return StandardScaler(as_tensor(centre), as_tensor(scale).clamp_min(1e-8))
+
+
+def windows(series: Tensor, length: int) -> Split:
+    """Every window of ``length`` consecutive steps of ``series`` ``(T, C)``, sliding by one step.
+
+    The windows ``(T - length + 1, length, C)`` are a view of ``series`` (no copy); they are their own targets.
+    """
+    if len(series) < length:
+        raise ValueError(f"data.context + data.horizon: {length} steps exceed a split of {len(series)} steps")
+    x = series.unfold(0, length, 1).transpose(1, 2)  # (windows, length, C)
+    return Split(x, x, full_lengths(x))
+
+
+# ----- MNIST and Fashion-MNIST: pixel sequences ------------------------------------------------------
+
+def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
+    """The 28x28 images of ``source`` as sequences of 784 pixels ``(N, 784, 1)`` in raster order, scaled
+    to [-1, 1] (``p / 127.5 - 1``, as the WARP authors do). 60,000 training images, of which a random 10%
+    is kept for validation, and 10,000 test images.
+
+    Completion (``classify`` False): the first ``context`` pixels (default 300) are given, the rest is
+    forecast autoregressively and scored (MSE, and bits per dimension for Gaussian heads). Classification:
+    the digit (or garment) from the whole sequence.
+    """
+    paths = files.require(source, config.root)
+    parts = {}
+    for part in ("train", "t10k"):
+        images = files.read_idx(paths[f"{part}-images-idx3-ubyte.gz"])
+        labels = files.read_idx(paths[f"{part}-labels-idx1-ubyte.gz"])
+        if images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+            raise files.CorruptDataError(f"{source} {part}: images {images.shape} and labels {labels.shape} "
+                                           f"do not match (expected (N, 28, 28) and (N,))")
+        parts[part] = images, labels
+    generator = torch.Generator().manual_seed(config.seed)
+    val, train = carve(len(parts["train"][1]), VAL_FRACTION, generator)
+    chosen = [("train", train), ("train", val), ("t10k", torch.arange(len(parts["t10k"][1])))]
+    splits = []
+    for (part, index), n in zip(chosen, (config.num_train, config.num_val, config.num_test)):
+        index = index[random_subset(len(index), n, generator)].numpy()
+        images, labels = parts[part]
+        x = torch.from_numpy(images[index].reshape(len(index), 784, 1).astype(np.float32)) / 127.5 - 1
+        y = torch.from_numpy(labels[index].astype(np.int64)) if classify else x
+        splits.append(Split(x, y, full_lengths(x)))
+    if classify:
+        return SequenceData(*splits, task="classification", context=1, num_classes=10, channel_names=("pixel",))
+    return SequenceData(*splits, task="forecast", context=config.context or 300, channel_names=("pixel",),
+                        bin_width=PIXEL_BIN)
+
+
+# ----- ETT: the Time-Series-Library protocol ---------------------------------------------------------
+
+def ett(config: DataConfig, source: str) -> SequenceData:
+    """ETTh1/ETTh2 (hourly) or ETTm1/ETTm2 (15-minute) electricity transformer data, all 7 channels.
+
+    The Time-Series-Library protocol: months of 30 days; train the first 12 months, validation the next
+    4, test the next 4 (the 15-minute files take the same months, 4 times as many rows); each of validation
+    and test starts ``context`` steps early so that its first window's input lies before it. The scaler is
+    fitted on the training months. Every window of ``context`` (default 96) + ``horizon`` (default 96)
+    steps, sliding by one, is one sequence: its first ``context`` steps are given and the ``horizon``
+    steps after them forecast and scored (MSE and MAE on the normalised scale, as that literature reports
+    them). ETTh1 with 96 + 96 gives 8,449 / 2,785 / 2,785 windows.
+    """
+    path = files.require(source, config.root)[f"{source[:3].upper()}{source[3:]}.csv"]
+    names, values = files.read_ett_csv(path)
+    month = 30 * 24 * (4 if source.startswith("ettm") else 1)
+    context, horizon = config.context or 96, config.horizon or 96
+    if len(values) < 20 * month:
+        raise files.CorruptDataError(f"{path}: {len(values)} rows, fewer than the 20 months ({20 * month}) "
+                                       f"the protocol splits")
+    scaler = fit_scaler(values[:12 * month], config.scaling)
+    series = scaler.transform(torch.as_tensor(values, dtype=torch.float32))  # (T, C)
+    borders = ((0, 12 * month), (12 * month - context, 16 * month), (16 * month - context, 20 * month))
+    splits = [windows(series[start:end], context + horizon) for start, end in borders]
+    splits = subsample(splits, config, torch.Generator().manual_seed(config.seed))
+    return SequenceData(*splits, task="forecast", context=context, scaler=scaler, channel_names=names)
+
+
+# ----- UEA multivariate classification ---------------------------------------------------------------
+
+def fill_missing(case: np.ndarray) -> np.ndarray:
+    """A case ``(T, C)`` with each NaN replaced by the previous value of its channel, leading NaNs by the
+    first value, and the channels that are missing throughout by 0 (the training mean once normalised)."""
+    filled = case.copy()
+    for c in range(case.shape[1]):
+        valid = np.flatnonzero(~np.isnan(case[:, c]))
+        if len(valid) == 0:
+            filled[:, c] = 0.0
+            continue
+        previous = np.maximum.accumulate(np.where(np.isnan(case[:, c]), 0, np.arange(len(case))))
+        filled[:, c] = case[np.maximum(previous, valid[0]), c]
+    return filled
+
+
+def pad(cases: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """Cases of different lengths as a zero-padded batch ``(N, T_max, C)`` and their lengths ``(N,)``."""
+    lengths = torch.tensor([len(case) for case in cases])
+    x = torch.zeros(len(cases), int(lengths.max()), cases[0].shape[1])
+    for i, case in enumerate(cases):
+        x[i, :len(case)] = torch.from_numpy(case)
+    return x, lengths
+
+
+def uea(config: DataConfig, name: str) -> SequenceData:
+    """A UEA multivariate classification set, read from its ``.ts`` files.
+
+    Splits (``data.split``): ``archive`` keeps the archive's TEST part for testing and a random 10% of its
+    TRAIN part for validation; ``resplit`` pools all cases and splits them 70:15:15 at random (the
+    protocol of the paper's baselines; the permutation is drawn with ``data.seed``). Each channel is
+    standardised with the mean and standard deviation of the training cases' values. Missing values
+    (``?``) are then filled per channel with the last value before them (leading ones with the first
+    value after; a channel missing throughout with 0). Unequal lengths are zero-padded, with ``lengths``.
+    """
+    paths = files.require(f"uea-{name}", config.root)
+    parts = [files.read_ts(paths[f"{name}_{part}.ts"]) for part in ("TRAIN", "TEST")]
+    classes = parts[0].classes
+    if set(parts[1].classes) != set(classes) or parts[0].cases[0].shape[1] != parts[1].cases[0].shape[1]:
+        raise files.CorruptDataError(f"uea/{name}: the TRAIN and TEST files declare different classes "
+                                       f"or channels")
+    cases = parts[0].cases + parts[1].cases
+    labels = torch.tensor([classes.index(label) for part in parts for label in part.labels])
+    generator = torch.Generator().manual_seed(config.seed)
+    if config.split == "resplit":
+        order = torch.randperm(len(cases), generator=generator)
+        n_train, n_val = round(0.7 * len(cases)), round(0.15 * len(cases))
+        index = [order[:n_train].sort().values, order[n_train:n_train + n_val].sort().values,
+                 order[n_train + n_val:].sort().values]
+    else:
+        val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
+        index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
+    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
+    mean, std = scaler.mean.double().numpy(), scaler.std.double().numpy()
+    splits = []
+    for part in index:
+        x, lengths = pad([fill_missing((cases[i] - mean) / std).astype(np.float32) for i in part.tolist()])
+        splits.append(Split(x, labels[part], lengths))
+    splits = subsample(splits, config, generator)
+    return SequenceData(*splits, task="classification", context=1, scaler=scaler, num_classes=len(classes),
+                        channel_names=tuple(f"dim{c}" for c in range(splits[0].x.shape[-1])))
+
+
+# ----- PEMS08 traffic flow -------------------------------------------------------------------------------
+
+def pems08(config: DataConfig) -> SequenceData:
+    """PEMS08 traffic flow (``pems08/PEMS08.npz``, ``data`` of shape (17856, 170, 3), 5-minute steps; the
+    flow, channel 0, is used). The standard protocol: the series split 6:2:2 in time, one scaler (mean and
+    standard deviation of all training flows), windows of ``context`` 12 inputs and ``horizon`` 12 outputs
+    sliding by one step within each part; MAE, RMSE and MAPE on the original scale, MAPE skipping zero
+    flows. Each sensor's window is a separate univariate sequence of 24 steps (170 sequences per window),
+    so one small WARP is shared by all sensors: 170 channels would make the root's output, and D_theta,
+    170 times wider. The model is given the 12 inputs and forecasts the 12 outputs autoregressively.
+    """
+    path = files.require("pems08", config.root)["PEMS08.npz"]
+    flow = files.read_npz(path, "data", ndim=3)[:, :, 0].astype(np.float64)  # (T, sensors)
+    T, sensors = flow.shape
+    context, horizon = config.context or 12, config.horizon or 12
+    borders = (0, int(0.6 * T), int(0.8 * T), T)
+    scaler = fit_scaler(flow[:borders[1]].reshape(-1, 1), config.scaling)
+    series = scaler.transform(torch.as_tensor(flow, dtype=torch.float32).unsqueeze(-1)).squeeze(-1)
+    generator = torch.Generator().manual_seed(config.seed)
+    splits = []
+    for start, end, n in zip(borders[:-1], borders[1:], (config.num_train, config.num_val, config.num_test)):
+        if end - start < context + horizon:
+            raise ValueError(f"data.context + data.horizon: {context + horizon} steps exceed a split of "
+                             f"{end - start} steps")
+        per_sensor = series[start:end].unfold(0, context + horizon, 1)  # (windows, sensors, length) view
+        index = random_subset(per_sensor.shape[0] * sensors, n, generator)
+        x = per_sensor[index // sensors, index % sensors].unsqueeze(-1)  # (sequences, length, 1)
+        splits.append(Split(x, x, full_lengths(x)))
+    return SequenceData(*splits, task="forecast", context=context, scaler=scaler, channel_names=("flow",))

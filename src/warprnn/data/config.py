@@ -1,0 +1,55 @@
+"""The data section of an experiment's configuration (``DataConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import check_fields, positive_int
+
+
+@dataclass
+class DataConfig:
+    """Which data set, and how much of it.
+
+    Attributes:
+        name: a data set of ``warprnn.data.registry`` (``warprnn list`` shows them).
+        root: directory of downloaded files for real data sets (default: ``$WARPRNN_DATA``, else
+            ``~/.cache/warprnn``), laid out as ``warprnn.data.files`` describes (``mnist/``, ``ett/``,
+            ``uea/NAME/``, ``pems08/``); synthetic sets cache their generated splits in ``synthetic/``
+            there (``warprnn.data.cache``).
+        num_train, num_val, num_test: sizes of the splits. Synthetic sets generate that many (None: the
+            data set's default); real sets keep a random subset of that many, drawn with ``seed`` (None: all).
+        seq_len: sequence length of synthetic data sets (None: the data set's default).
+        dim: D, the dimension of the keys of the ``icl`` data set (None: its default, 1).
+        context: L, the steps fed the truth when forecasting (None: the data set's default); for the
+            windowed forecasting sets (ETT, PEMS08) the input length of each window.
+        horizon: H, the steps forecast after the context by the windowed forecasting sets (ETT: 96, 192,
+            336 or 720, default 96; PEMS08: default 12); each window is one sequence of L + H steps.
+        scaling: how the windowed forecasting sets are normalised, with statistics of the training
+            part: ``standard`` (zero mean, unit variance per channel, the usual protocol) or ``minmax``
+            (the training range mapped to [-1, 1] per channel, as in the WARP authors' code).
+        split: how UEA sets are split: ``archive`` (the archive's TRAIN part, less a random 10% kept for
+            validation, and its TEST part) or ``resplit`` (all cases pooled and split 70:15:15 at random).
+        seed: seed of the synthetic generator, and of the random subsets, validation carve-outs and
+            re-splits of real sets (independent of the training seed).
+    """
+
+    name: str = "msd-small"
+    root: str | None = None
+    num_train: int | None = None
+    num_val: int | None = None
+    num_test: int | None = None
+    seq_len: int | None = None
+    dim: int | None = None
+    context: int | None = None
+    horizon: int | None = None
+    scaling: Literal["standard", "minmax"] = "standard"
+    split: Literal["archive", "resplit"] = "archive"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("num_train", "num_val", "num_test", "seq_len", "dim", "context", "horizon"):
+            if getattr(self, key) is not None:
+                positive_int(f"data.{key}", getattr(self, key))
+        check_fields(self, "data")

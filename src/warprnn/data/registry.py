@@ -1,0 +1,66 @@
+"""The registry of data sets: every name that ``data.name`` accepts, and ``build_dataset``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+from . import benchmarks, cache, files, synthetic
+from .config import DataConfig
+from .types import SequenceData
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One data set.
+
+    Attributes:
+        build: makes the data set of a config. description: one line for ``warprnn list``.
+        cached: a pure function of the config's generation fields (``cache.GENERATION_FIELDS``),
+            generated once and kept on disk.
+    """
+
+    build: Callable[[DataConfig], SequenceData]
+    description: str
+    cached: bool = False
+
+
+DATASETS: dict[str, Entry] = {
+    "msd-small": Entry(synthetic.msd_small, "mass-spring-damper reconstruction, small and quick (synthetic)", True),
+    "msd": Entry(synthetic.msd, "mass-spring-damper reconstruction, out-of-distribution test (synthetic, paper "
+                                "Sec. 4.3)", True),
+    "msd-zero": Entry(synthetic.msd_zero, "mass-spring-damper with random initial states (synthetic, paper "
+                                          "Sec. 4.3)", True),
+    "lv-copy": Entry(synthetic.lv_copy, "Lotka-Volterra repeat-copy (synthetic, paper Sec. 4.3)", True),
+    "sine": Entry(synthetic.sine, "phase-shifted sines, nested training sizes (synthetic, paper Sec. 4.4)", True),
+    "spirals": Entry(synthetic.spirals, "clockwise vs anticlockwise spirals, classification (synthetic)", True),
+    "icl": Entry(synthetic.icl, "in-context linear regression, keys of dimension `dim` (synthetic, the paper's "
+                                "ICL task)"),
+    "mnist": Entry(partial(benchmarks.pixel_data, source="mnist", classify=False),
+                   "MNIST pixel-sequence completion after `context` pixels (default 300), in [-1, 1]"),
+    "fashion-mnist": Entry(partial(benchmarks.pixel_data, source="fashion-mnist", classify=False),
+                           "Fashion-MNIST pixel-sequence completion, as mnist"),
+    "mnist-class": Entry(partial(benchmarks.pixel_data, source="mnist", classify=True),
+                         "sequential MNIST classification"),
+    "fashion-mnist-class": Entry(partial(benchmarks.pixel_data, source="fashion-mnist", classify=True),
+                                 "sequential Fashion-MNIST classification"),
+    **{source: Entry(partial(benchmarks.ett, source=source),
+                     f"ETT{source[3:]} forecasting, TSL protocol, `context` + `horizon`")
+       for source in ("etth1", "etth2", "ettm1", "ettm2")},
+    **{f"uea-{name}": Entry(partial(benchmarks.uea, name=name),
+                            f"UEA {name} classification, `split` archive or resplit")
+       for name in files.UEA_SETS},
+    "pems08": Entry(benchmarks.pems08, "PEMS08 traffic flow, 12 in / 12 out per sensor, 6:2:2 in time"),
+}
+
+
+def build_dataset(config: DataConfig) -> SequenceData:
+    """The data set ``config.name``: generated (synthetic sets, cached on disk) or loaded."""
+    if config.name not in DATASETS:
+        raise ValueError(f"data.name: expected one of {sorted(DATASETS)}, got {config.name!r}")
+    entry = DATASETS[config.name]
+    data = cache.cached(config, entry.build) if entry.cached else entry.build(config)
+    if data.task == "forecast" and not 1 <= data.context < data.train.x.shape[1]:
+        raise ValueError(f"data.context: expected an integer in [1, {data.train.x.shape[1] - 1}], got {data.context}")
+    return data

@@ -1,0 +1,96 @@
+"""The containers of a data set: its splits, its scaler, and what the harness needs to know of it.
+
+Sequences are batch-first ``(N, T, C)`` float32, either normalised with statistics of the training
+split (the ``scaler`` maps back to the original scale) or on their physical scale (``scaler`` None).
+Forecasting and sequence sets have targets ``y`` of the same shape as ``x`` (the model predicts
+``y[:, t+1]`` at step t); classification sets have integer labels ``(N,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class StandardScaler:
+    """Per-channel ``(x - mean) / std``; mean and std are ``(C,)``."""
+
+    mean: Tensor
+    std: Tensor
+
+    @classmethod
+    def fit(cls, x: Tensor, lengths: Tensor | None = None) -> "StandardScaler":
+        """Statistics of the valid steps of x ``(N, T, C)``."""
+        valid = torch.ones(x.shape[:2], dtype=torch.bool) if lengths is None else \
+            torch.arange(x.shape[1]) < lengths[:, None]
+        values = x[valid]  # (steps, C)
+        return cls(values.mean(0), values.std(0).clamp_min(1e-8))
+
+    def transform(self, x: Tensor) -> Tensor:
+        return (x - self.mean.to(x)) / self.std.to(x)
+
+    def inverse(self, x: Tensor) -> Tensor:
+        return x * self.std.to(x) + self.mean.to(x)
+
+
+@dataclass
+class Split:
+    """One split: inputs x ``(N, T, C)``, targets y (``(N, T, C)`` or labels ``(N,)``), lengths ``(N,)``."""
+
+    x: Tensor
+    y: Tensor
+    lengths: Tensor
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, index: Tensor) -> "Split":
+        """The sequences at ``index``."""
+        return Split(self.x[index], self.y[index], self.lengths[index])
+
+
+@dataclass
+class SequenceData:
+    """A data set ready for training.
+
+    Attributes:
+        train, val, test: the splits.
+        task: ``forecast`` (x is its own target, forecast autoregressively after ``context`` steps),
+            ``sequence`` (x maps to a different target y of the same length, run teacher-forced and
+            scored from step 1) or ``classification``.
+        context: L, the steps fed the truth before forecasting (forecast tasks).
+        scaler: maps normalised values back to the original scale, or None.
+        num_classes: number of classes (classification), else None.
+        channel_names: a name per channel, for plots.
+        bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
+            for bits per dimension; None for continuous data.
+        key_channels: the last channels that hold a key for WARP's root (``WarpConfig.key_channels``).
+    """
+
+    train: Split
+    val: Split
+    test: Split
+    task: str
+    context: int
+    scaler: StandardScaler | None = None
+    num_classes: int | None = None
+    channel_names: tuple[str, ...] = ()
+    bin_width: float | None = None
+    key_channels: int = 0
+
+    @property
+    def forecast_context(self) -> int | None:
+        """The context L to forecast after, or None for sequence tasks (their inputs are never replaced)."""
+        return self.context if self.task == "forecast" else None
+
+    @property
+    def channels(self) -> int:
+        return self.train.x.shape[-1]
+
+
+def full_lengths(x: Tensor) -> Tensor:
+    """Lengths of unpadded sequences x ``(N, T, C)``."""
+    return torch.full((x.shape[0],), x.shape[1], dtype=torch.long)

@@ -1,0 +1,17 @@
+"""Training: the loop and its run folders, evaluation, metrics and figures.
+
+- ``config.py``: ``OptimConfig``, ``TrainConfig`` and ``ExperimentConfig`` (every section composed),
+  YAML files and overrides.
+- ``build.py``: the device, model and optimiser an experiment builds.
+- ``loop.py``: ``train``, the training loop.
+- ``rundir.py``: a run folder's files, written atomically.
+- ``runs.py``: a finished run: test metrics, figures, loading it back, forecasting from it.
+- ``evaluation.py``: losses and evaluation; ``metrics.py``: the metrics; ``plots.py``: the figures.
+"""
+
+from .config import ExperimentConfig, OptimConfig, TrainConfig, load_experiment
+from .loop import RunResult, train
+from .runs import evaluate_run, load_run, predict_run
+
+__all__ = ["ExperimentConfig", "OptimConfig", "TrainConfig", "load_experiment", "RunResult", "train",
+           "evaluate_run", "load_run", "predict_run"]

@@ -1,0 +1,210 @@
+"""The training section of an experiment's configuration, and the experiment that composes every section.
+
+``ExperimentConfig`` = ``model`` + ``warp`` (``warprnn.config.WarpConfig``) + ``data``
+(``warprnn.data.config.DataConfig``) + ``optim`` (``OptimConfig``) + ``train`` (``TrainConfig``). YAML
+files and ``SECTION.KEY=VALUE`` overrides (``load_experiment``) are a serialisation of it. The shipped
+experiments are ``configs/NAME.yaml`` in the package, loadable by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from ..baselines import ModelName
+from ..config import Mode, WarpConfig, check_fields, from_dict, positive_int
+from ..data.config import DataConfig
+
+CONFIG_DIR = Path(__file__).parents[1] / "configs"  # the shipped experiments, ``NAME.yaml``
+
+
+@dataclass
+class OptimConfig:
+    """The optimiser and its learning-rate schedule.
+
+    Attributes:
+        name: ``adam`` or ``adamw``.
+        lr: initial learning rate.
+        lr_A: initial learning rate of WARP's transition matrix A (None: ``lr``). Adam moves each of
+            A's D_theta^2 entries by about this much per step, so A's spectral radius can grow by up to
+            ``lr_A D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and
+            lr 1e-3 within the first epoch); a smaller ``lr_A`` keeps such runs finite while the rest of
+            the model trains at ``lr``; 0 keeps A fixed (a root whose state has a fixed meaning,
+            ``msd-moments``). Schedules scale both alike.
+        weight_decay: decoupled for ``adamw``, L2 for ``adam``.
+        grad_clip: maximum global gradient norm (0: no clipping).
+        scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
+            not improved for ``plateau_patience`` epochs); ``cosine`` (cosine decay to ``min_lr`` over
+            all epochs).
+        plateau_factor, plateau_patience: see ``scheduler``.
+        min_lr: the floor of both schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``).
+    """
+
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    lr_A: float | None = None
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    scheduler: Literal["none", "plateau", "cosine"] = "none"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 10
+    min_lr: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_fields(self, "optim")
+        if not self.lr > 0:
+            raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
+        if self.lr_A is not None and not self.lr_A >= 0:
+            raise ValueError(f"optim.lr_A: expected a number >= 0 or null, got {self.lr_A!r}")
+        if not 0 < self.plateau_factor < 1:
+            raise ValueError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
+        if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:
+            raise ValueError("optim.grad_clip, optim.weight_decay and optim.min_lr must be >= 0")
+        positive_int("optim.plateau_patience", self.plateau_patience)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: sequences per step.
+        loss: ``mse``, ``nll`` (Gaussian negative log-likelihood; needs head ``gaussian``) or ``ce``
+            (cross-entropy; needs head ``classification``).
+        autoregressive: feed the model's own predictions during training, each step replaced by the
+            truth with probability ``teacher_forcing`` (False: teacher-forced, all truth).
+        teacher_forcing: p of ``autoregressive`` training.
+        loss_steps: compute the loss on this many random steps of each batch (None: all steps).
+        val_every: validate every this many epochs (and after the last).
+        metric: the validation metric that picks the best checkpoint (e.g. ``val_mse``,
+            ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
+        seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
+        device: ``cpu``, ``cuda`` or ``auto`` (cuda when available).
+        mode: how WARP's recurrence runs when teacher-forced: ``auto`` (the faster of ``scan`` and
+            ``conv`` for the batch's size, ``warprnn.recurrence.fastest``), ``scan``, ``conv`` or ``reference``
+            (see ``warprnn.recurrence``); all give the same result. Autoregressive passes always scan.
+        out_dir: parent directory of run folders.
+        name: run folder name prefix (None: the data set's name).
+        tensorboard: also write the per-epoch metrics of ``metrics.csv`` as TensorBoard events in the
+            run folder's ``tensorboard/`` (needs the ``tensorboard`` package: ``pip install
+            "warprnn[tensorboard]"``).
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    loss: Literal["mse", "nll", "ce"] = "mse"
+    autoregressive: bool = False
+    teacher_forcing: float = 0.5
+    loss_steps: int | None = None
+    val_every: int = 1
+    metric: str = "val_mse"
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    mode: Mode = "auto"
+    out_dir: str = "runs"
+    name: str | None = None
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        positive_int("train.epochs", self.epochs)
+        positive_int("train.batch_size", self.batch_size)
+        positive_int("train.val_every", self.val_every)
+        check_fields(self, "train")
+        if self.loss_steps is not None:
+            positive_int("train.loss_steps", self.loss_steps)
+        if not 0 <= self.teacher_forcing <= 1:
+            raise ValueError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment: a model, a data set, an optimiser and a training loop.
+
+    Attributes:
+        model: which model to train: ``warp``, or a baseline (``gru``, ``lstm``, ``transformer``,
+            ``s4d``; see ``warprnn.baselines``) with WARP's heads and a width chosen so that its
+            parameter count matches the WARP model of ``warp``.
+        warp: the WARP architecture; ``in_channels`` and ``num_classes`` are set from the data. Its
+            head options (``head``, ``final_activation``, ``std_floor``, ``ar_feed``...) apply to
+            every model.
+        data, optim, train: see ``DataConfig``, ``OptimConfig``, ``TrainConfig``.
+    """
+
+    model: ModelName = "warp"
+    warp: WarpConfig = field(default_factory=WarpConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.train.loss == "nll" and self.warp.head != "gaussian":
+            raise ValueError(f"train.loss: 'nll' needs warp.head='gaussian', got {self.warp.head!r}")
+        if (self.train.loss == "ce") != (self.warp.head == "classification"):
+            raise ValueError(f"train.loss: 'ce' goes with warp.head='classification' and only with it, "
+                             f"got loss {self.train.loss!r} and head {self.warp.head!r}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+        """Builds an experiment from nested mappings, naming any unknown key."""
+        return from_dict(cls, values)
+
+    def to_dict(self) -> dict:
+        """Nested plain dictionaries, ready for YAML."""
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name for f in dataclasses.fields(ExperimentConfig) if f.name != "model"}
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Applies ``section.key=value`` (or ``model=value``) words to nested ``values``, in place.
+
+    Values are parsed as YAML scalars (``3``, ``1e-3``, ``true``, ``null``, ``tanh``).
+    """
+    for word in overrides:
+        key, sep, raw = word.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {word!r}: expected key=value, e.g. train.epochs=5")
+        path = key.split(".")
+        if len(path) > 2 or (len(path) == 2 and path[0] not in SECTIONS) or (len(path) == 1 and path[0] in SECTIONS):
+            raise ValueError(f"override {word!r}: expected 'model=...' or 'SECTION.KEY=...' "
+                             f"with SECTION one of {sorted(SECTIONS)}")
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = yaml.safe_load(raw)
+    return values
+
+
+def load_experiment(source: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Reads an experiment from a YAML file or a shipped config's name (the defaults when None) and
+    applies ``SECTION.KEY=VALUE`` overrides."""
+    values = {}
+    if source is not None:
+        values = yaml.safe_load(config_path(source).read_text()) or {}
+    return ExperimentConfig.from_dict(apply_overrides(values, list(overrides)))
+
+
+def config_path(name: str | Path) -> Path:
+    """A config file, or the shipped config of that name (``configs/NAME.yaml``)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(name)!r} does not exist")
+        return path
+    shipped = CONFIG_DIR / f"{name}.yaml"
+    if not shipped.is_file():
+        raise ValueError(f"unknown experiment {str(name)!r}: not a file and not a shipped config {shipped_names()}")
+    return shipped
+
+
+def shipped_names() -> list[str]:
+    """The names of the shipped experiments."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))

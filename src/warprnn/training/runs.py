@@ -1,0 +1,96 @@
+"""What a run folder gives once trained: the best checkpoint's test metrics and figures, the model
+loaded back, and forecasts from it (``warprnn evaluate`` and ``warprnn predict``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..data import SequenceData, build_dataset
+from . import plots, rundir
+from .build import build_model, resolve_device
+from .config import ExperimentConfig
+from .evaluation import evaluate, forecast, naive_metrics
+
+
+def finish(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device,
+           history: list[dict]) -> tuple[dict, list[Path]]:
+    """Evaluates the best checkpoint on the test split and draws the run's figures.
+
+    Returns:
+        the test metrics and the figures' paths.
+    """
+    test = score_best(run_dir, config, data, model, device)
+    t = config.train
+    return test, draw_plots(run_dir, model, data, device, history, t.batch_size, t.metric)
+
+
+def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device) -> dict:
+    """Loads the best checkpoint into ``model``, writes and returns its test metrics."""
+    model.load_state_dict(rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "best"))["model"])
+    t = config.train
+    test = evaluate(model, data.test, data, t.loss, t.batch_size, device, t.mode, "test_")
+    if data.task == "forecast":
+        test.update(naive_metrics(data.test, data, "test_"))
+    rundir.write_test_metrics(run_dir, test)
+    return test
+
+
+def load_run(run_dir: Path):
+    """The config, data and best model of a run folder."""
+    config = rundir.read_config(run_dir)
+    device = resolve_device(config.train.device)
+    data = build_dataset(config.data)
+    model = build_model(config, data, device)
+    model.load_state_dict(rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "best"))["model"])
+    return config, data, model.eval(), device
+
+
+def evaluate_run(run_dir: Path) -> dict:
+    """Test metrics of a run's best checkpoint (also written to its ``test_metrics.json``)."""
+    config, data, model, device = load_run(run_dir)
+    return score_best(run_dir, config, data, model, device)
+
+
+@torch.no_grad()
+def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None) -> torch.Tensor:
+    """Forecasts ``horizon`` steps after ``values`` with a run's best model.
+
+    Args:
+        values: ``(T, C)`` or ``(N, T, C)`` on the original scale of the data.
+        horizon: steps to forecast (default: the training sequence length minus T).
+
+    Returns:
+        ``(N, horizon, C)`` forecasts on the original scale.
+    """
+    config, data, model, device = load_run(run_dir)
+    if data.task != "forecast":
+        raise ValueError(f"predict: run {str(run_dir)!r} is a {data.task} run; only forecasting runs predict")
+    x = values.unsqueeze(0) if values.dim() == 2 else values
+    if x.dim() != 3 or x.shape[-1] != data.channels:
+        raise ValueError(f"--input: expected shape (T, {data.channels}) or (N, T, {data.channels}), "
+                         f"got {tuple(values.shape)}")
+    context = x.shape[1]
+    horizon = data.train.x.shape[1] - context if horizon is None else horizon
+    if horizon < 1:
+        raise ValueError(f"--horizon: expected at least 1 step to forecast, got {horizon}")
+    if data.scaler is not None:
+        x = data.scaler.transform(x)
+    padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
+    mean = model(padded, context=context).mean[:, context - 1:-1].cpu()
+    return mean if data.scaler is None else data.scaler.inverse(mean)
+
+
+def draw_plots(run_dir: Path, model, data: SequenceData, device, history, batch_size: int, metric: str) -> list[Path]:
+    """Loss curves, test predictions with the context marked, and the weight trajectory of one sequence."""
+    out = run_dir / "plots"
+    figures = [plots.plot_losses(history, out / "losses.png", metric)]
+    if data.task != "classification":
+        sample = data.test.batch(torch.arange(min(4, len(data.test))))
+        pred = forecast(model, sample, data.forecast_context, batch_size, device)
+        figures.append(plots.plot_predictions(sample.y, pred["mean"], out / "predictions.png", context=data.context,
+                                              std=pred["std"], channel_names=data.channel_names))
+        figures.append(plots.plot_theta_trajectory(pred["theta"][0, :int(sample.lengths[0])], out / "theta.png",
+                                                   context=data.context))
+    return figures
