@@ -19,10 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import MNIST  # noqa: E402  (run.py's MNIST model; importing it also sets run.py's environment)
-
 import torch  # noqa: E402
 
+from run import MNIST  # noqa: E402  (run.py's MNIST model; importing it also sets run.py's environment)
 from warprnn import WARP, WarpConfig, recurrence  # noqa: E402
 
 
@@ -42,7 +41,7 @@ def floor(batch: int, T: int, repeats: int = 3) -> dict[str, float]:
     model = WARP(WarpConfig(**MNIST))
     D = model.d_theta
     with torch.no_grad():
-        model.A.add_(0.1 / D ** 0.5 * torch.randn_like(model.A))
+        model.A.add_(0.1 / D**0.5 * torch.randn_like(model.A))
     spectrum = torch.randn(batch, D, T + 1, dtype=torch.complex64)
     signal = torch.randn(batch, D, 2 * T)
     columns = torch.randn(D, 2, requires_grad=True)  # B and theta_0: the kernel columns of this model
@@ -62,9 +61,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     batch, T = (8, 128) if args.quick else (128, 784)
     parts = floor(batch, T)
-    print(f"conv floor, MNIST model, batch {batch}, T {T}, {torch.get_num_threads()} threads: "
-          + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in parts.items())
-          + f"; sum {sum(parts.values()):.3f} s")
+    print(
+        f"conv floor, MNIST model, batch {batch}, T {T}, {torch.get_num_threads()} threads: "
+        + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in parts.items())
+        + f"; sum {sum(parts.values()):.3f} s"
+    )
     return 0
 
 

@@ -49,10 +49,24 @@ from torch import nn  # noqa: E402
 
 from warprnn import WARP, WarpConfig  # noqa: E402
 
-MNIST = dict(in_channels=1, head="gaussian", root_width=24, root_depth=3, final_activation="tanh",
-             theta0="learned", std_floor=0.5)
-MSD = dict(in_channels=2, root_width=48, root_depth=3, root_activation="swish", final_activation="clip",
-           final_clip=38.0, hypernet_depth=2)
+MNIST = dict(
+    in_channels=1,
+    head="gaussian",
+    root_width=24,
+    root_depth=3,
+    final_activation="tanh",
+    theta0="learned",
+    std_floor=0.5,
+)
+MSD = dict(
+    in_channels=2,
+    root_width=48,
+    root_depth=3,
+    root_activation="swish",
+    final_activation="clip",
+    final_clip=38.0,
+    hypernet_depth=2,
+)
 CLASSIFY = dict(in_channels=6, head="classification", num_classes=10, root_width=24, root_depth=2)
 
 try:
@@ -82,6 +96,7 @@ CASES = {
 
 
 # ----- measuring -------------------------------------------------------------------------------------
+
 
 def memory_mb(key: str) -> float:
     """``VmRSS`` (resident now) or ``VmHWM`` (peak resident since the last reset) in MB."""
@@ -186,7 +201,7 @@ def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, sq
     kwargs = {} if case.teacher_forcing is None else dict(teacher_forcing=case.teacher_forcing)
     model = WARP(config)
     with torch.no_grad():  # a trained-looking transition: not the identity, B non-zero
-        model.A.add_(0.1 / model.d_theta ** 0.5 * torch.randn_like(model.A))
+        model.A.add_(0.1 / model.d_theta**0.5 * torch.randn_like(model.A))
         model.B.normal_(std=0.01)
     D, params = model.d_theta, sum(p.numel() for p in model.parameters())
 
@@ -197,10 +212,20 @@ def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, sq
     result = train_steps(model, warp_loss, repeats)
     step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
     flops = 6 * batch * (T - 1) * D * D
-    return dict(case=name, mode=mode, batch=batch, T=T, D=D, params=params,
-                state_mb=batch * T * D * 4 / 2 ** 20, params_mb=params * 4 / 2 ** 20,
-                rec_gflops=flops / result["step"] / 1e9 if mode == "scan" else None,
-                step_matmul=step_matmul, square=square, **result)
+    return dict(
+        case=name,
+        mode=mode,
+        batch=batch,
+        T=T,
+        D=D,
+        params=params,
+        state_mb=batch * T * D * 4 / 2**20,
+        params_mb=params * 4 / 2**20,
+        rec_gflops=flops / result["step"] / 1e9 if mode == "scan" else None,
+        step_matmul=step_matmul,
+        square=square,
+        **result,
+    )
 
 
 def measure_in_subprocess(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
@@ -211,8 +236,9 @@ def measure_in_subprocess(name: str, case: Case, mode: str, quick: bool, repeats
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def run_case(name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict,
-             measure=measure_mode) -> list[dict]:
+def run_case(
+    name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict, measure=measure_mode
+) -> list[dict]:
     """Every mode of one case (each by ``measure``), then the GRU (timed once per configuration and size,
     in ``gru_steps``)."""
     rows = []
@@ -236,8 +262,12 @@ def run_case(name: str, case: Case, quick: bool, repeats: int, square: float, gr
         gru_steps[key] = train_steps(gru, gru_loss, 1)
     gru_result = gru_steps[key]
     for row in rows:
-        row.update(gru_step=gru_result["step"], gru_hidden=hidden, gru_params=gru_params,
-                   vs_first=row["step"] / rows[0]["step"])
+        row.update(
+            gru_step=gru_result["step"],
+            gru_hidden=hidden,
+            gru_params=gru_params,
+            vs_first=row["step"] / rows[0]["step"],
+        )
         if case.authors is not None:
             seconds, their_batch = case.authors
             row["authors_step"] = seconds * batch / their_batch  # their time, scaled linearly to this batch
@@ -246,29 +276,36 @@ def run_case(name: str, case: Case, quick: bool, repeats: int, square: float, gr
 
 # ----- reporting -------------------------------------------------------------------------------------
 
+
 def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
 def report(rows: list[dict]) -> None:
-    print(f"{'case':<14}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
-          f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}"
-          f"{'/GRU':>6}{'/authors':>9}")
+    print(
+        f"{'case':<14}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
+        f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}"
+        f"{'/GRU':>6}{'/authors':>9}"
+    )
     for r in rows:
         split = f"({r['fwd']:.2f}/{r['bwd']:.2f}/{r['opt']:.2f})"
         rec = r["rec_gflops"]
         authors = r.get("authors_step")
-        print(f"{r['case']:<14}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  {r['step']:>7.3f} {split:<17}"
-              f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
-              f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
-              f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{r['step'] / r['gru_step']:>6.2f}"
-              f"{fmt(authors and r['step'] / authors, '.2f'):>9}")
+        print(
+            f"{r['case']:<14}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  {r['step']:>7.3f} {split:<17}"
+            f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
+            f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
+            f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{r['step'] / r['gru_step']:>6.2f}"
+            f"{fmt(authors and r['step'] / authors, '.2f'):>9}"
+        )
     print()
     for case in dict.fromkeys(r["case"] for r in rows):
         r = next(r for r in rows if r["case"] == case)
-        line = (f"{case}: state {r['state_mb']:.0f} MB, parameters {r['params']:,} ({r['params_mb']:.0f} MB); "
-                f"(batch, D) @ (D, D) matmul {r['step_matmul']:.0f} GFLOP/s; GRU hidden {r['gru_hidden']} "
-                f"({r['gru_params']:,} parameters) {r['gru_step']:.3f} s/step")
+        line = (
+            f"{case}: state {r['state_mb']:.0f} MB, parameters {r['params']:,} ({r['params_mb']:.0f} MB); "
+            f"(batch, D) @ (D, D) matmul {r['step_matmul']:.0f} GFLOP/s; GRU hidden {r['gru_hidden']} "
+            f"({r['gru_params']:,} parameters) {r['gru_step']:.3f} s/step"
+        )
         if "authors_step" in r:
             line += f"; authors' step scaled to batch {r['batch']}: {r['authors_step']:.2f} s"
         print(line)
@@ -279,8 +316,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per measurement (default 2, quick 1)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="measure every mode in this process (default: each in a fresh one)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="measure every mode in this process (default: each in a fresh one)"
+    )
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
@@ -288,14 +326,23 @@ def main(argv=None) -> int:
         name, mode, square = args.worker
         print(json.dumps(measure_mode(name, CASES[name], mode, args.quick, repeats, float(square))))
         return 0
-    print(f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}")
+    print(
+        f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
+    )
     square = matmul_gflops(2048, 2048, 2048)
     print(f"square 2048^3 float32 matmul: {square:.1f} GFLOP/s\n")
     rows, gru_steps = [], {}
     for name in args.cases:
-        rows += run_case(name, CASES[name], args.quick, repeats, square, gru_steps,
-                         measure_mode if args.in_process else measure_in_subprocess)
+        rows += run_case(
+            name,
+            CASES[name],
+            args.quick,
+            repeats,
+            square,
+            gru_steps,
+            measure_mode if args.in_process else measure_in_subprocess,
+        )
     report(rows)
     print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048):.1f} GFLOP/s; {load()}")
     return 0

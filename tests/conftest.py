@@ -11,7 +11,7 @@ def perturbed_model(seed: int = 0, b_scale: float = 0.1, a_scale: float = 0.3, *
     model = WARP(WarpConfig(**options), dtype=torch.float64)
     D = model.d_theta
     with torch.no_grad():
-        model.A.add_(a_scale / D ** 0.5 * torch.randn(D, D, dtype=torch.float64))
+        model.A.add_(a_scale / D**0.5 * torch.randn(D, D, dtype=torch.float64))
         model.B.normal_(std=b_scale)
     return model
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from warprnn import WARP, WarpConfig
-from warprnn.experiments.adaptation import BINS, id_vs_ood, markdown, outside_distance, sequence_errors
 from warprnn.data import DataConfig, build_dataset
 from warprnn.data.synthetic import msd_draws
+from warprnn.experiments.adaptation import BINS, id_vs_ood, markdown, outside_distance, sequence_errors
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def test_shapes_and_padding(name, head):
         assert out.mean.shape == (3, 8, 2) and (out.std is not None) == (head == "gaussian")
         assert torch.all(out.mean[1, 5:] == 0)
     for b, n in enumerate(lengths.tolist()):
-        alone = model(x[b:b + 1, :n])
+        alone = model(x[b : b + 1, :n])
         got, want = (out.logits[b], alone.logits[0]) if head == "classification" else (out.mean[b, :n], alone.mean[0])
         torch.testing.assert_close(got, want, **TOL)
 
@@ -54,9 +54,15 @@ def test_autoregressive_protocol(name):
     torch.testing.assert_close(model(x, context=4).mean, model(changed, context=4).mean, **TOL)  # own predictions
     assert not torch.allclose(model(x, context=5).mean, model(changed, context=5).mean)
     torch.testing.assert_close(model(x, teacher_forcing=1.0).mean, model(x).mean, **TOL)  # p = 1: teacher-forced
-    gen = lambda: torch.Generator().manual_seed(1)
-    torch.testing.assert_close(model(x, context=2, teacher_forcing=0.5, generator=gen()).mean,
-                               model(x, context=2, teacher_forcing=0.5, generator=gen()).mean, **TOL)
+
+    def gen():
+        return torch.Generator().manual_seed(1)
+
+    torch.testing.assert_close(
+        model(x, context=2, teacher_forcing=0.5, generator=gen()).mean,
+        model(x, context=2, teacher_forcing=0.5, generator=gen()).mean,
+        **TOL,
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -65,7 +71,7 @@ def test_autoregressive_feeds_predictions_step_by_step(name):
     model = make(name)
     x = torch.randn(2, 7, 2, dtype=torch.float64)
     auto = model(x, context=3).mean
-    state, fed = model.init_state(2, seq_len=7), None
+    state, out = model.init_state(2, seq_len=7), None
     for t in range(7):
         fed = x[:, t] if t < 3 else out.mean
         out, state = model.step(fed, state)
@@ -98,9 +104,13 @@ def test_save_load_round_trip(name, tmp_path):
     torch.save(model.state_dict(), tmp_path / "m.pt")
     other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
     torch.testing.assert_close(other(x).mean, model(x).mean, **TOL)
-    gen = lambda: torch.Generator().manual_seed(0)  # the same sampled feedback for both
-    torch.testing.assert_close(other(x, context=2, generator=gen()).mean, model(x, context=2, generator=gen()).mean,
-                               **TOL)
+
+    def gen():
+        return torch.Generator().manual_seed(0)  # the same sampled feedback for both
+
+    torch.testing.assert_close(
+        other(x, context=2, generator=gen()).mean, model(x, context=2, generator=gen()).mean, **TOL
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -120,11 +130,15 @@ def test_overfits_a_tiny_set(name):
     assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
 
 
-@pytest.mark.parametrize("config", [
-    dict(in_channels=2, root_width=24, root_depth=1, root_activation="tanh"),  # the default job: 11k
-    dict(in_channels=1, head="gaussian", root_width=24, root_depth=3, theta0="learned"),  # MNIST: 1.7M
-    dict(in_channels=2, root_width=48, root_depth=3, root_activation="swish"),  # MSD: 24M
-], ids=["small", "mnist", "msd"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(in_channels=2, root_width=24, root_depth=1, root_activation="tanh"),  # the default job: 11k
+        dict(in_channels=1, head="gaussian", root_width=24, root_depth=3, theta0="learned"),  # MNIST: 1.7M
+        dict(in_channels=2, root_width=48, root_depth=3, root_activation="swish"),  # MSD: 24M
+    ],
+    ids=["small", "mnist", "msd"],
+)
 @pytest.mark.parametrize("name", MODELS[1:])
 def test_parameter_matching_within_5_percent(config, name):
     config = WarpConfig(**config)
@@ -164,8 +178,8 @@ def test_s4d_convolution_equals_recurrence():
     rec = torch.stack(steps, dim=1)
     torch.testing.assert_close(conv, rec, **TOL)
     params = [u, *layer.parameters()]
-    g_conv = torch.autograd.grad((conv ** 2).sum(), params, allow_unused=True)
-    g_rec = torch.autograd.grad((rec ** 2).sum(), params, allow_unused=True)
+    g_conv = torch.autograd.grad((conv**2).sum(), params, allow_unused=True)
+    g_rec = torch.autograd.grad((rec**2).sum(), params, allow_unused=True)
     for a, b in zip(g_conv, g_rec):
         if a is not None or b is not None:
             torch.testing.assert_close(a, b, **TOL)

@@ -20,8 +20,10 @@ def bench():
 
 def test_benchmark_runs_on_tiny_cases(bench, capsys):
     tiny = dict(in_channels=1, head="gaussian", root_width=4, root_depth=1, theta0="learned")
-    cases = {"tiny-ar": bench.Case(tiny, 2, 8, ("scan",), (2, 8), teacher_forcing=0.5, authors=(1.0, 4)),
-             "tiny-tf": bench.Case(tiny, 2, 8, ("scan", "conv", "auto"), (2, 8))}
+    cases = {
+        "tiny-ar": bench.Case(tiny, 2, 8, ("scan",), (2, 8), teacher_forcing=0.5, authors=(1.0, 4)),
+        "tiny-tf": bench.Case(tiny, 2, 8, ("scan", "conv", "auto"), (2, 8)),
+    }
     rows, gru_steps = [], {}
     for name, case in cases.items():
         rows += bench.run_case(name, case, quick=True, repeats=1, square=100.0, gru_steps=gru_steps)

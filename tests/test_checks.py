@@ -15,26 +15,29 @@ def model():
 GOOD = torch.zeros(3, 6, 2)
 
 
-@pytest.mark.parametrize("x, kwargs, match", [
-    (torch.zeros(6, 2), {}, r"x: expected a 3-D tensor .* got shape \(6, 2\)"),
-    (torch.zeros(3, 6, 3), {}, r"x: expected 2 channels .* got 3"),
-    (torch.zeros(3, 1, 2), {}, r"x: sequences need at least 2 steps, got time = 1"),
-    (torch.zeros(0, 6, 2), {}, r"x: expected a non-empty batch"),
-    (torch.zeros(3, 6, 2, dtype=torch.long), {}, r"x: expected a floating-point tensor"),
-    ([[0.0]], {}, r"x: expected a torch.Tensor"),
-    (torch.zeros(3, 6, 2).index_fill_(1, torch.tensor([2]), float("nan")), {}, r"x: contains NaN or Inf"),
-    (torch.zeros(3, 6, 2).index_fill_(1, torch.tensor([5]), float("inf")), {}, r"x: contains NaN or Inf"),
-    (GOOD, {"context": 0}, r"context: expected an integer in \[1, 6\].* got 0"),
-    (GOOD, {"context": 7}, r"context: expected an integer in \[1, 6\].* got 7"),
-    (GOOD, {"context": 2.5}, r"context: .* got 2.5"),
-    (GOOD, {"teacher_forcing": 1.5}, r"teacher_forcing: expected a probability in \[0, 1\], got 1.5"),
-    (GOOD, {"mode": "fast"}, r"mode: expected one of \['reference', 'scan', 'conv', 'auto'\], got 'fast'"),
-    (GOOD, {"mode": "conv", "context": 2}, r"mode: expected one of \['reference', 'scan', 'auto'\], got 'conv'"),
-    (GOOD, {"lengths": torch.tensor([6, 1, 6])}, r"lengths: expected values in \[2, 6\], got min 1"),
-    (GOOD, {"lengths": torch.tensor([6, 7, 6])}, r"lengths: expected values in \[2, 6\].* max 7"),
-    (GOOD, {"lengths": torch.tensor([6, 6])}, r"lengths: expected an integer tensor of shape \(3,\), got \(2,\)"),
-    (GOOD, {"lengths": torch.tensor([6.0, 6.0, 6.0])}, r"lengths: expected an integer tensor"),
-])
+@pytest.mark.parametrize(
+    "x, kwargs, match",
+    [
+        (torch.zeros(6, 2), {}, r"x: expected a 3-D tensor .* got shape \(6, 2\)"),
+        (torch.zeros(3, 6, 3), {}, r"x: expected 2 channels .* got 3"),
+        (torch.zeros(3, 1, 2), {}, r"x: sequences need at least 2 steps, got time = 1"),
+        (torch.zeros(0, 6, 2), {}, r"x: expected a non-empty batch"),
+        (torch.zeros(3, 6, 2, dtype=torch.long), {}, r"x: expected a floating-point tensor"),
+        ([[0.0]], {}, r"x: expected a torch.Tensor"),
+        (torch.zeros(3, 6, 2).index_fill_(1, torch.tensor([2]), float("nan")), {}, r"x: contains NaN or Inf"),
+        (torch.zeros(3, 6, 2).index_fill_(1, torch.tensor([5]), float("inf")), {}, r"x: contains NaN or Inf"),
+        (GOOD, {"context": 0}, r"context: expected an integer in \[1, 6\].* got 0"),
+        (GOOD, {"context": 7}, r"context: expected an integer in \[1, 6\].* got 7"),
+        (GOOD, {"context": 2.5}, r"context: .* got 2.5"),
+        (GOOD, {"teacher_forcing": 1.5}, r"teacher_forcing: expected a probability in \[0, 1\], got 1.5"),
+        (GOOD, {"mode": "fast"}, r"mode: expected one of \['reference', 'scan', 'conv', 'auto'\], got 'fast'"),
+        (GOOD, {"mode": "conv", "context": 2}, r"mode: expected one of \['reference', 'scan', 'auto'\], got 'conv'"),
+        (GOOD, {"lengths": torch.tensor([6, 1, 6])}, r"lengths: expected values in \[2, 6\], got min 1"),
+        (GOOD, {"lengths": torch.tensor([6, 7, 6])}, r"lengths: expected values in \[2, 6\].* max 7"),
+        (GOOD, {"lengths": torch.tensor([6, 6])}, r"lengths: expected an integer tensor of shape \(3,\), got \(2,\)"),
+        (GOOD, {"lengths": torch.tensor([6.0, 6.0, 6.0])}, r"lengths: expected an integer tensor"),
+    ],
+)
 def test_forward_rejects_bad_input(model, x, kwargs, match):
     with pytest.raises(ValueError, match=match):
         model(x, **kwargs)
@@ -67,25 +70,28 @@ def test_step_rejects_bad_input(model):
         model.init_state(0, seq_len=4)
 
 
-@pytest.mark.parametrize("options, match", [
-    (dict(root_activation="gelu"), r"root_activation: expected one of \[.*'relu'.*\], got 'gelu'"),
-    (dict(head="poisson"), r"head: expected one of .* got 'poisson'"),
-    (dict(root="kan"), r"root: expected one of .* got 'kan'"),
-    (dict(theta0="zeros"), r"theta0: expected one of"),
-    (dict(hypernet_depth=3), r"hypernet_depth: expected one of \[0, 1, 2\], got 3"),
-    (dict(final_activation="sigmoid"), r"final_activation: expected one of"),
-    (dict(final_clip=0.0), r"final_clip: expected a positive number"),
-    (dict(in_channels=0), r"in_channels: expected an integer >= 1, got 0"),
-    (dict(root_depth=-1), r"root_depth: expected an integer >= 0"),
-    (dict(head="classification", num_classes=1), r"num_classes: expected an integer >= 2, got 1"),
-    (dict(num_classes=3), r"num_classes: only used with head='classification'"),
-    (dict(root="sine", head="gaussian"), r"head: root='sine' supports only 'point'"),
-    (dict(root="msd", in_channels=3), r"in_channels: root='msd' predicts x or \(x, v\)"),
-    (dict(root="sine", positional_encoding=2), r"root='sine' reads tau alone"),
-    (dict(root="msd-moments", in_channels=2, hypernet_depth=0), r"time_as_channel: root='msd-moments' reads dt"),
-    (dict(root="msd-moments", in_channels=2, time_as_channel=True), r"theta0: root='msd-moments' copies x_0"),
-    (dict(ar_feed="mode"), r"ar_feed: expected one of \['mean', 'sample'\]"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(root_activation="gelu"), r"root_activation: expected one of \[.*'relu'.*\], got 'gelu'"),
+        (dict(head="poisson"), r"head: expected one of .* got 'poisson'"),
+        (dict(root="kan"), r"root: expected one of .* got 'kan'"),
+        (dict(theta0="zeros"), r"theta0: expected one of"),
+        (dict(hypernet_depth=3), r"hypernet_depth: expected one of \[0, 1, 2\], got 3"),
+        (dict(final_activation="sigmoid"), r"final_activation: expected one of"),
+        (dict(final_clip=0.0), r"final_clip: expected a positive number"),
+        (dict(in_channels=0), r"in_channels: expected an integer >= 1, got 0"),
+        (dict(root_depth=-1), r"root_depth: expected an integer >= 0"),
+        (dict(head="classification", num_classes=1), r"num_classes: expected an integer >= 2, got 1"),
+        (dict(num_classes=3), r"num_classes: only used with head='classification'"),
+        (dict(root="sine", head="gaussian"), r"head: root='sine' supports only 'point'"),
+        (dict(root="msd", in_channels=3), r"in_channels: root='msd' predicts x or \(x, v\)"),
+        (dict(root="sine", positional_encoding=2), r"root='sine' reads tau alone"),
+        (dict(root="msd-moments", in_channels=2, hypernet_depth=0), r"time_as_channel: root='msd-moments' reads dt"),
+        (dict(root="msd-moments", in_channels=2, time_as_channel=True), r"theta0: root='msd-moments' copies x_0"),
+        (dict(ar_feed="mode"), r"ar_feed: expected one of \['mean', 'sample'\]"),
+    ],
+)
 def test_config_rejects_bad_values(options, match):
     with pytest.raises(ValueError, match=match):
         WarpConfig(**options)

@@ -21,23 +21,27 @@ def test_every_config_loads(path):
 
 
 def test_overrides_reach_their_section():
-    config = load_experiment(None, ["warp.root_width=7", "optim.lr=3e-4", "train.autoregressive=true",
-                                    "data.context=null"])
+    config = load_experiment(
+        None, ["warp.root_width=7", "optim.lr=3e-4", "train.autoregressive=true", "data.context=null"]
+    )
     assert config.warp.root_width == 7 and config.optim.lr == 3e-4 and config.train.autoregressive
     assert config.data.context is None
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (["warp.widht=3"], r"unknown warp option\(s\) \['widht'\]"),
-    (["trian.epochs=3"], r"override 'trian.epochs=3': expected 'model=...' or 'SECTION.KEY=...'"),
-    (["train.epochs"], r"override 'train.epochs': expected key=value"),
-    (["train.epochs=0"], r"train.epochs: expected an integer >= 1, got 0"),
-    (["optim.scheduler=step"], r"optim.scheduler: expected one of \['none', 'plateau', 'cosine'\], got 'step'"),
-    (["train.loss=nll"], r"train.loss: 'nll' needs warp.head='gaussian'"),
-    (["train.loss=ce"], r"train.loss: 'ce' goes with warp.head='classification'"),
-    (["model=mamba"], r"model: expected one of \['warp', 'gru', 'lstm', 'transformer', 's4d'\], got 'mamba'"),
-    (["train.teacher_forcing=2"], r"train.teacher_forcing: expected a probability"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["warp.widht=3"], r"unknown warp option\(s\) \['widht'\]"),
+        (["trian.epochs=3"], r"override 'trian.epochs=3': expected 'model=...' or 'SECTION.KEY=...'"),
+        (["train.epochs"], r"override 'train.epochs': expected key=value"),
+        (["train.epochs=0"], r"train.epochs: expected an integer >= 1, got 0"),
+        (["optim.scheduler=step"], r"optim.scheduler: expected one of \['none', 'plateau', 'cosine'\], got 'step'"),
+        (["train.loss=nll"], r"train.loss: 'nll' needs warp.head='gaussian'"),
+        (["train.loss=ce"], r"train.loss: 'ce' goes with warp.head='classification'"),
+        (["model=mamba"], r"model: expected one of \['warp', 'gru', 'lstm', 'transformer', 's4d'\], got 'mamba'"),
+        (["train.teacher_forcing=2"], r"train.teacher_forcing: expected a probability"),
+    ],
+)
 def test_bad_overrides_name_the_key(overrides, match):
     with pytest.raises(ValueError, match=match):
         load_experiment(None, overrides)
@@ -53,10 +57,22 @@ def test_unknown_top_level_key_in_file(tmp_path):
 
 
 def test_apply_overrides_parses_yaml_scalars():
-    values = apply_overrides({}, ["train.epochs=3", "optim.lr=0.001", "warp.final_activation=tanh",
-                                  "train.autoregressive=false", "data.context=null"])
-    assert values == {"train": {"epochs": 3, "autoregressive": False}, "optim": {"lr": 1e-3},
-                      "warp": {"final_activation": "tanh"}, "data": {"context": None}}
+    values = apply_overrides(
+        {},
+        [
+            "train.epochs=3",
+            "optim.lr=0.001",
+            "warp.final_activation=tanh",
+            "train.autoregressive=false",
+            "data.context=null",
+        ],
+    )
+    assert values == {
+        "train": {"epochs": 3, "autoregressive": False},
+        "optim": {"lr": 1e-3},
+        "warp": {"final_activation": "tanh"},
+        "data": {"context": None},
+    }
 
 
 def test_float_options_read_exponents_and_integers(tmp_path):

@@ -15,8 +15,17 @@ from warprnn.training import load_experiment, train
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 CONFIGS = sorted((REPO / "src" / "warprnn" / "configs").glob("*.yaml"))
-TINY = ["data.num_train=4", "data.num_val=2", "data.num_test=2", "train.epochs=1", "train.batch_size=2",
-        "train.val_every=1", "warp.root_width=4", "warp.root_depth=1", "warp.positional_encoding=0"]
+TINY = [
+    "data.num_train=4",
+    "data.num_val=2",
+    "data.num_test=2",
+    "train.epochs=1",
+    "train.batch_size=2",
+    "train.val_every=1",
+    "warp.root_width=4",
+    "warp.root_depth=1",
+    "warp.positional_encoding=0",
+]
 
 
 def write_uea(root: Path, name: str) -> None:
@@ -24,11 +33,15 @@ def write_uea(root: Path, name: str) -> None:
     folder = root / "uea" / name
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    header = (f"@problemName {name}\n@timeStamps false\n@missing false\n@univariate false\n@dimensions 2\n"
-              "@equalLength true\n@seriesLength 12\n@classLabel true a b\n@data\n")
+    header = (
+        f"@problemName {name}\n@timeStamps false\n@missing false\n@univariate false\n@dimensions 2\n"
+        "@equalLength true\n@seriesLength 12\n@classLabel true a b\n@data\n"
+    )
     for part in ("TRAIN", "TEST"):
-        cases = [":".join(",".join(f"{v:.3f}" for v in rng.normal(size=12)) for _ in range(2)) + f":{'ab'[i % 2]}"
-                 for i in range(10)]
+        cases = [
+            ":".join(",".join(f"{v:.3f}" for v in rng.normal(size=12)) for _ in range(2)) + f":{'ab'[i % 2]}"
+            for i in range(10)
+        ]
         (folder / f"{name}_{part}.ts").write_text(header + "\n".join(cases) + "\n")
 
 

@@ -5,9 +5,9 @@ import torch
 
 from warprnn import WARP, WarpConfig
 from warprnn.data import DataConfig, build_dataset
+from warprnn.data.synthetic import icl_layout, linear_regression_tokens
 from warprnn.experiments.icl import context_mean, extract_root, least_squares, run_icl
 from warprnn.recurrence import differences
-from warprnn.data.synthetic import icl_layout, linear_regression_tokens
 
 
 def tokens(n=3, num_tokens=6, dim=2, seed=0):
@@ -87,18 +87,25 @@ def test_least_squares_recovers_w_and_is_min_norm_when_underdetermined():
     assert torch.equal(context_mean(values, queries), values.mean(1, keepdim=True).expand(-1, 5))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: WarpConfig(in_channels=3, key_channels=3), r"key_channels: expected fewer than in_channels=3"),
-    (lambda: WarpConfig(in_channels=3, key_channels=-1), r"key_channels: expected an integer >= 0, got -1"),
-    (lambda: WarpConfig(in_channels=2, key_channels=1, root="sine"), r"root='sine' reads tau alone"),
-    (lambda: DataConfig(name="icl", dim=0), r"data.dim: expected an integer >= 1, got 0"),
-    (lambda: extract_root(WARP(WarpConfig(in_channels=1, root="sine")), torch.zeros(3, 1)),
-     r"extract_root needs an MLP root, got root='sine'"),
-    (lambda: extract_root(WARP(WarpConfig(in_channels=2, key_channels=1)), torch.zeros(1, 3, 2)),
-     r"context: expected one sequence of shape \(T, C\), got shape \(1, 3, 2\)"),
-    (lambda: run_icl("gpu", 1, "unused"), r"scale: expected 'cpu' or 'paper', got 'gpu'"),
-    (lambda: run_icl("cpu", 0, "unused"), r"seeds: expected an integer >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: WarpConfig(in_channels=3, key_channels=3), r"key_channels: expected fewer than in_channels=3"),
+        (lambda: WarpConfig(in_channels=3, key_channels=-1), r"key_channels: expected an integer >= 0, got -1"),
+        (lambda: WarpConfig(in_channels=2, key_channels=1, root="sine"), r"root='sine' reads tau alone"),
+        (lambda: DataConfig(name="icl", dim=0), r"data.dim: expected an integer >= 1, got 0"),
+        (
+            lambda: extract_root(WARP(WarpConfig(in_channels=1, root="sine")), torch.zeros(3, 1)),
+            r"extract_root needs an MLP root, got root='sine'",
+        ),
+        (
+            lambda: extract_root(WARP(WarpConfig(in_channels=2, key_channels=1)), torch.zeros(1, 3, 2)),
+            r"context: expected one sequence of shape \(T, C\), got shape \(1, 3, 2\)",
+        ),
+        (lambda: run_icl("gpu", 1, "unused"), r"scale: expected 'cpu' or 'paper', got 'gpu'"),
+        (lambda: run_icl("cpu", 0, "unused"), r"seeds: expected an integer >= 1, got 0"),
+    ],
+)
 def test_bad_options_name_themselves(make, match):
     with pytest.raises(ValueError, match=match):
         make()

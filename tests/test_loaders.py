@@ -31,6 +31,7 @@ def data(name, **options):
 
 # ----- shared files -------------------------------------------------------------------------------------
 
+
 def test_shared_files_pass_their_checksums():
     for source in ("mnist", "etth1", "etth2", "ettm1", "ettm2", "uea-BasicMotions"):
         files = loaders.require(source, SHARED)
@@ -65,10 +66,13 @@ def test_etth1_follows_the_tsl_borders_and_scaler():
     d = data("etth1")
     assert (len(d.train), len(d.val), len(d.test)) == (8449, 2785, 2785)  # the TSL counts for 96 -> 96
     assert d.context == 96 and d.train.x.shape[1:] == (192, 7)
-    train_part = values[:12 * HOURS]
+    train_part = values[: 12 * HOURS]
     assert torch.allclose(d.scaler.mean.double(), torch.from_numpy(train_part.mean(0)), rtol=1e-6)
     assert torch.allclose(d.scaler.std.double(), torch.from_numpy(train_part.std(0)), rtol=1e-6)
-    original = lambda row: torch.from_numpy(values[row]).float()
+
+    def original(row):
+        return torch.from_numpy(values[row]).float()
+
     assert torch.allclose(d.scaler.inverse(d.val.x[0, 0]), original(12 * HOURS - 96), atol=1e-4)
     assert torch.allclose(d.scaler.inverse(d.val.x[0, 96]), original(12 * HOURS), atol=1e-4)  # first val target
     assert torch.allclose(d.scaler.inverse(d.test.x[-1, -1]), original(20 * HOURS - 1), atol=1e-4)
@@ -80,7 +84,9 @@ def test_ett_15_minute_files_use_the_same_months_and_minmax_option():
     assert (len(d.train), len(d.val)) == (12 * month - 96 - 192 + 1, 4 * month + 96 - 288 + 1)
     m = data("etth2", scaling="minmax", horizon=336)
     first_steps = torch.cat([m.train.x[:, 0], m.train.x[-1]])  # every training row once
-    assert first_steps.amin(0).tolist() == pytest.approx([-1] * 7) and first_steps.amax(0).tolist() == pytest.approx([1] * 7)
+    assert first_steps.amin(0).tolist() == pytest.approx([-1] * 7) and first_steps.amax(0).tolist() == pytest.approx(
+        [1] * 7
+    )
 
 
 def test_basicmotions_archive_split_and_resplit():
@@ -93,6 +99,7 @@ def test_basicmotions_archive_split_and_resplit():
 
 
 # ----- missing and damaged files ------------------------------------------------------------------------
+
 
 def test_missing_files_are_each_named_with_their_url(tmp_path):
     (tmp_path / "mnist").mkdir()
@@ -179,8 +186,7 @@ def write_ts(folder: Path, part: str, lines: list[str], header: str = TS_HEADER)
 
 def test_ts_unequal_lengths_and_missing_values(tmp_path):
     folder = tmp_path / "uea" / "Heartbeat"  # a small generated stand-in: the real files are not here
-    train = ["1,2,3,4:10,?,30,40:normal", "?,?,5:1,2,3:abnormal", "2,4,6,8,10:?,?,?,?,?:normal",
-             "3,?,1:7,8:abnormal"]
+    train = ["1,2,3,4:10,?,30,40:normal", "?,?,5:1,2,3:abnormal", "2,4,6,8,10:?,?,?,?,?:normal", "3,?,1:7,8:abnormal"]
     write_ts(folder, "TRAIN", train * 3)
     write_ts(folder, "TEST", ["1,1:2,2:abnormal", "5,NaN,7,8,9,10:1,2,3,4,5,6:normal"])
     ts = loaders.read_ts(folder / "Heartbeat_TRAIN.ts")
@@ -203,17 +209,26 @@ def test_ts_unequal_lengths_and_missing_values(tmp_path):
     assert case[:, 0].tolist() == pytest.approx([5, 5, 7, 8, 9, 10], abs=1e-5)
 
 
-@pytest.mark.parametrize("lines, header, match", [
-    (["1,2:3,x:normal"], TS_HEADER, "line 10: bad value"),
-    (["1,2:3,4:sick"], TS_HEADER, r"labels \['sick'\] are not among the declared classes"),
-    (["1,2:3,4:normal", "1,2:normal"], TS_HEADER, r"cases have \[1, 2\] channel\(s\)"),
-    (["1,2:3,4:normal"], TS_HEADER.replace("@timeStamps false", "@timeStamps true"), "not supported"),
-    (["1,2:3,4:normal"], TS_HEADER.replace("@classLabel true normal abnormal", "@classLabel false"),
-     "not a classification file"),
-    (["1,2:3,4:normal", "1,2,3:3,4,5:normal"], TS_HEADER.replace("@equalLength false", "@equalLength true"),
-     "@equalLength true, but the cases have lengths"),
-    ([], TS_HEADER, "no @data section with cases"),
-])
+@pytest.mark.parametrize(
+    "lines, header, match",
+    [
+        (["1,2:3,x:normal"], TS_HEADER, "line 10: bad value"),
+        (["1,2:3,4:sick"], TS_HEADER, r"labels \['sick'\] are not among the declared classes"),
+        (["1,2:3,4:normal", "1,2:normal"], TS_HEADER, r"cases have \[1, 2\] channel\(s\)"),
+        (["1,2:3,4:normal"], TS_HEADER.replace("@timeStamps false", "@timeStamps true"), "not supported"),
+        (
+            ["1,2:3,4:normal"],
+            TS_HEADER.replace("@classLabel true normal abnormal", "@classLabel false"),
+            "not a classification file",
+        ),
+        (
+            ["1,2:3,4:normal", "1,2,3:3,4,5:normal"],
+            TS_HEADER.replace("@equalLength false", "@equalLength true"),
+            "@equalLength true, but the cases have lengths",
+        ),
+        ([], TS_HEADER, "no @data section with cases"),
+    ],
+)
 def test_malformed_ts_files_are_named(tmp_path, lines, header, match):
     path = write_ts(tmp_path, "TRAIN", lines, header)
     with pytest.raises(loaders.CorruptDataError, match=match) as error:
@@ -222,6 +237,7 @@ def test_malformed_ts_files_are_named(tmp_path, lines, header, match):
 
 
 # ----- PEMS08 on a generated file of the real format ----------------------------------------------------
+
 
 def write_pems08(root: Path, steps: int = 120) -> np.ndarray:
     values = np.random.default_rng(0).uniform(0, 400, size=(steps, 170, 3)).round()
@@ -239,18 +255,31 @@ def test_pems08_windows_every_sensor_in_time_order(tmp_path):
     assert d.scaler.mean.item() == pytest.approx(flow[:72].mean(), rel=1e-6)
     assert d.scaler.std.item() == pytest.approx(flow[:72].std(), rel=1e-6)
     window, sensor = 5, 7  # sequence (window, sensor) = window * 170 + sensor
-    assert torch.allclose(d.scaler.inverse(d.train.x[window * 170 + sensor, :, 0]),
-                          torch.from_numpy(flow[window:window + 24, sensor]).float(), atol=1e-3)
-    assert torch.allclose(d.scaler.inverse(d.test.x[0, :, 0]), torch.from_numpy(flow[96:120, 0]).float(),
-                          atol=1e-3)
+    assert torch.allclose(
+        d.scaler.inverse(d.train.x[window * 170 + sensor, :, 0]),
+        torch.from_numpy(flow[window : window + 24, sensor]).float(),
+        atol=1e-3,
+    )
+    assert torch.allclose(d.scaler.inverse(d.test.x[0, :, 0]), torch.from_numpy(flow[96:120, 0]).float(), atol=1e-3)
 
 
 def test_pems08_pipeline_trains_and_reports_original_scale_metrics(tmp_path):
     write_pems08(tmp_path / "data")
-    config = load_experiment(REPO / "configs" / "pems08-paper.yaml", [
-        f"data.root={tmp_path / 'data'}", "data.num_train=256", "data.num_val=64", "data.num_test=170",
-        "warp.root_width=4", "warp.hypernet_depth=1", "train.epochs=1", "train.batch_size=64", "train.device=cpu",
-        f"train.out_dir={tmp_path / 'runs'}"])
+    config = load_experiment(
+        REPO / "configs" / "pems08-paper.yaml",
+        [
+            f"data.root={tmp_path / 'data'}",
+            "data.num_train=256",
+            "data.num_val=64",
+            "data.num_test=170",
+            "warp.root_width=4",
+            "warp.hypernet_depth=1",
+            "train.epochs=1",
+            "train.batch_size=64",
+            "train.device=cpu",
+            f"train.out_dir={tmp_path / 'runs'}",
+        ],
+    )
     result = train(config)
     assert result.status == "finished"
     for key in ("test_mae_orig", "test_rmse_orig", "test_mape"):
@@ -258,6 +287,7 @@ def test_pems08_pipeline_trains_and_reports_original_scale_metrics(tmp_path):
 
 
 # ----- download -----------------------------------------------------------------------------------------
+
 
 def serve(monkeypatch, files: dict[str, Path]):
     """Makes ``loaders.open_url`` serve each canonical URL's file name from a local ``file://`` URL."""
@@ -290,16 +320,20 @@ def test_download_extracts_uea_files_from_the_archive_zip(tmp_path, monkeypatch)
     paths = loaders.download("uea-BasicMotions", tmp_path / "data")
     assert opened == ["https://timeseriesclassification.com/aeon-toolkit/BasicMotions.zip"]  # fetched once
     assert [p.name for p in paths] == ["BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts"]
-    assert sorted(p.name for p in (tmp_path / "data" / "uea" / "BasicMotions").iterdir()) == \
-        ["BasicMotions_TEST.ts", "BasicMotions_TRAIN.ts"]  # no archive or .part left behind
+    assert sorted(p.name for p in (tmp_path / "data" / "uea" / "BasicMotions").iterdir()) == [
+        "BasicMotions_TEST.ts",
+        "BasicMotions_TRAIN.ts",
+    ]  # no archive or .part left behind
 
 
 def test_damaged_download_is_not_kept(tmp_path, monkeypatch):
     damaged = tmp_path / "ETTh1.csv"
     damaged.write_bytes((SHARED / "ett" / "ETTh1.csv").read_bytes()[:-100])
     serve(monkeypatch, {"ETTh1.csv": damaged})
-    with pytest.raises(loaders.CorruptDataError, match="downloaded ett/ETTh1.csv from https://raw.githubusercontent"
-                                                       ".* damaged and was not kept: sha256 is"):
+    with pytest.raises(
+        loaders.CorruptDataError,
+        match="downloaded ett/ETTh1.csv from https://raw.githubusercontent.* damaged and was not kept: sha256 is",
+    ):
         loaders.download("etth1", tmp_path / "data")
     assert list((tmp_path / "data" / "ett").iterdir()) == []
 
@@ -309,9 +343,11 @@ def test_download_errors_are_one_line(tmp_path, monkeypatch, capsys):
         raise loaders.urllib.error.URLError("no route to host")
 
     monkeypatch.setattr(loaders, "open_url", unreachable)
-    for argv, match in ((["download", "etth2", "--root", str(tmp_path)], "could not download https://raw."),
-                        (["download", "nope"], "unknown data source 'nope'; known: ['etth1'"),
-                        (["download", "pems08"], "no canonical download")):
+    for argv, match in (
+        (["download", "etth2", "--root", str(tmp_path)], "could not download https://raw."),
+        (["download", "nope"], "unknown data source 'nope'; known: ['etth1'"),
+        (["download", "pems08"], "no canonical download"),
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err  # progress lines, then the error on one line
         assert "Traceback" not in err and err.splitlines()[-1].startswith("warprnn: error: ") and match in err
@@ -320,16 +356,36 @@ def test_download_errors_are_one_line(tmp_path, monkeypatch, capsys):
 
 # ----- tiny end-to-end runs on the shared files ---------------------------------------------------------
 
-@pytest.mark.parametrize("config, extra", [
-    ("mnist-cpu", ["data.name=mnist-class", "warp.head=classification", "warp.final_activation=none",
-                   "train.loss=ce", "train.loss_steps=null", "train.metric=val_accuracy",
-                   "train.autoregressive=false"]),
-    ("etth1-cpu", ["data.num_train=64"]),
-    ("basicmotions-cpu", []),
-])
+
+@pytest.mark.parametrize(
+    "config, extra",
+    [
+        (
+            "mnist-cpu",
+            [
+                "data.name=mnist-class",
+                "warp.head=classification",
+                "warp.final_activation=none",
+                "train.loss=ce",
+                "train.loss_steps=null",
+                "train.metric=val_accuracy",
+                "train.autoregressive=false",
+            ],
+        ),
+        ("etth1-cpu", ["data.num_train=64"]),
+        ("basicmotions-cpu", []),
+    ],
+)
 def test_tiny_training_runs_on_real_data(tmp_path, config, extra):
-    overrides = [f"data.root={SHARED}", "data.num_val=16", "data.num_test=16", "warp.root_width=4",
-                 "train.epochs=1", "train.batch_size=32", f"train.out_dir={tmp_path}"]
+    overrides = [
+        f"data.root={SHARED}",
+        "data.num_val=16",
+        "data.num_test=16",
+        "warp.root_width=4",
+        "train.epochs=1",
+        "train.batch_size=32",
+        f"train.out_dir={tmp_path}",
+    ]
     if config == "mnist-cpu":
         overrides.append("data.num_train=32")
     result = train(load_experiment(REPO / "configs" / f"{config}.yaml", overrides + extra))

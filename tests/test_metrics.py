@@ -24,7 +24,7 @@ def test_forecast_metrics_score_only_steps_after_context_and_inside_length():
     pred[1, 5:] += 50.0  # past length 5: ignored
     out = metrics.forecast_metrics(pred, target, context=3, lengths=torch.tensor([6, 5]))
     errors = torch.tensor([1.0, 1.0, 1.0, 2.0, 2.0])  # 3 steps of sequence 0, 2 of sequence 1
-    assert out["mse"] == pytest.approx((errors ** 2).mean().item())
+    assert out["mse"] == pytest.approx((errors**2).mean().item())
     assert out["mae"] == pytest.approx(errors.mean().item())
     assert out["rmse"] == pytest.approx(math.sqrt(out["mse"]))
 
@@ -45,8 +45,13 @@ def test_gaussian_nll_and_bits_per_dim():
     assert metrics.gaussian_nll(mean, std, y).item() == pytest.approx(expected)
     # Pixels p / 127.5 - 1 are 2/255 apart: BPD is the NLL in bits plus log2(127.5).
     assert metrics.bits_per_dim(expected, 2 / 255) == pytest.approx(expected / math.log(2) + math.log2(127.5))
-    out = metrics.forecast_metrics(mean.view(1, 1, 1).expand(1, 3, 1), y.view(1, 1, 1).expand(1, 3, 1), context=1,
-                                   std=std.view(1, 1, 1).expand(1, 3, 1), bin_width=2 / 255)
+    out = metrics.forecast_metrics(
+        mean.view(1, 1, 1).expand(1, 3, 1),
+        y.view(1, 1, 1).expand(1, 3, 1),
+        context=1,
+        std=std.view(1, 1, 1).expand(1, 3, 1),
+        bin_width=2 / 255,
+    )
     assert out["nll"] == pytest.approx(expected)
     assert out["bpd"] == pytest.approx(expected / math.log(2) + math.log2(127.5))
 

@@ -9,23 +9,25 @@ from warprnn.data.synthetic import mass_spring_damper
 CONFIGS = {
     "hypernet2": dict(in_channels=2, hypernet_depth=2, root_width=8, root_depth=2),
     "hypernet0-swish": dict(in_channels=3, hypernet_depth=0, root_width=6, root_activation="swish"),
-    "learned-gaussian-pe": dict(in_channels=2, theta0="learned", head="gaussian", positional_encoding=2,
-                                root_width=8, final_activation="tanh"),
-    "time-channel-prev": dict(in_channels=2, time_as_channel=True, input_prev_obs=True, root_width=8,
-                              final_activation="clip", final_clip=0.5),
+    "learned-gaussian-pe": dict(
+        in_channels=2, theta0="learned", head="gaussian", positional_encoding=2, root_width=8, final_activation="tanh"
+    ),
+    "time-channel-prev": dict(
+        in_channels=2, time_as_channel=True, input_prev_obs=True, root_width=8, final_activation="clip", final_clip=0.5
+    ),
     "classification": dict(in_channels=2, head="classification", num_classes=3, root_width=8),
 }
 TOL = dict(rtol=0, atol=1e-10)
 
 
 def parameters(model):
-    return {name: p for name, p in model.named_parameters()}
+    return dict(model.named_parameters())
 
 
 def run(model, x, mode, use_theta=True, **kwargs):
     out = model(x, mode=mode, **kwargs)
     target = out.logits if out.logits is not None else out.mean
-    loss = (target ** 2).mean() + use_theta * (out.theta[:, -1] ** 2).mean()
+    loss = (target**2).mean() + use_theta * (out.theta[:, -1] ** 2).mean()
     if out.std is not None:
         loss = loss + out.std.log().mean()
     grads = torch.autograd.grad(loss, [x, *model.parameters()])
@@ -46,7 +48,7 @@ def test_teacher_forced_modes_match_reference(make_model, name, mode):
             torch.testing.assert_close(getattr(fast, field), getattr(ref, field), **TOL)
     names = ["x"] + list(parameters(model))
     for n, g_fast, g_ref in zip(names, fast_grads, ref_grads):
-        torch.testing.assert_close(g_fast, g_ref, **TOL, msg=lambda m: f"gradient of {n}: {m}")
+        torch.testing.assert_close(g_fast, g_ref, **TOL, msg=lambda m, n=n: f"gradient of {n}: {m}")
     grads = dict(zip(names, ref_grads))
     assert grads["A"].abs().max() > 1e-6 and grads["B"].abs().max() > 1e-6  # the check is not vacuous
 
@@ -56,8 +58,11 @@ def test_autoregressive_matches_reference(make_model, name, monkeypatch):
     monkeypatch.setattr(rollout.AutoregressiveRollout, "CHUNK", 4)  # several chunks of A's gradient, one partial
     model = make_model(a_scale=0.1, b_scale=0.02, **CONFIGS[name])
     x = torch.randn(3, 10, model.config.in_channels, dtype=torch.float64, requires_grad=True)
-    for kwargs in (dict(context=4), dict(context=2, teacher_forcing=0.5, use_theta=False),
-                   dict(context=1, mode="auto")):
+    for kwargs in (
+        dict(context=4),
+        dict(context=2, teacher_forcing=0.5, use_theta=False),
+        dict(context=1, mode="auto"),
+    ):
         kwargs = dict(mode="scan") | kwargs
         mode = kwargs.pop("mode")
         ref, ref_grads = run(model, x, "reference", generator=torch.Generator().manual_seed(3), **kwargs)
@@ -128,8 +133,15 @@ def test_identity_A_and_zero_B_keep_theta0(mode):
     torch.testing.assert_close(theta, model.theta0(x[:, 0]).unsqueeze(1).expand_as(theta), **TOL)
 
 
-@pytest.mark.parametrize("name, mode", [(n, m) for n in CONFIGS for m in ("reference", "scan", "conv", "autoregressive")
-                                          if (n, m) != ("classification", "autoregressive")])
+@pytest.mark.parametrize(
+    "name, mode",
+    [
+        (n, m)
+        for n in CONFIGS
+        for m in ("reference", "scan", "conv", "autoregressive")
+        if (n, m) != ("classification", "autoregressive")
+    ],
+)
 def test_padding_does_not_change_valid_part(make_model, name, mode):
     model = make_model(**CONFIGS[name])
     lengths = torch.tensor([9, 5, 3])
@@ -140,7 +152,7 @@ def test_padding_does_not_change_valid_part(make_model, name, mode):
     kwargs = dict(context=2) if mode == "autoregressive" else dict(mode=mode)
     batch = model(padded, lengths, **kwargs)
     for b, n in enumerate(lengths.tolist()):
-        alone = model(x[b:b + 1, :n], **kwargs)
+        alone = model(x[b : b + 1, :n], **kwargs)
         torch.testing.assert_close(batch.theta[b, :n], alone.theta[0], **TOL)
         assert torch.all(batch.theta[b, n:] == 0)
         if alone.mean is not None:
@@ -155,13 +167,16 @@ def test_gradcheck_tiny_model(make_model):
 
     names = [n for n, _ in model.named_parameters()]
 
-    def fn(x, *values):
-        out = torch.func.functional_call(model, dict(zip(names, values)), (x,), {"mode": mode})
-        return out.mean, out.theta
+    def run(mode):
+        def fn(x, *values):
+            out = torch.func.functional_call(model, dict(zip(names, values)), (x,), {"mode": mode})
+            return out.mean, out.theta
+
+        return fn
 
     values = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
     for mode in ("scan", "conv"):
-        assert torch.autograd.gradcheck(fn, (x, *values))
+        assert torch.autograd.gradcheck(run(mode), (x, *values))
 
 
 def test_linear_recurrence_matches_per_step_autograd():
@@ -178,8 +193,10 @@ def test_linear_recurrence_matches_per_step_autograd():
     fast = recurrence.LinearRecurrence.apply(A, theta0, u)
     weights = torch.randn_like(fast)
     torch.testing.assert_close(fast, loops, **TOL)
-    for g_fast, g_loop in zip(torch.autograd.grad((fast * weights).sum(), [A, theta0, u]),
-                              torch.autograd.grad((loops * weights).sum(), [A, theta0, u])):
+    for g_fast, g_loop in zip(
+        torch.autograd.grad((fast * weights).sum(), [A, theta0, u]),
+        torch.autograd.grad((loops * weights).sum(), [A, theta0, u]),
+    ):
         torch.testing.assert_close(g_fast, g_loop, **TOL)
 
 
@@ -220,13 +237,16 @@ def test_kernel_matches_matrix_powers():
     fast = recurrence.kernel(A, M, T)
     torch.testing.assert_close(fast, ref, **TOL)
     weights = torch.randn_like(ref)
-    for g_fast, g_ref in zip(torch.autograd.grad((fast * weights).sum(), [A, M]),
-                             torch.autograd.grad((ref * weights).sum(), [A, M])):
+    for g_fast, g_ref in zip(
+        torch.autograd.grad((fast * weights).sum(), [A, M]), torch.autograd.grad((ref * weights).sum(), [A, M])
+    ):
         torch.testing.assert_close(g_fast, g_ref, **TOL)
 
 
 def test_causal_conv_matches_double_sum(monkeypatch):
-    monkeypatch.setattr(recurrence.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))  # 5 sequences: 2, 2, 1
+    monkeypatch.setattr(
+        recurrence.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2)
+    )  # 5 sequences: 2, 2, 1
     T, batch, D, m = 9, 5, 4, 3
     K = torch.randn(T, D, m, dtype=torch.float64, requires_grad=True)
     u = torch.randn(T, batch, m, dtype=torch.float64, requires_grad=True)
@@ -247,7 +267,7 @@ def test_padded_gradients_match_reference(make_model, mode, monkeypatch):
 
     def grads(mode):
         out = model(x, lengths, mode=mode)
-        loss = (out.theta * weights).sum() + (out.mean ** 2).sum() + out.std.sum()
+        loss = (out.theta * weights).sum() + (out.mean**2).sum() + out.std.sum()
         return torch.autograd.grad(loss, list(model.parameters()))
 
     for fast, ref in zip(grads(mode), grads("reference")):
@@ -259,10 +279,13 @@ def test_msd_moments_root_runs_alike_in_every_mode():
     moments it reads): every mode matches the reference loop, values and gradients. The root's 2 x 2
     least-squares solve is ill-conditioned (its moments are nearly dependent over a few steps) and
     amplifies rounding, hence relative tolerances of 1e-7 (values) and 1e-6 (gradients)."""
-    x, _ = mass_spring_damper(3, 12, m=(0.02, 0.04), k=(4, 16), c=(0.01, 0.2), generator=torch.Generator().manual_seed(0))
+    x, _ = mass_spring_damper(
+        3, 12, m=(0.02, 0.04), k=(4, 16), c=(0.01, 0.2), generator=torch.Generator().manual_seed(0)
+    )
     x = x.double().requires_grad_()
-    model = WARP(WarpConfig(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0),
-                 dtype=torch.float64)
+    model = WARP(
+        WarpConfig(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0), dtype=torch.float64
+    )
     for kwargs, modes_ in ((dict(), ("scan", "conv")), (dict(context=5), ("scan",))):
         ref, ref_grads = run(model, x, "reference", **kwargs)
         for mode in modes_:

@@ -13,8 +13,17 @@ from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
 from warprnn.experiments.report import MODEL_NAMES, mean_std
 from warprnn.training import plots
 
-TINY = ["data.num_train=4", "data.num_val=2", "data.num_test=4", "data.seq_len=24", "data.context=8",
-        "train.epochs=1", "train.batch_size=4", "warp.root_width=4", "warp.root_depth=1"]
+TINY = [
+    "data.num_train=4",
+    "data.num_val=2",
+    "data.num_test=4",
+    "data.seq_len=24",
+    "data.context=8",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "warp.root_width=4",
+    "warp.root_depth=1",
+]
 
 
 def fake_results() -> list[Result]:
@@ -48,10 +57,12 @@ def test_ordering_summary_reads_the_claims_off_the_means():
     assert "does not hold" in ordering_summary(worse)
     assert "MSD: WARP MSE" not in text  # no LSTM in the fake results: no comparison with both
     recurrent = [Result("msd-zero", m, 0, 9, mse, 1.0) for m, mse in (("warp", 2.0), ("gru", 1.0), ("lstm", 3.0))]
-    assert ("MSD-Zero: WARP MSE 2, GRU 1, LSTM 3: WARP is not below both recurrent baselines."
-            in ordering_summary(recurrent))
-    assert "WARP is below both" in ordering_summary([dataclasses.replace(r, mse=0.5) if r.model == "warp" else r
-                                                     for r in recurrent])
+    assert "MSD-Zero: WARP MSE 2, GRU 1, LSTM 3: WARP is not below both recurrent baselines." in ordering_summary(
+        recurrent
+    )
+    assert "WARP is below both" in ordering_summary(
+        [dataclasses.replace(r, mse=0.5) if r.model == "warp" else r for r in recurrent]
+    )
 
 
 def skip_drawing(fig, path):
@@ -71,7 +82,10 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert len(pairs) == 18
     for dataset, model in pairs:
         assert f"| {dsr.DSR_DATASETS[dataset]} | {MODEL_NAMES[model]} |" in report
-    assert "in distribution (validation split" in report and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
+    assert (
+        "in distribution (validation split" in report
+        and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
+    )
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
     assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
     assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
@@ -104,8 +118,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(plots, "_save", skip_drawing)
-    tiny = [f"data.root={SHARED}", "data.num_train=4", "data.num_val=2", "data.num_test=2", "train.epochs=1",
-            "train.batch_size=4", "warp.root_width=4", "warp.root_depth=1"]
+    tiny = [
+        f"data.root={SHARED}",
+        "data.num_train=4",
+        "data.num_val=2",
+        "data.num_test=2",
+        "train.epochs=1",
+        "train.batch_size=4",
+        "warp.root_width=4",
+        "warp.root_depth=1",
+    ]
     assert main(["reproduce", "real", *tiny, "--seeds", "1", "--out", "results"]) == 0
     report = (tmp_path / "results" / "real-cpu.md").read_text()
     for stem, models, keys in real.REAL_RUNS:
@@ -113,6 +135,9 @@ def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
             assert f"| {stem}-cpu | {MODEL_NAMES[model]} |" in report
         assert " | ".join(k.removeprefix("test_") for k in keys) in report
     assert "| mnist-cpu | WARP |" in report and " - |" not in report  # every metric was computed
-    assert "![mnist](figures/real-cpu-mnist.png)" in report and (tmp_path / "results" / "figures" / "real-cpu-mnist.png").is_file()
+    assert (
+        "![mnist](figures/real-cpu-mnist.png)" in report
+        and (tmp_path / "results" / "figures" / "real-cpu-mnist.png").is_file()
+    )
     with pytest.raises(ValueError, match="one seed"):
         real.run_real("cpu", 3, tmp_path)

@@ -25,9 +25,9 @@ def test_mlp_root_matches_linear_layers(act):
             layers, start = [], 0
             for out_f, in_f in [(5, 3), (5, 5), (2, 5)]:  # documented layout: weight row-major, then bias
                 lin = nn.Linear(in_f, out_f, dtype=torch.float64)
-                lin.weight.data = theta[b, t, start:start + out_f * in_f].view(out_f, in_f)
+                lin.weight.data = theta[b, t, start : start + out_f * in_f].view(out_f, in_f)
                 start += out_f * in_f
-                lin.bias.data = theta[b, t, start:start + out_f]
+                lin.bias.data = theta[b, t, start : start + out_f]
                 start += out_f
                 layers.append(lin)
             f = activation(act)
@@ -51,8 +51,10 @@ def test_mlp_root_gradients_match_plain_autograd(theta_lead, input_lead):
     out = root(theta, inputs)
     torch.testing.assert_close(out, h, rtol=0, atol=1e-12)
     weights = torch.randn_like(out)
-    for g_fast, g_plain in zip(torch.autograd.grad((out * weights).sum(), [theta, inputs]),
-                               torch.autograd.grad((h * weights).sum(), [theta, inputs])):
+    for g_fast, g_plain in zip(
+        torch.autograd.grad((out * weights).sum(), [theta, inputs]),
+        torch.autograd.grad((h * weights).sum(), [theta, inputs]),
+    ):
         torch.testing.assert_close(g_fast, g_plain, rtol=0, atol=1e-10)
 
 
@@ -67,8 +69,10 @@ def test_mlp_initial_theta_matches_linear_init_bounds():
 
 def rk4_damped_oscillator(m, k, c, x0, v0, times, substeps=50):
     """A plain fixed-step RK4 solve of m x'' + c x' + k x = 0 on the uniform grid ``times``, float64."""
+
     def f(s):
         return torch.stack([s[1], -(c * s[1] + k * s[0]) / m])
+
     state = torch.stack([x0, v0])
     out = []
     dt = (times[1] - times[0]).item() / substeps
@@ -114,8 +118,9 @@ def test_msd_warp_phys_reproduces_family_from_correct_state():
     for m, k, c in [(0.02, 4.0, 0.01), (0.04, 16.0, 0.2), (0.01, 2.0, 0.3)]:
         m, k, c = (torch.tensor(v, dtype=torch.float64) for v in (m, k, c))
         theta0 = torch.stack([m.log(), k.log(), c.log(), torch.tensor(1.0).double(), torch.tensor(0.0).double()])
-        truth = rk4_damped_oscillator(m, k, c, torch.tensor(1.0).double(), torch.tensor(0.0).double(),
-                                      times).T.unsqueeze(0)  # (1, T, 2)
+        truth = rk4_damped_oscillator(
+            m, k, c, torch.tensor(1.0).double(), torch.tensor(0.0).double(), times
+        ).T.unsqueeze(0)  # (1, T, 2)
         pred = phys_model("msd", theta0, 2)(truth).mean
         mse = ((pred[:, :-1] - truth[:, 1:]) ** 2).mean()
         assert mse < 1e-6
@@ -142,8 +147,9 @@ def test_sine_root_is_phase_shifted_sine():
 def test_damped_oscillator_stays_finite_when_strongly_overdamped():
     """A large damping rate gamma = c / 2m would overflow cosh(kappa t) alone; the solution itself decays."""
     t = torch.linspace(0, 1, 64)
-    x, v = damped_oscillator(t, torch.tensor(1e-4), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1.0),
-                             torch.tensor(0.0))
+    x, v = damped_oscillator(
+        t, torch.tensor(1e-4), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(0.0)
+    )
     assert torch.isfinite(x).all() and torch.isfinite(v).all()
     assert x[-1].abs() <= 1.0
 
@@ -152,8 +158,9 @@ def test_msd_moments_root_identifies_the_oscillator_without_training():
     """The physics-built recurrence (A, B, phi from ``initial_recurrence``) forecasts MSD trajectories of
     unseen parameters after a 100-step context to within 1% of their mean square; with A = I and B = 0 instead, the moments are never
     formed and the forecast is far off."""
-    data, _ = mass_spring_damper(16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3),
-                                 generator=torch.Generator().manual_seed(0))
+    data, _ = mass_spring_damper(
+        16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=torch.Generator().manual_seed(0)
+    )
     data = data.double()
     config = WarpConfig(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0)
     model = WARP(config, dtype=torch.float64)

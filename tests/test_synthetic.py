@@ -5,15 +5,15 @@ import math
 import pytest
 import torch
 
-from warprnn.data import DataConfig, build_dataset, synthetic
-
 from test_roots import rk4_damped_oscillator
+from warprnn.data import DataConfig, build_dataset, synthetic
 
 
 def test_msd_matches_high_accuracy_ode_solve():
     gen = torch.Generator().manual_seed(1)
-    states, params = synthetic.mass_spring_damper(8, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=gen,
-                                                  x0_jitter=0.5)
+    states, params = synthetic.mass_spring_damper(
+        8, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=gen, x0_jitter=0.5
+    )
     m, k, c = params.T
     x0, v0 = states[:, 0, 0].double(), states[:, 0, 1].double()
     truth = rk4_damped_oscillator(m, k, c, x0, v0, torch.linspace(0, 1, 256, dtype=torch.float64), substeps=100)
@@ -22,8 +22,12 @@ def test_msd_matches_high_accuracy_ode_solve():
 
 def test_lotka_volterra_converged():
     """20 RK4 substeps per saved step agree with 100 to float32 resolution."""
-    runs = [synthetic.lotka_volterra(16, 256, ad=(10, 60), bc=(70, 130), generator=torch.Generator().manual_seed(0),
-                                     substeps=s)[0] for s in (20, 100)]
+    runs = [
+        synthetic.lotka_volterra(
+            16, 256, ad=(10, 60), bc=(70, 130), generator=torch.Generator().manual_seed(0), substeps=s
+        )[0]
+        for s in (20, 100)
+    ]
     torch.testing.assert_close(runs[0], runs[1], rtol=1e-6, atol=1e-6)
     x, y = runs[1][..., 0], runs[1][..., 1]
     assert (x > 0).all() and (y > 0).all() and (x[:, 0] == 1).all()
@@ -36,12 +40,15 @@ def test_repeat_copy_by_hand():
     assert targets.flatten().tolist() == [1, 2, 3, 0, 0, 1, 2, 3, 0, 0]
 
 
-@pytest.mark.parametrize("name, sizes, shape, task", [
-    ("msd", (20480, 2048, 4096), (256, 2), "forecast"),
-    ("msd-zero", (8192, 1024, 2048), (256, 2), "forecast"),
-    ("sine", (10000, 1000, 1000), (16, 1), "forecast"),
-    ("spirals", (1024, 256, 256), (64, 2), "classification"),
-])
+@pytest.mark.parametrize(
+    "name, sizes, shape, task",
+    [
+        ("msd", (20480, 2048, 4096), (256, 2), "forecast"),
+        ("msd-zero", (8192, 1024, 2048), (256, 2), "forecast"),
+        ("sine", (10000, 1000, 1000), (16, 1), "forecast"),
+        ("spirals", (1024, 256, 256), (64, 2), "classification"),
+    ],
+)
 def test_default_sizes_and_shapes(name, sizes, shape, task):
     data = build_dataset(DataConfig(name=name))
     assert (len(data.train), len(data.val), len(data.test)) == sizes
@@ -75,8 +82,8 @@ def test_lv_copy_task():
         for i in range(3):
             r = int(zero_from[i])
             torch.testing.assert_close(split.y[i, :r], split.x[i, :r])  # the first copy
-            assert torch.all(split.y[i, r:r + 50] == 0)  # the gap
-            torch.testing.assert_close(split.y[i, r + 50:2 * r + 50], split.x[i, :r])  # the second copy
+            assert torch.all(split.y[i, r : r + 50] == 0)  # the gap
+            torch.testing.assert_close(split.y[i, r + 50 : 2 * r + 50], split.x[i, :r])  # the second copy
 
 
 def test_sine_nested_training_sets_and_phase_range():

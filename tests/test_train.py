@@ -13,12 +13,18 @@ import torch
 
 from warprnn.cli import main
 from warprnn.data import build_dataset
-from warprnn.training import build, loop
-from warprnn.training import evaluation, load_experiment, train
+from warprnn.training import build, evaluation, load_experiment, loop, train
 from warprnn.training.rundir import load_checkpoint
 
-TINY = ["data.num_train=48", "data.num_val=16", "data.num_test=16", "data.seq_len=16", "data.context=4",
-        "warp.root_width=8", "train.batch_size=16"]
+TINY = [
+    "data.num_train=48",
+    "data.num_val=16",
+    "data.num_test=16",
+    "data.seq_len=16",
+    "data.context=4",
+    "warp.root_width=8",
+    "train.batch_size=16",
+]
 
 
 def tiny(tmp_path, *extra):
@@ -38,7 +44,7 @@ def test_run_folder_contents(tmp_path):
     model = build.build_model(config, build_dataset(config.data), torch.device("cpu"))
     assert result.parameters == sum(p.numel() for p in model.parameters())
     assert (run / "config.yaml").is_file()
-    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert rows[0]["val_mse"] == "" and float(rows[1]["val_mse"]) > 0  # validation every 2 epochs and at the end
     assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
@@ -63,7 +69,7 @@ def test_same_seed_same_weights(tmp_path):
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     epochs = 12
     args = TINY + ["data.num_train=96", "data.seq_len=24", f"train.epochs={epochs}", "train.val_every=100"]
-    reference = train(tiny(tmp_path / "ref", *args[len(TINY):])).run_dir
+    reference = train(tiny(tmp_path / "ref", *args[len(TINY) :])).run_dir
 
     out_dir = tmp_path / "killed"
     cmd = [sys.executable, "-m", "warprnn.cli", "train", "configs/msd-small.yaml", *args, f"train.out_dir={out_dir}"]
@@ -127,21 +133,42 @@ def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkey
     assert any("no validation val_mse was finite" in m for m in messages)
 
 
-@pytest.mark.parametrize("extra", [
-    ["optim.scheduler=plateau", "optim.plateau_patience=1"],
-    ["optim.name=adamw", "optim.weight_decay=0.01", "train.loss_steps=5"],
-    ["warp.head=gaussian", "train.loss=nll", "train.autoregressive=false", "train.mode=conv", "train.metric=val_nll"],
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["optim.scheduler=plateau", "optim.plateau_patience=1"],
+        ["optim.name=adamw", "optim.weight_decay=0.01", "train.loss_steps=5"],
+        [
+            "warp.head=gaussian",
+            "train.loss=nll",
+            "train.autoregressive=false",
+            "train.mode=conv",
+            "train.metric=val_nll",
+        ],
+    ],
+)
 def test_training_options_run(tmp_path, extra):
     result = train(tiny(tmp_path, "train.epochs=2", *extra))
     assert result.status == "finished" and result.test_metrics["test_mse"] >= 0
 
 
-@pytest.mark.parametrize("extra, metric", [
-    (["data.name=spirals", "data.seq_len=16", "warp.head=classification", "train.loss=ce",
-      "train.autoregressive=false", "train.metric=val_accuracy"], "test_accuracy"),
-    (["data.name=lv-copy", "data.seq_len=128", "train.autoregressive=false"], "test_mse"),
-])
+@pytest.mark.parametrize(
+    "extra, metric",
+    [
+        (
+            [
+                "data.name=spirals",
+                "data.seq_len=16",
+                "warp.head=classification",
+                "train.loss=ce",
+                "train.autoregressive=false",
+                "train.metric=val_accuracy",
+            ],
+            "test_accuracy",
+        ),
+        (["data.name=lv-copy", "data.seq_len=128", "train.autoregressive=false"], "test_mse"),
+    ],
+)
 def test_classification_and_sequence_tasks_train(tmp_path, extra, metric):
     result = train(tiny(tmp_path, "train.epochs=2", *extra))
     assert result.status == "finished" and 0 <= result.test_metrics[metric]
@@ -178,20 +205,24 @@ def test_cli_evaluate_and_predict(tmp_path, capsys):
     assert "test_mse" in json.loads(capsys.readouterr().out)
     series = tmp_path / "series.npy"
     import numpy as np
+
     np.save(series, np.random.default_rng(0).normal(size=(2, 5, 2)).astype("float32"))
     out = tmp_path / "forecast.npy"
     assert main(["predict", str(run), "--input", str(series), "--output", str(out)]) == 0
     assert np.load(out).shape == (2, 11, 2)  # the training length 16 minus the 5 given steps
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["train", "missing.yaml"], "config file 'missing.yaml' does not exist"),
-    (["train", "nonexistent-experiment"], "unknown experiment 'nonexistent-experiment'"),
-    (["train", "msd-small", "train.epochs=zero"], "train.epochs: expected an integer >= 1, got 'zero'"),
-    (["train", "msd-small", "bogus"], "override 'bogus': expected key=value"),
-    (["evaluate", "/nonexistent/run"], "is not a run folder"),
-    (["predict", "/nonexistent/run", "--input", "x.npy"], "input file 'x.npy' does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["train", "missing.yaml"], "config file 'missing.yaml' does not exist"),
+        (["train", "nonexistent-experiment"], "unknown experiment 'nonexistent-experiment'"),
+        (["train", "msd-small", "train.epochs=zero"], "train.epochs: expected an integer >= 1, got 'zero'"),
+        (["train", "msd-small", "bogus"], "override 'bogus': expected key=value"),
+        (["evaluate", "/nonexistent/run"], "is not a run folder"),
+        (["predict", "/nonexistent/run", "--input", "x.npy"], "input file 'x.npy' does not exist"),
+    ],
+)
 def test_cli_errors_are_one_line(argv, match, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -205,7 +236,9 @@ def test_cli_list(capsys):
 
 
 def test_lr_A_sets_the_transition_learning_rate_only(tmp_path):
-    config = tiny(tmp_path, "optim.lr=1e-3", "optim.lr_A=1e-5", "optim.scheduler=cosine", "optim.min_lr=1e-4", "train.epochs=4")
+    config = tiny(
+        tmp_path, "optim.lr=1e-3", "optim.lr_A=1e-5", "optim.scheduler=cosine", "optim.min_lr=1e-4", "train.epochs=4"
+    )
     data = build_dataset(config.data)
     model = build.build_model(config, data, torch.device("cpu"))
     optimizer, scheduler = build.build_optimizer(config, model)

@@ -22,5 +22,16 @@ from .roots import MLPRoot, Root
 
 __version__ = "0.1.0"
 
-__all__ = ["WARP", "WarpConfig", "build_model", "WarpOutput", "WarpState", "Root", "MLPRoot", "SineRoot",
-           "MSDRoot", "MSDMomentsRoot", "__version__"]
+__all__ = [
+    "WARP",
+    "WarpConfig",
+    "build_model",
+    "WarpOutput",
+    "WarpState",
+    "Root",
+    "MLPRoot",
+    "SineRoot",
+    "MSDRoot",
+    "MSDMomentsRoot",
+    "__version__",
+]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 import torch
 
@@ -30,7 +31,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO], None], *, binary
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+        with os.fdopen(
+            handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
+        ) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -38,8 +38,9 @@ def check_sequence(x: Tensor, channels: int, lengths: Tensor | None) -> Tensor:
             shape = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
             raise ValueError(f"lengths: expected an integer tensor of shape ({batch},), got {shape}")
         if lengths.min() < 2 or lengths.max() > T:
-            raise ValueError(f"lengths: expected values in [2, {T}], got min {int(lengths.min())}, "
-                             f"max {int(lengths.max())}")
+            raise ValueError(
+                f"lengths: expected values in [2, {T}], got min {int(lengths.min())}, max {int(lengths.max())}"
+            )
         lengths = lengths.to(device=x.device, dtype=torch.long)
     valid = torch.arange(T, device=x.device) < lengths[:, None]
     if not torch.isfinite(x[valid]).all():

@@ -15,7 +15,6 @@ from . import __version__
 from .config import WarpConfig
 from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
 
-
 EPILOG = """examples:
   warprnn train                                   the default job: WARP on a small mass-spring-damper task
   warprnn train msd-small train.epochs=5          a shipped config by name, with an override
@@ -52,7 +51,9 @@ def print_report(result) -> None:
         print(f"\nheld-out test set ({result.run_dir}):")
         print(f"  {'model':<28}{'MSE':>12}{'MAE':>12}")
         print(f"  {result.model.upper():<28}{metrics['test_mse']:>12.4g}{metrics['test_mae']:>12.4g}")
-        print(f"  {'naive last-value forecast':<28}{metrics['test_naive_mse']:>12.4g}{metrics['test_naive_mae']:>12.4g}")
+        print(
+            f"  {'naive last-value forecast':<28}{metrics['test_naive_mse']:>12.4g}{metrics['test_naive_mae']:>12.4g}"
+        )
     else:
         print(json.dumps(metrics, indent=2))
     print("plots:")
@@ -129,20 +130,39 @@ def cmd_reproduce(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="warprnn", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog="warprnn",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         description="WARP: weight-space linear recurrent networks (Nzoyem et al., ICLR 2026).\n"
-                    "Train from a config, evaluate or continue a run, forecast from a saved run.")
+        "Train from a config, evaluate or continue a run, forecast from a saved run.",
+    )
     parser.add_argument("--version", action="version", version=f"warprnn {__version__}")
     common = argparse.ArgumentParser(add_help=False)  # every command's logging options
-    common.add_argument("-v", "--verbose", dest="verbosity", action="count", default=0,
-                        help="more progress on stderr (reproduce: -v shows every run's epochs; -vv: debug)")
-    common.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
-                        help="no progress on stderr: warnings and errors only")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="count",
+        default=0,
+        help="more progress on stderr (reproduce: -v shows every run's epochs; -vv: debug)",
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        help="no progress on stderr: warnings and errors only",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = commands.add_parser("train", parents=[common], help="train a model (no arguments: the default job)",
-                            description="Train from a config file or shipped config name, with key=value overrides "
-                                        "such as train.epochs=5 or warp.root_width=64.")
+    p = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train a model (no arguments: the default job)",
+        description="Train from a config file or shipped config name, with key=value overrides "
+        "such as train.epochs=5 or warp.root_width=64.",
+    )
     p.add_argument("config", nargs="?", help="a YAML file or a shipped config name (default: msd-small)")
     p.add_argument("overrides", nargs="*", help="SECTION.KEY=VALUE, e.g. optim.lr=1e-3")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
@@ -152,8 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
     p.set_defaults(run=cmd_evaluate)
 
-    p = commands.add_parser("predict", parents=[common], help="forecast the continuation of sequences from a run",
-                            description="Feeds the input as context and forecasts the following steps.")
+    p = commands.add_parser(
+        "predict",
+        parents=[common],
+        help="forecast the continuation of sequences from a run",
+        description="Feeds the input as context and forecasts the following steps.",
+    )
     p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
     p.add_argument("--input", required=True, help=".npy of shape (T, C) or (N, T, C), or a CSV of shape (T, C)")
     p.add_argument("--horizon", type=int, help="steps to forecast (default: the training length minus the input's)")
@@ -163,24 +187,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("list", parents=[common], help="the shipped experiments and the data sets")
     p.set_defaults(run=cmd_list)
 
-    p = commands.add_parser("describe", parents=[common], help="state size and parameter count of a WARP model",
-                            description="Model options as key=value, e.g. in_channels=2 root_width=48 root_depth=3.")
+    p = commands.add_parser(
+        "describe",
+        parents=[common],
+        help="state size and parameter count of a WARP model",
+        description="Model options as key=value, e.g. in_channels=2 root_width=48 root_depth=3.",
+    )
     p.add_argument("options", nargs="*", help="WarpConfig fields as key=value")
     p.set_defaults(run=cmd_describe)
 
     from .data.files import DATA_ENV, DEFAULT_ROOT, SOURCES
 
-    p = commands.add_parser("download", parents=[common], help="fetch a real data set's files and verify their checksums",
-                            description=f"Sources: {', '.join(SOURCES)}. Files go to ROOT/<source folder>/.")
+    p = commands.add_parser(
+        "download",
+        parents=[common],
+        help="fetch a real data set's files and verify their checksums",
+        description=f"Sources: {', '.join(SOURCES)}. Files go to ROOT/<source folder>/.",
+    )
     p.add_argument("name", metavar="NAME", help="a data source, e.g. mnist, etth1, uea-Heartbeat")
     p.add_argument("--root", help=f"the data root (default: ${DATA_ENV}, else {DEFAULT_ROOT})")
     p.set_defaults(run=cmd_download)
 
     from .experiments import EXPERIMENTS, SCALES
 
-    p = commands.add_parser("reproduce", parents=[common], help="reproduce one of the paper's experiments, with a markdown report",
-                            description="Trains every model of the experiment for each seed, and writes "
-                                        "OUT/EXPERIMENT-SCALE.md and its figures in OUT/figures/.")
+    p = commands.add_parser(
+        "reproduce",
+        parents=[common],
+        help="reproduce one of the paper's experiments, with a markdown report",
+        description="Trains every model of the experiment for each seed, and writes "
+        "OUT/EXPERIMENT-SCALE.md and its figures in OUT/figures/.",
+    )
     p.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which experiment")
     p.add_argument("overrides", nargs="*", help="SECTION.KEY=VALUE applied to every run, e.g. train.epochs=1")
     p.add_argument("--scale", choices=SCALES, default="cpu", help="the cpu configs (minutes) or the paper's sizes")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, Literal, TypeVar
 
 Activation = Literal["relu", "tanh", "swish", "softplus", "sin", "identity"]
 FinalActivation = Literal["none", "tanh", "clip"]
@@ -124,8 +125,10 @@ class WarpConfig:
         positive_int("positional_encoding", self.positional_encoding, minimum=0)
         positive_int("key_channels", self.key_channels, minimum=0)
         if self.key_channels >= self.in_channels:
-            raise ValueError(f"key_channels: expected fewer than in_channels={self.in_channels} (at least one "
-                             f"channel must drive theta), got {self.key_channels}")
+            raise ValueError(
+                f"key_channels: expected fewer than in_channels={self.in_channels} (at least one "
+                f"channel must drive theta), got {self.key_channels}"
+            )
         if self.hypernet_width is not None:
             positive_int("hypernet_width", self.hypernet_width)
         if not self.final_clip > 0:
@@ -144,20 +147,24 @@ class WarpConfig:
                 raise ValueError(
                     f"root={self.root!r} reads tau alone: positional_encoding and key_channels must be 0 and "
                     f"input_prev_obs False, got {self.positional_encoding}, {self.key_channels} and "
-                    f"{self.input_prev_obs}")
+                    f"{self.input_prev_obs}"
+                )
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ValueError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         if self.root == "msd-moments":
             if not self.time_as_channel:
-                raise ValueError("time_as_channel: root='msd-moments' reads dt from the tau held in theta, "
-                                 "so it must be True")
+                raise ValueError(
+                    "time_as_channel: root='msd-moments' reads dt from the tau held in theta, so it must be True"
+                )
             if self.theta0 != "hypernet" or self.hypernet_depth != 0:
-                raise ValueError(f"theta0: root='msd-moments' copies x_0 into theta with a linear phi, so "
-                                 f"theta0='hypernet' and hypernet_depth=0, got {self.theta0!r} and "
-                                 f"{self.hypernet_depth}")
+                raise ValueError(
+                    f"theta0: root='msd-moments' copies x_0 into theta with a linear phi, so "
+                    f"theta0='hypernet' and hypernet_depth=0, got {self.theta0!r} and "
+                    f"{self.hypernet_depth}"
+                )
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "WarpConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> WarpConfig:
         """Builds a config from a mapping, rejecting unknown keys by name."""
         return from_dict(cls, values, "warp")
 

@@ -39,7 +39,7 @@ class WarpOutput:
 
 def mean(config: WarpConfig, raw: Tensor) -> Tensor:
     """The predicted mean: the final activation of the first C raw outputs."""
-    value = raw[..., :config.in_channels]
+    value = raw[..., : config.in_channels]
     if config.final_activation == "tanh":
         return torch.tanh(value)
     if config.final_activation == "clip":
@@ -49,7 +49,7 @@ def mean(config: WarpConfig, raw: Tensor) -> Tensor:
 
 def std(config: WarpConfig, raw: Tensor) -> Tensor:
     """The predicted standard deviation: ``softplus(raw) + std_floor`` (``gaussian`` head)."""
-    return F.softplus(raw[..., config.in_channels:]) + config.std_floor
+    return F.softplus(raw[..., config.in_channels :]) + config.std_floor
 
 
 def feedback(config: WarpConfig, raw: Tensor, noise: Tensor | None) -> Tensor:
@@ -80,8 +80,9 @@ def step_output(config: WarpConfig, raw: Tensor, hidden: Tensor) -> WarpOutput:
     return WarpOutput(mean=mean(config, raw), std=sd, logits=None, theta=hidden)
 
 
-def feeding(config: WarpConfig, x: Tensor, context: int | None, teacher_forcing: float | None,
-            generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+def feeding(
+    config: WarpConfig, x: Tensor, context: int | None, teacher_forcing: float | None, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor | None]:
     """Which steps an autoregressive run feeds the data, and the noise of sampled feedback.
 
     Steps < L (``context``, default 1) are fed the data; each later step is fed the data with

@@ -14,12 +14,11 @@ itself, ``rollout.py`` its autoregressive mode, ``roots.py`` and ``physics.py`` 
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-
-import typing
 
 from . import heads, recurrence, rollout
 from .checks import check_choice, check_sequence
@@ -50,19 +49,29 @@ def build_root(config: WarpConfig) -> Root:
         return MSDRoot(config.in_channels)
     if config.root == "msd-moments":
         return MSDMomentsRoot(config.in_channels)
-    return MLPRoot(config.root_in_features, config.out_features, config.root_width,
-                   config.root_depth, config.root_activation)
+    return MLPRoot(
+        config.root_in_features, config.out_features, config.root_width, config.root_depth, config.root_activation
+    )
 
 
 class Hypernetwork(nn.Module):
     """phi: x_0 ``(batch, C)`` -> theta_0 ``(batch, D)``, an MLP of ``depth`` hidden layers of ``width``
     (None: widths stepping evenly from C to D)."""
 
-    def __init__(self, in_features: int, out_features: int, depth: int, act: str, width: int | None = None,
-                 device=None, dtype=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        depth: int,
+        act: str,
+        width: int | None = None,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
-        widths = [in_features] + [width or round(in_features + (out_features - in_features) * i / (depth + 1))
-                                  for i in range(1, depth + 1)]
+        widths = [in_features] + [
+            width or round(in_features + (out_features - in_features) * i / (depth + 1)) for i in range(1, depth + 1)
+        ]
         self.hidden = nn.ModuleList(nn.Linear(a, b, device=device, dtype=dtype) for a, b in zip(widths, widths[1:]))
         self.out = nn.Linear(widths[-1], out_features, device=device, dtype=dtype)
         self.act = activation(act)
@@ -94,8 +103,14 @@ class WARP(nn.Module):
         if config.theta0 == "learned":
             self.theta_init = nn.Parameter(torch.empty(D, **factory))
         else:
-            self.hypernet = Hypernetwork(config.state_channels, D, config.hypernet_depth,
-                                         config.hypernet_activation, config.hypernet_width, **factory)
+            self.hypernet = Hypernetwork(
+                config.state_channels,
+                D,
+                config.hypernet_depth,
+                config.hypernet_activation,
+                config.hypernet_width,
+                **factory,
+            )
         self.reset_parameters()
 
     @property
@@ -136,7 +151,7 @@ class WARP(nn.Module):
         x0: ``(batch, C)``; phi reads its state channels only (``WarpConfig.key_channels``)."""
         if self.config.theta0 == "learned":
             return x0.new_zeros(x0.shape[0], 0), self.theta_init.new_zeros(self.d_theta, 0), self.theta_init
-        h = self.hypernet.features(x0[:, :self.config.state_channels])
+        h = self.hypernet.features(x0[:, : self.config.state_channels])
         return h, self.hypernet.out.weight, self.hypernet.out.bias
 
     def theta0(self, x0: Tensor) -> Tensor:
@@ -148,7 +163,7 @@ class WARP(nn.Module):
         """The driving difference dx: the state channels of diff ``(batch, T, C)``, with tau's increment
         appended when tau is a channel. steps: ``(T,)`` step indices; lengths ``(batch,)``. Returns
         ``(batch, T, C')``."""
-        diff = diff[..., :self.config.state_channels]
+        diff = diff[..., : self.config.state_channels]
         if not self.config.time_as_channel:
             return diff
         dtau = (steps > 0).to(diff.dtype) / (lengths[:, None] - 1).to(diff.dtype)  # (batch, T)
@@ -167,7 +182,7 @@ class WARP(nn.Module):
         """
         target = (steps + 1).to(fed.dtype)  # (T,)
         if self.config.key_channels:
-            parts = [fed[..., -self.config.key_channels:]]
+            parts = [fed[..., -self.config.key_channels :]]
         else:
             parts = [(target / (lengths[:, None] - 1).to(fed.dtype)).unsqueeze(-1)]  # tau (batch, T, 1)
         n = self.config.positional_encoding
@@ -203,9 +218,16 @@ class WARP(nn.Module):
 
     # ----- public entry points -------------------------------------------------------------------
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None, *, context: int | None = None,
-                teacher_forcing: float | None = None, mode: Mode = "scan",
-                generator: torch.Generator | None = None) -> WarpOutput:
+    def forward(
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        context: int | None = None,
+        teacher_forcing: float | None = None,
+        mode: Mode = "scan",
+        generator: torch.Generator | None = None,
+    ) -> WarpOutput:
         """Runs WARP over whole sequences.
 
         Teacher-forced (the default) feeds the data at every step. Giving ``context`` L or
@@ -242,7 +264,9 @@ class WARP(nn.Module):
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
             if mode == "auto":
-                columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)  # see recurrence.initial_columns
+                columns = self.config.drive_channels + min(
+                    self.theta0_rank + 1, batch
+                )  # see recurrence.initial_columns
                 mode = recurrence.fastest(batch, T, self.d_theta, columns)
             if mode == "reference":
                 theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)

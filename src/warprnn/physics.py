@@ -47,7 +47,7 @@ def damped_oscillator(t: Tensor, m: Tensor, k: Tensor, c: Tensor, x0: Tensor, v0
     All arguments broadcast. Returns position and velocity.
     """
     gamma = c / (2 * m)
-    w2 = k / m - gamma ** 2
+    w2 = k / m - gamma**2
     under = w2 > 0
     w = torch.sqrt(torch.where(under, w2, torch.ones_like(w2)))
     kappa = torch.sqrt(torch.where(under, torch.ones_like(w2), -w2).clamp_min(1e-30))
@@ -82,7 +82,7 @@ class MSDRoot(Root):
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
         m, k, c = theta[..., 0:1].exp(), theta[..., 1:2].exp(), theta[..., 2:3].exp()
         x, v = damped_oscillator(inputs[..., :1], m, k, c, theta[..., 3:4], theta[..., 4:5])
-        return torch.cat([x, v], dim=-1)[..., :self.out_features]
+        return torch.cat([x, v], dim=-1)[..., : self.out_features]
 
 
 class MSDMomentsRoot(Root):
@@ -140,7 +140,7 @@ class MSDMomentsRoot(Root):
         dt = inputs[..., 0] - tau
         n11 = n12 = n22 = b1 = b2 = 0.0  # normal equations of the least squares for (w2, g2)
         for i, decay in enumerate(self.decays):
-            x0, v0, X, V = theta[..., 3 + 4 * i:7 + 4 * i].unbind(-1)
+            x0, v0, X, V = theta[..., 3 + 4 * i : 7 + 4 * i].unbind(-1)
             X, V, mu = X * dt, V * dt, -math.log(decay) / dt
             a1, a2, r = X, x - x0 - mu * X, mu * V + v0 - v
             n11, n12, n22 = n11 + a1 * a1, n12 + a1 * a2, n22 + a2 * a2

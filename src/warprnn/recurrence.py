@@ -172,7 +172,7 @@ class CausalConvolution(torch.autograd.Function):
     backward.
     """
 
-    CHUNK_BYTES = 16 * 2 ** 20  # one chunk's spectrum: its FFT buffers stay in cache and are reused by malloc
+    CHUNK_BYTES = 16 * 2**20  # one chunk's spectrum: its FFT buffers stay in cache and are reused by malloc
 
     @staticmethod
     def chunk_size(T: int, D: int) -> int:
@@ -213,7 +213,7 @@ class CausalConvolution(torch.autograd.Function):
         padded = grad.new_zeros(2 * T, min(step, batch), D)  # g, then T zeros: zeroed once
         for s in range(0, batch, step):
             chunk = slice(s, s + step)
-            g = padded[:, :min(step, batch - s)]
+            g = padded[:, : min(step, batch - s)]
             g[:T] = grad[:, chunk]
             if ctx.keep is not None:
                 g[:T].masked_fill_(~ctx.keep[:, chunk], 0.0)
@@ -267,8 +267,9 @@ def initial_columns(theta0_parts: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor
     return torch.eye(h.shape[0], dtype=h.dtype, device=h.device), theta0.T
 
 
-def convolve(A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor,
-             valid: Tensor | None = None) -> Tensor:
+def convolve(
+    A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor, valid: Tensor | None = None
+) -> Tensor:
     """Eq. 3: theta for every step as one causal convolution, theta_0 term included.
 
     The theta_0 term ``A^t theta_0 = (A^t M0) coef^T`` is the response of the kernel columns M0 to an
@@ -295,7 +296,7 @@ SEQUENTIAL_ROWS = 16  # a sequential (rows, D) @ (D, D) product costs at least a
 FFT_COST = 32  # multiply-adds' worth of time per output value and log2(2T) of the memory-bound FFTs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fastest(batch: int, T: int, D: int, kernel_columns: int | None) -> str:
     """``mode="auto"``: the fastest valid mode, logged once per distinct problem size.
 
@@ -313,6 +314,7 @@ def fastest(batch: int, T: int, D: int, kernel_columns: int | None) -> str:
         m = kernel_columns
         conv = T * max(m, SEQUENTIAL_ROWS) + batch * T * (FFT_COST * math.log2(2 * T) + 4 * m) / D
         choice = "conv" if conv < T * max(batch, SEQUENTIAL_ROWS) else "scan"
-    logger.info("mode='auto' chose %r for batch=%d, T=%d, D_theta=%d, kernel columns=%s",
-                choice, batch, T, D, kernel_columns)
+    logger.info(
+        "mode='auto' chose %r for batch=%d, T=%d, D_theta=%d, kernel columns=%s", choice, batch, T, D, kernel_columns
+    )
     return choice

@@ -54,8 +54,8 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     T = x.shape[1]
     all_thetas, all_raws = [], []
     for b in range(x.shape[0]):
-        length = lengths[b:b + 1]
-        theta, fed = model.theta0(x[b:b + 1, 0])[0], x[b, 0]
+        length = lengths[b : b + 1]
+        theta, fed = model.theta0(x[b : b + 1, 0])[0], x[b, 0]
         thetas, raws = [], []
         for t in range(int(lengths[b])):
             step = torch.tensor([t], device=x.device)
@@ -64,7 +64,7 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
                 if feed_truth[b, t]:
                     fed = x[b, t]
                 else:
-                    eps = None if noise is None else noise[b:b + 1, t - 1]
+                    eps = None if noise is None else noise[b : b + 1, t - 1]
                     fed = model.feedback(raws[-1].unsqueeze(0), eps)[0]
                 dx = model.drive((fed - fed_prev).view(1, 1, -1), step, length).view(-1)
                 theta = model.A @ theta + model.B @ dx
@@ -76,8 +76,16 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     return torch.stack(all_thetas), torch.stack(all_raws)
 
 
-def feed_step(model: Decoder, t: int, theta: Tensor, fed: Tensor, x_next: Tensor, truth_next: Tensor,
-              noise: Tensor | None, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def feed_step(
+    model: Decoder,
+    t: int,
+    theta: Tensor,
+    fed: Tensor,
+    x_next: Tensor,
+    truth_next: Tensor,
+    noise: Tensor | None,
+    lengths: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
     """The non-linear part of one autoregressive step: from theta_t to the input of Eq. 1 at t + 1.
 
     Args:
@@ -124,11 +132,13 @@ class AutoregressiveRollout(torch.autograd.Function):
         theta[0], fed[0], dx[0] = theta0, x[:, 0], 0.0
         for t in range(T - 1):
             eps = None if noise is None else noise[:, t]
-            raw[t], fed[t + 1], dx[t + 1] = feed_step(model, t, theta[t], fed[t], x[:, t + 1],
-                                                      feed_truth[:, t + 1], eps, lengths)
+            raw[t], fed[t + 1], dx[t + 1] = feed_step(
+                model, t, theta[t], fed[t], x[:, t + 1], feed_truth[:, t + 1], eps, lengths
+            )
             torch.addmm(dx[t + 1] @ B.T, theta[t], A.T, out=theta[t + 1])
-        raw[T - 1] = model.decode(theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device),
-                                  lengths, fed[T - 1].unsqueeze(1))[:, 0]
+        raw[T - 1] = model.decode(
+            theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed[T - 1].unsqueeze(1)
+        )[:, 0]
         ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise = model, lengths, feed_truth, noise
         ctx.save_for_backward(theta, fed, dx, A, B, x)
         ctx.set_materialize_grads(False)
@@ -149,8 +159,9 @@ class AutoregressiveRollout(torch.autograd.Function):
         with torch.enable_grad():  # the last step only decodes
             theta_t = theta[T - 1].detach().requires_grad_()
             fed_t = fed[T - 1].detach().requires_grad_()
-            raw = model.decode(theta_t.unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths,
-                               fed_t.unsqueeze(1))[:, 0]
+            raw = model.decode(
+                theta_t.unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed_t.unsqueeze(1)
+            )[:, 0]
             lam, nu = torch.autograd.grad(raw, [theta_t, fed_t], g_raw[T - 1], allow_unused=True)
         nu = torch.zeros_like(fed_t) if nu is None else nu
         if grad_theta is not None:
@@ -165,8 +176,9 @@ class AutoregressiveRollout(torch.autograd.Function):
                 x_next = x[:, t + 1].detach().requires_grad_()
                 eps = None if noise is None else noise[:, t]
                 outputs = feed_step(model, t, theta_t, fed_t, x_next, feed_truth[:, t + 1], eps, lengths)
-                a_theta, a_fed, a_x = torch.autograd.grad(outputs, [theta_t, fed_t, x_next],
-                                                          [g_raw[t], nu, lam @ B], allow_unused=True)
+                a_theta, a_fed, a_x = torch.autograd.grad(
+                    outputs, [theta_t, fed_t, x_next], [g_raw[t], nu, lam @ B], allow_unused=True
+                )
             grad_x[:, t + 1] = a_x
             nu = a_fed
             lam = torch.addmm(a_theta, lam, A)
@@ -175,8 +187,8 @@ class AutoregressiveRollout(torch.autograd.Function):
             if slot == 0:  # the chunk [t, t + n) is complete: A's and B's gradients in two products
                 n = min(lam_chunk.shape[0], T - 1 - t)
                 lams = lam_chunk[:n].flatten(0, 1)
-                grad_A.addmm_(lams.T, theta[t:t + n].flatten(0, 1))
-                grad_B.addmm_(lams.T, dx[t + 1:t + 1 + n].flatten(0, 1))
+                grad_A.addmm_(lams.T, theta[t : t + n].flatten(0, 1))
+                grad_B.addmm_(lams.T, dx[t + 1 : t + 1 + n].flatten(0, 1))
         grad_x[:, 0] = nu
         return None, None, None, None, lam, grad_A, grad_B, grad_x
 
@@ -193,6 +205,7 @@ def autoregressive(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tenso
     Returns:
         theta ``(batch, T, D)`` and the root's raw output ``(batch, T, out_features)``.
     """
-    theta, raw = AutoregressiveRollout.apply(model, lengths, feed_truth, noise, model.theta0(x[:, 0]),
-                                             model.A, model.B, x)
+    theta, raw = AutoregressiveRollout.apply(
+        model, lengths, feed_truth, noise, model.theta0(x[:, 0]), model.A, model.B, x
+    )
     return theta.transpose(0, 1), raw.transpose(0, 1)

@@ -55,8 +55,9 @@ class Root(nn.Module):
         """
         raise NotImplementedError
 
-    def initial_recurrence(self, drive_channels: int, dtype: torch.dtype | None = None,
-                           device=None) -> tuple[Tensor, Tensor, Tensor] | None:
+    def initial_recurrence(
+        self, drive_channels: int, dtype: torch.dtype | None = None, device=None
+    ) -> tuple[Tensor, Tensor, Tensor] | None:
         """The A ``(D, D)``, B ``(D, drive_channels)`` and linear phi ``(D, C)`` that maintain this root's
         state, for a root whose state has a fixed meaning; None (the default): A = I, B = 0."""
         return None
@@ -155,5 +156,5 @@ class PerSampleMLP(torch.autograd.Function):
             if i > 0:
                 with torch.enable_grad():
                     z = pre[i - 1].detach().requires_grad_()
-                    grad, = torch.autograd.grad(root.act(z), z, grad)
+                    (grad,) = torch.autograd.grad(root.act(z), z, grad)
         return grad_theta, grad, None

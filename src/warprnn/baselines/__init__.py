@@ -50,7 +50,10 @@ def match_width(name: str, config: WarpConfig, target: int | None = None) -> int
     WARP model of ``config``). Candidate models are built on the meta device: no memory is used."""
     check_choice("model", name, tuple(BASELINES))
     target = count_parameters(WARP(config, device="meta")) if target is None else target
-    count = lambda width: count_parameters(BASELINES[name](config, width, device="meta"))
+
+    def count(width):
+        return count_parameters(BASELINES[name](config, width, device="meta"))
+
     low, high = 1, 1
     while count(high) < target:
         low, high = high, 2 * high
@@ -77,5 +80,15 @@ def relative_size(model: nn.Module, config: WarpConfig) -> float:
     return count_parameters(model) / count_parameters(WARP(config, device="meta"))
 
 
-__all__ = ["Baseline", "RNNBaseline", "TransformerBaseline", "S4DBaseline", "BaselineState", "MODELS",
-           "build_model", "match_width", "count_parameters", "relative_size"]
+__all__ = [
+    "Baseline",
+    "RNNBaseline",
+    "TransformerBaseline",
+    "S4DBaseline",
+    "BaselineState",
+    "MODELS",
+    "build_model",
+    "match_width",
+    "count_parameters",
+    "relative_size",
+]

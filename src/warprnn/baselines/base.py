@@ -46,9 +46,16 @@ class Baseline(nn.Module):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None, *, context: int | None = None,
-                teacher_forcing: float | None = None, mode: Mode = "scan",
-                generator: torch.Generator | None = None) -> WarpOutput:
+    def forward(
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        context: int | None = None,
+        teacher_forcing: float | None = None,
+        mode: Mode = "scan",
+        generator: torch.Generator | None = None,
+    ) -> WarpOutput:
         """Same arguments and output as ``WARP.forward``; ``theta`` holds the encoder's features."""
         lengths = check_sequence(x, self.config.in_channels, lengths)
         check_choice("mode", mode, MODES)
@@ -64,8 +71,9 @@ class Baseline(nn.Module):
         hidden = hidden.masked_fill(~valid.unsqueeze(-1), 0.0)
         return heads.sequence_output(self.config, raw, hidden, valid, lengths)
 
-    def autoregressive(self, x: Tensor, context: int, feed_truth: Tensor,
-                       noise: Tensor | None) -> tuple[Tensor, Tensor]:
+    def autoregressive(
+        self, x: Tensor, context: int, feed_truth: Tensor, noise: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """The first ``context`` steps (all fed the data) in one call, then step by step, feeding the data
         where ``feed_truth`` ``(batch, T)`` says, else the previous step's prediction.
 

@@ -47,7 +47,7 @@ class S4DLayer(nn.Module):
             self.log_dt.uniform_(math.log(1e-3), math.log(1e-1))
             self.log_A_real.fill_(math.log(0.5))
             self.A_imag.copy_(math.pi * torch.arange(self.A_imag.shape[1]).expand_as(self.A_imag))
-            self.C.normal_(std=0.5 ** 0.5)
+            self.C.normal_(std=0.5**0.5)
             self.D.normal_()
             self.mix.reset_parameters()
 
@@ -94,7 +94,9 @@ class S4DLayer(nn.Module):
 class S4DBaseline(Baseline):
     """S4D: input projection to ``width`` channels, then ``layers`` residual S4D layers (``S4DLayer``)."""
 
-    def __init__(self, config: WarpConfig, width: int, layers: int = 2, state_size: int = 64, *, device=None, dtype=None):
+    def __init__(
+        self, config: WarpConfig, width: int, layers: int = 2, state_size: int = 64, *, device=None, dtype=None
+    ):
         super().__init__(config, width, device=device, dtype=dtype)
         self.embed = nn.Linear(config.in_channels, width, device=device, dtype=dtype)
         self.layers = nn.ModuleList(S4DLayer(width, state_size, device=device, dtype=dtype) for _ in range(layers))

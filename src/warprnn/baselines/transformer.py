@@ -24,8 +24,9 @@ class TransformerBaseline(Baseline):
         super().__init__(config, width, device=device, dtype=dtype)
         factory = {"device": device, "dtype": dtype}
         self.embed = nn.Linear(config.in_channels, width, **factory)
-        layer = nn.TransformerEncoderLayer(width, math.gcd(width, 4), 2 * width, dropout=0.0, batch_first=True,
-                                           norm_first=True, **factory)
+        layer = nn.TransformerEncoderLayer(
+            width, math.gcd(width, 4), 2 * width, dropout=0.0, batch_first=True, norm_first=True, **factory
+        )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width, **factory)
 

@@ -36,8 +36,9 @@ def carve(count: int, fraction: float, generator: torch.Generator) -> tuple[Tens
 def subsample(splits: list[Split], config: DataConfig, generator: torch.Generator) -> list[Split]:
     """Train, validation and test splits cut to ``num_train``, ``num_val``, ``num_test``."""
     sizes = (config.num_train, config.num_val, config.num_test)
-    return [s if n is None or n >= len(s) else s.batch(random_subset(len(s), n, generator))
-            for s, n in zip(splits, sizes)]
+    return [
+        s if n is None or n >= len(s) else s.batch(random_subset(len(s), n, generator)) for s, n in zip(splits, sizes)
+    ]
 
 
 def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
@@ -51,7 +52,10 @@ def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
         centre, scale = (high + low) / 2, (high - low) / 2
     else:
         centre, scale = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)
+
+    def as_tensor(a):
+        return torch.as_tensor(a, dtype=torch.float32)
+
     return StandardScaler(as_tensor(centre), as_tensor(scale).clamp_min(1e-8))
 
 
@@ -68,6 +72,7 @@ def windows(series: Tensor, length: int) -> Split:
 
 # ----- MNIST and Fashion-MNIST: pixel sequences ------------------------------------------------------
 
+
 def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
     """The 28x28 images of ``source`` as sequences of 784 pixels ``(N, 784, 1)`` in raster order, scaled
     to [-1, 1] (``p / 127.5 - 1``, as the WARP authors do). 60,000 training images, of which a random 10%
@@ -83,8 +88,10 @@ def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
         images = files.read_idx(paths[f"{part}-images-idx3-ubyte.gz"])
         labels = files.read_idx(paths[f"{part}-labels-idx1-ubyte.gz"])
         if images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-            raise files.CorruptDataError(f"{source} {part}: images {images.shape} and labels {labels.shape} "
-                                           f"do not match (expected (N, 28, 28) and (N,))")
+            raise files.CorruptDataError(
+                f"{source} {part}: images {images.shape} and labels {labels.shape} "
+                f"do not match (expected (N, 28, 28) and (N,))"
+            )
         parts[part] = images, labels
     generator = torch.Generator().manual_seed(config.seed)
     val, train = carve(len(parts["train"][1]), VAL_FRACTION, generator)
@@ -98,11 +105,13 @@ def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
         splits.append(Split(x, y, full_lengths(x)))
     if classify:
         return SequenceData(*splits, task="classification", context=1, num_classes=10, channel_names=("pixel",))
-    return SequenceData(*splits, task="forecast", context=config.context or 300, channel_names=("pixel",),
-                        bin_width=PIXEL_BIN)
+    return SequenceData(
+        *splits, task="forecast", context=config.context or 300, channel_names=("pixel",), bin_width=PIXEL_BIN
+    )
 
 
 # ----- ETT: the Time-Series-Library protocol ---------------------------------------------------------
+
 
 def ett(config: DataConfig, source: str) -> SequenceData:
     """ETTh1/ETTh2 (hourly) or ETTm1/ETTm2 (15-minute) electricity transformer data, all 7 channels.
@@ -120,9 +129,10 @@ def ett(config: DataConfig, source: str) -> SequenceData:
     month = 30 * 24 * (4 if source.startswith("ettm") else 1)
     context, horizon = config.context or 96, config.horizon or 96
     if len(values) < 20 * month:
-        raise files.CorruptDataError(f"{path}: {len(values)} rows, fewer than the 20 months ({20 * month}) "
-                                       f"the protocol splits")
-    scaler = fit_scaler(values[:12 * month], config.scaling)
+        raise files.CorruptDataError(
+            f"{path}: {len(values)} rows, fewer than the 20 months ({20 * month}) the protocol splits"
+        )
+    scaler = fit_scaler(values[: 12 * month], config.scaling)
     series = scaler.transform(torch.as_tensor(values, dtype=torch.float32))  # (T, C)
     borders = ((0, 12 * month), (12 * month - context, 16 * month), (16 * month - context, 20 * month))
     splits = [windows(series[start:end], context + horizon) for start, end in borders]
@@ -131,6 +141,7 @@ def ett(config: DataConfig, source: str) -> SequenceData:
 
 
 # ----- UEA multivariate classification ---------------------------------------------------------------
+
 
 def fill_missing(case: np.ndarray) -> np.ndarray:
     """A case ``(T, C)`` with each NaN replaced by the previous value of its channel, leading NaNs by the
@@ -151,7 +162,7 @@ def pad(cases: list[np.ndarray]) -> tuple[Tensor, Tensor]:
     lengths = torch.tensor([len(case) for case in cases])
     x = torch.zeros(len(cases), int(lengths.max()), cases[0].shape[1])
     for i, case in enumerate(cases):
-        x[i, :len(case)] = torch.from_numpy(case)
+        x[i, : len(case)] = torch.from_numpy(case)
     return x, lengths
 
 
@@ -169,16 +180,18 @@ def uea(config: DataConfig, name: str) -> SequenceData:
     parts = [files.read_ts(paths[f"{name}_{part}.ts"]) for part in ("TRAIN", "TEST")]
     classes = parts[0].classes
     if set(parts[1].classes) != set(classes) or parts[0].cases[0].shape[1] != parts[1].cases[0].shape[1]:
-        raise files.CorruptDataError(f"uea/{name}: the TRAIN and TEST files declare different classes "
-                                       f"or channels")
+        raise files.CorruptDataError(f"uea/{name}: the TRAIN and TEST files declare different classes or channels")
     cases = parts[0].cases + parts[1].cases
     labels = torch.tensor([classes.index(label) for part in parts for label in part.labels])
     generator = torch.Generator().manual_seed(config.seed)
     if config.split == "resplit":
         order = torch.randperm(len(cases), generator=generator)
         n_train, n_val = round(0.7 * len(cases)), round(0.15 * len(cases))
-        index = [order[:n_train].sort().values, order[n_train:n_train + n_val].sort().values,
-                 order[n_train + n_val:].sort().values]
+        index = [
+            order[:n_train].sort().values,
+            order[n_train : n_train + n_val].sort().values,
+            order[n_train + n_val :].sort().values,
+        ]
     else:
         val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
         index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
@@ -189,11 +202,18 @@ def uea(config: DataConfig, name: str) -> SequenceData:
         x, lengths = pad([fill_missing((cases[i] - mean) / std).astype(np.float32) for i in part.tolist()])
         splits.append(Split(x, labels[part], lengths))
     splits = subsample(splits, config, generator)
-    return SequenceData(*splits, task="classification", context=1, scaler=scaler, num_classes=len(classes),
-                        channel_names=tuple(f"dim{c}" for c in range(splits[0].x.shape[-1])))
+    return SequenceData(
+        *splits,
+        task="classification",
+        context=1,
+        scaler=scaler,
+        num_classes=len(classes),
+        channel_names=tuple(f"dim{c}" for c in range(splits[0].x.shape[-1])),
+    )
 
 
 # ----- PEMS08 traffic flow -------------------------------------------------------------------------------
+
 
 def pems08(config: DataConfig) -> SequenceData:
     """PEMS08 traffic flow (``pems08/PEMS08.npz``, ``data`` of shape (17856, 170, 3), 5-minute steps; the
@@ -209,14 +229,15 @@ def pems08(config: DataConfig) -> SequenceData:
     T, sensors = flow.shape
     context, horizon = config.context or 12, config.horizon or 12
     borders = (0, int(0.6 * T), int(0.8 * T), T)
-    scaler = fit_scaler(flow[:borders[1]].reshape(-1, 1), config.scaling)
+    scaler = fit_scaler(flow[: borders[1]].reshape(-1, 1), config.scaling)
     series = scaler.transform(torch.as_tensor(flow, dtype=torch.float32).unsqueeze(-1)).squeeze(-1)
     generator = torch.Generator().manual_seed(config.seed)
     splits = []
     for start, end, n in zip(borders[:-1], borders[1:], (config.num_train, config.num_val, config.num_test)):
         if end - start < context + horizon:
-            raise ValueError(f"data.context + data.horizon: {context + horizon} steps exceed a split of "
-                             f"{end - start} steps")
+            raise ValueError(
+                f"data.context + data.horizon: {context + horizon} steps exceed a split of {end - start} steps"
+            )
         per_sensor = series[start:end].unfold(0, context + horizon, 1)  # (windows, sensors, length) view
         index = random_subset(per_sensor.shape[0] * sensors, n, generator)
         x = per_sensor[index // sensors, index % sensors].unsqueeze(-1)  # (sequences, length, 1)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -35,18 +35,30 @@ def cache_path(config: DataConfig) -> Path:
 def to_state(data: SequenceData) -> dict:
     """A ``SequenceData`` as tensors and plain values (loadable with ``weights_only=True``)."""
     scaler = None if data.scaler is None else (data.scaler.mean, data.scaler.std)
-    return {"splits": {name: (s.x, s.y, s.lengths) for name, s in zip(SPLITS, (data.train, data.val, data.test))},
-            "task": data.task, "context": data.context, "scaler": scaler, "num_classes": data.num_classes,
-            "channel_names": list(data.channel_names), "bin_width": data.bin_width}
+    return {
+        "splits": {name: (s.x, s.y, s.lengths) for name, s in zip(SPLITS, (data.train, data.val, data.test))},
+        "task": data.task,
+        "context": data.context,
+        "scaler": scaler,
+        "num_classes": data.num_classes,
+        "channel_names": list(data.channel_names),
+        "bin_width": data.bin_width,
+    }
 
 
 def from_state(state: dict) -> SequenceData:
     """The ``SequenceData`` that ``to_state`` stored."""
     splits = [Split(*state["splits"][name]) for name in SPLITS]
     scaler = None if state["scaler"] is None else StandardScaler(*state["scaler"])
-    return SequenceData(*splits, task=state["task"], context=state["context"], scaler=scaler,
-                        num_classes=state["num_classes"], channel_names=tuple(state["channel_names"]),
-                        bin_width=state["bin_width"])
+    return SequenceData(
+        *splits,
+        task=state["task"],
+        context=state["context"],
+        scaler=scaler,
+        num_classes=state["num_classes"],
+        channel_names=tuple(state["channel_names"]),
+        bin_width=state["bin_width"],
+    )
 
 
 def cached(config: DataConfig, generate: Callable[[DataConfig], SequenceData]) -> SequenceData:

@@ -69,21 +69,31 @@ MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
 UEA_URL = "https://timeseriesclassification.com/aeon-toolkit/"
-PEMS08_WHERE = ("no canonical download exists; the processed file (data of shape (17856, 170, 3)) is commonly "
-                "taken from the ASTGCN authors' repository github.com/Davidham3/ASTGCN-2019-mxnet "
-                "(data/PEMS08/pems08.npz); save it as pems08/PEMS08.npz")
+PEMS08_WHERE = (
+    "no canonical download exists; the processed file (data of shape (17856, 170, 3)) is commonly "
+    "taken from the ASTGCN authors' repository github.com/Davidham3/ASTGCN-2019-mxnet "
+    "(data/PEMS08/pems08.npz); save it as pems08/PEMS08.npz"
+)
 
 # MNIST md5s are torchvision's, sha256s those of the shared copies (identical files); Fashion-MNIST md5s
 # are torchvision's and Zalando's; ETT and BasicMotions sha256s are those of the canonical files.
 _MNIST = {
-    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                                   "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                                   "d53e105ee54ea40749a09fcbcd1e9432"),
-    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                                  "9fb629c4189551a2d022fa330f9573f3"),
-    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                                  "ec29112dd5afa0611ce80d1b7f02629c"),
+    "train-images-idx3-ubyte.gz": (
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "d53e105ee54ea40749a09fcbcd1e9432",
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "9fb629c4189551a2d022fa330f9573f3",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "ec29112dd5afa0611ce80d1b7f02629c",
+    ),
 }
 _FASHION_MD5 = {
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -101,19 +111,35 @@ _UEA_SHA256 = {
     "BasicMotions_TRAIN.ts": "8dc43cc6306cb679c888c01e26f91772ac4441a916da43bac8b79734a538b9d6",
     "BasicMotions_TEST.ts": "79213102bc6fca1a398ad98ce1185dff0208fa3d1465e687f48288946b0ff8dc",
 }
-UEA_SETS = ("BasicMotions", "EigenWorms", "EthanolConcentration", "Heartbeat", "MotorImagery",
-            "SelfRegulationSCP1", "SelfRegulationSCP2")
+UEA_SETS = (
+    "BasicMotions",
+    "EigenWorms",
+    "EthanolConcentration",
+    "Heartbeat",
+    "MotorImagery",
+    "SelfRegulationSCP1",
+    "SelfRegulationSCP2",
+)
 
 
 def _uea(name: str) -> list[Resource]:
-    return [Resource(f"uea/{name}/{name}_{part}.ts", f"{UEA_URL}{name}.zip", member=f"{name}_{part}.ts",
-                     sha256=_UEA_SHA256.get(f"{name}_{part}.ts")) for part in ("TRAIN", "TEST")]
+    return [
+        Resource(
+            f"uea/{name}/{name}_{part}.ts",
+            f"{UEA_URL}{name}.zip",
+            member=f"{name}_{part}.ts",
+            sha256=_UEA_SHA256.get(f"{name}_{part}.ts"),
+        )
+        for part in ("TRAIN", "TEST")
+    ]
 
 
 SOURCES: dict[str, list[Resource]] = {
     "mnist": [Resource(f"mnist/{f}", MNIST_URL + f, sha256=s, md5=m) for f, (s, m) in _MNIST.items()],
     "fashion-mnist": [Resource(f"fashion-mnist/{f}", FASHION_URL + f, md5=m) for f, m in _FASHION_MD5.items()],
-    **{name.lower(): [Resource(f"ett/{name}.csv", f"{ETT_URL}{name}.csv", sha256=s)] for name, s in _ETT_SHA256.items()},
+    **{
+        name.lower(): [Resource(f"ett/{name}.csv", f"{ETT_URL}{name}.csv", sha256=s)] for name, s in _ETT_SHA256.items()
+    },
     **{f"uea-{name}": _uea(name) for name in UEA_SETS},
     "pems08": [Resource("pems08/PEMS08.npz", None, where=PEMS08_WHERE)],
 }
@@ -151,8 +177,9 @@ def verify(path: Path, resource: Resource, source: str) -> None:
     """Raises ``CorruptDataError`` when ``path`` does not match the known checksum of ``resource``."""
     problem = mismatch(path, resource)
     if problem:
-        raise CorruptDataError(f"{path}: {problem} (a damaged or partial file; delete it and run "
-                               f"'warprnn download {source}')")
+        raise CorruptDataError(
+            f"{path}: {problem} (a damaged or partial file; delete it and run 'warprnn download {source}')"
+        )
 
 
 def require(source: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -166,9 +193,11 @@ def require(source: str, root: str | os.PathLike | None = None) -> dict[str, Pat
     missing = [r for r in resources if not (base / r.path).is_file()]
     if missing:
         listed = "; ".join(f"{r.path} ({'from ' + r.url if r.url else r.where})" for r in missing)
-        hint = (f"; run 'warprnn download {source} --root {base}'" if all(r.url for r in missing) else "")
-        raise MissingDataError(f"data source {source!r}: {len(missing)} file(s) missing under {base}: {listed}"
-                               f"{hint}, or point data.root (or ${DATA_ENV}) at a folder that has them")
+        hint = f"; run 'warprnn download {source} --root {base}'" if all(r.url for r in missing) else ""
+        raise MissingDataError(
+            f"data source {source!r}: {len(missing)} file(s) missing under {base}: {listed}"
+            f"{hint}, or point data.root (or ${DATA_ENV}) at a folder that has them"
+        )
     for r in resources:
         verify(base / r.path, r, source)
     return {r.name: base / r.path for r in resources}
@@ -185,7 +214,11 @@ def read_idx(path: Path) -> np.ndarray:
     The header is two zero bytes, a type byte, the number of dimensions n, then n big-endian uint32 sizes.
     """
     try:
-        raw = gzip.open(path).read() if str(path).endswith(".gz") else Path(path).read_bytes()
+        if str(path).endswith(".gz"):
+            with gzip.open(path) as f:
+                raw = f.read()
+        else:
+            raw = Path(path).read_bytes()
     except (OSError, EOFError) as error:
         raise CorruptDataError(f"{path}: not a readable gzip file ({error})") from None
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_TYPES:
@@ -270,7 +303,7 @@ def read_ts(path: Path) -> TsData:
                 raise CorruptDataError(f"{path}, line {number}: expected 'values:...:label', got {line[:40]!r}")
             case = np.full((max(len(v) for v in values), len(values)), np.nan)
             for c, v in enumerate(values):
-                case[:len(v), c] = v
+                case[: len(v), c] = v
             cases.append(case)
             labels.append(label.strip())
     _check_ts(path, tags, in_data, cases, labels)
@@ -315,6 +348,7 @@ def read_npz(path: Path, key: str = "data", ndim: int = 3) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------------- download
+
 
 def open_url(url: str):
     """Opens ``url`` for reading (``file://`` URLs too); tests replace it to serve local files."""

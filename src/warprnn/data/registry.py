@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 from . import benchmarks, cache, files, synthetic
 from .config import DataConfig
@@ -28,29 +28,44 @@ class Entry:
 
 DATASETS: dict[str, Entry] = {
     "msd-small": Entry(synthetic.msd_small, "mass-spring-damper reconstruction, small and quick (synthetic)", True),
-    "msd": Entry(synthetic.msd, "mass-spring-damper reconstruction, out-of-distribution test (synthetic, paper "
-                                "Sec. 4.3)", True),
-    "msd-zero": Entry(synthetic.msd_zero, "mass-spring-damper with random initial states (synthetic, paper "
-                                          "Sec. 4.3)", True),
+    "msd": Entry(
+        synthetic.msd, "mass-spring-damper reconstruction, out-of-distribution test (synthetic, paper Sec. 4.3)", True
+    ),
+    "msd-zero": Entry(
+        synthetic.msd_zero, "mass-spring-damper with random initial states (synthetic, paper Sec. 4.3)", True
+    ),
     "lv-copy": Entry(synthetic.lv_copy, "Lotka-Volterra repeat-copy (synthetic, paper Sec. 4.3)", True),
     "sine": Entry(synthetic.sine, "phase-shifted sines, nested training sizes (synthetic, paper Sec. 4.4)", True),
     "spirals": Entry(synthetic.spirals, "clockwise vs anticlockwise spirals, classification (synthetic)", True),
-    "icl": Entry(synthetic.icl, "in-context linear regression, keys of dimension `dim` (synthetic, the paper's "
-                                "ICL task)"),
-    "mnist": Entry(partial(benchmarks.pixel_data, source="mnist", classify=False),
-                   "MNIST pixel-sequence completion after `context` pixels (default 300), in [-1, 1]"),
-    "fashion-mnist": Entry(partial(benchmarks.pixel_data, source="fashion-mnist", classify=False),
-                           "Fashion-MNIST pixel-sequence completion, as mnist"),
-    "mnist-class": Entry(partial(benchmarks.pixel_data, source="mnist", classify=True),
-                         "sequential MNIST classification"),
-    "fashion-mnist-class": Entry(partial(benchmarks.pixel_data, source="fashion-mnist", classify=True),
-                                 "sequential Fashion-MNIST classification"),
-    **{source: Entry(partial(benchmarks.ett, source=source),
-                     f"ETT{source[3:]} forecasting, TSL protocol, `context` + `horizon`")
-       for source in ("etth1", "etth2", "ettm1", "ettm2")},
-    **{f"uea-{name}": Entry(partial(benchmarks.uea, name=name),
-                            f"UEA {name} classification, `split` archive or resplit")
-       for name in files.UEA_SETS},
+    "icl": Entry(
+        synthetic.icl, "in-context linear regression, keys of dimension `dim` (synthetic, the paper's ICL task)"
+    ),
+    "mnist": Entry(
+        partial(benchmarks.pixel_data, source="mnist", classify=False),
+        "MNIST pixel-sequence completion after `context` pixels (default 300), in [-1, 1]",
+    ),
+    "fashion-mnist": Entry(
+        partial(benchmarks.pixel_data, source="fashion-mnist", classify=False),
+        "Fashion-MNIST pixel-sequence completion, as mnist",
+    ),
+    "mnist-class": Entry(
+        partial(benchmarks.pixel_data, source="mnist", classify=True), "sequential MNIST classification"
+    ),
+    "fashion-mnist-class": Entry(
+        partial(benchmarks.pixel_data, source="fashion-mnist", classify=True), "sequential Fashion-MNIST classification"
+    ),
+    **{
+        source: Entry(
+            partial(benchmarks.ett, source=source), f"ETT{source[3:]} forecasting, TSL protocol, `context` + `horizon`"
+        )
+        for source in ("etth1", "etth2", "ettm1", "ettm2")
+    },
+    **{
+        f"uea-{name}": Entry(
+            partial(benchmarks.uea, name=name), f"UEA {name} classification, `split` archive or resplit"
+        )
+        for name in files.UEA_SETS
+    },
     "pems08": Entry(benchmarks.pems08, "PEMS08 traffic flow, 12 in / 12 out per sensor, 6:2:2 in time"),
 }
 

@@ -33,9 +33,16 @@ def uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tens
     return torch.rand(n, generator=generator, dtype=torch.float64) * (high - low) + low
 
 
-def mass_spring_damper(n: int, seq_len: int, *, m: tuple[float, float], k: tuple[float, float],
-                       c: tuple[float, float], generator: torch.Generator,
-                       x0_jitter: float = 0.0) -> tuple[Tensor, Tensor]:
+def mass_spring_damper(
+    n: int,
+    seq_len: int,
+    *,
+    m: tuple[float, float],
+    k: tuple[float, float],
+    c: tuple[float, float],
+    generator: torch.Generator,
+    x0_jitter: float = 0.0,
+) -> tuple[Tensor, Tensor]:
     """Trajectories of ``m x'' + c x' + k x = 0`` on ``seq_len`` uniform steps of t in [0, 1].
 
     Args:
@@ -53,8 +60,15 @@ def mass_spring_damper(n: int, seq_len: int, *, m: tuple[float, float], k: tuple
     return torch.stack([x, v], dim=-1).float(), torch.stack([m_, k_, c_], dim=-1)
 
 
-def lotka_volterra(n: int, seq_len: int, *, ad: tuple[float, float], bc: tuple[float, float],
-                   generator: torch.Generator, substeps: int = 20) -> tuple[Tensor, Tensor]:
+def lotka_volterra(
+    n: int,
+    seq_len: int,
+    *,
+    ad: tuple[float, float],
+    bc: tuple[float, float],
+    generator: torch.Generator,
+    substeps: int = 20,
+) -> tuple[Tensor, Tensor]:
     """Trajectories of ``x' = a x - b x y``, ``y' = c x y - d y`` from (1, 1) on t in [0, 1].
 
     Args:
@@ -105,7 +119,9 @@ def repeat_copy(trajectories: Tensor, cuts: Tensor, gap: int) -> tuple[Tensor, T
     return inputs, targets
 
 
-def sine_waves(n: int, seq_len: int, *, phase: tuple[float, float], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def sine_waves(
+    n: int, seq_len: int, *, phase: tuple[float, float], generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """``sin(2 pi t + phase)`` on ``seq_len`` uniform steps of t in [0, 1].
 
     Returns:
@@ -173,6 +189,7 @@ def spiral_points(n: int, seq_len: int, generator: torch.Generator, noise: float
 
 # ----- data sets ------------------------------------------------------------------------------------
 
+
 def forecast_splits(train: Tensor, val: Tensor, test: Tensor, context: int, names: tuple[str, ...]) -> SequenceData:
     """Forecasting data whose targets are the inputs, normalised with training statistics."""
     scaler = StandardScaler.fit(train)
@@ -212,14 +229,17 @@ def raw_splits(train: Tensor, val: Tensor, test: Tensor, context: int, names: tu
     return SequenceData(*splits, task="forecast", context=context, channel_names=names)
 
 
-def msd_draws(config: DataConfig, x0_jitter: float = 0.0,
-              default_sizes=(20480, 2048, 4096)) -> list[tuple[Tensor, Tensor]]:
+def msd_draws(
+    config: DataConfig, x0_jitter: float = 0.0, default_sizes=(20480, 2048, 4096)
+) -> list[tuple[Tensor, Tensor]]:
     """The train, validation and test draws of ``msd``: per split, the states ``(N, T, 2)`` and the
     parameters ``(N, 3)`` holding (m, k, c) of each trajectory."""
     n_train, n_val, n_test = sizes(config, *default_sizes)
     seq_len, generator = config.seq_len or 256, torch.Generator().manual_seed(config.seed)
-    draw = lambda n, ranges: mass_spring_damper(n, seq_len, generator=generator, x0_jitter=x0_jitter,
-                                                          **ranges)
+
+    def draw(n, ranges):
+        return mass_spring_damper(n, seq_len, generator=generator, x0_jitter=x0_jitter, **ranges)
+
     return [draw(n_train, MSD_TRAIN_RANGES), draw(n_val, MSD_TRAIN_RANGES), draw(n_test, MSD_TEST_RANGES)]
 
 
@@ -246,9 +266,10 @@ def lv_copy(config: DataConfig) -> SequenceData:
     scaled to [-1, 1] per channel with the training minimum and maximum before the task is built."""
     n_train, n_val, n_test = sizes(config, 15000, 1500, 3000)
     seq_len, generator = config.seq_len or 256, torch.Generator().manual_seed(config.seed)
-    draws = [lotka_volterra(n, seq_len, ad=ad, bc=bc, generator=generator)[0]
-             for n, ad, bc in ((n_train, (20, 50), (80, 120)), (n_val, (20, 50), (80, 120)),
-                               (n_test, (10, 60), (70, 130)))]
+    draws = [
+        lotka_volterra(n, seq_len, ad=ad, bc=bc, generator=generator)[0]
+        for n, ad, bc in ((n_train, (20, 50), (80, 120)), (n_val, (20, 50), (80, 120)), (n_test, (10, 60), (70, 130)))
+    ]
     low, high = draws[0].amin(dim=(0, 1)), draws[0].amax(dim=(0, 1))
     splits = []
     for trajectories in draws:
@@ -265,7 +286,10 @@ def sine(config: DataConfig) -> SequenceData:
     paper's 1 / 10 / 100 / 1,000 / 10,000); 1,000 validation and 1,000 test sequences."""
     n_train, n_val, n_test = sizes(config, 10000, 1000, 1000)
     seq_len, generator = config.seq_len or 16, torch.Generator().manual_seed(config.seed)
-    draw = lambda n: sine_waves(n, seq_len, phase=(-math.pi / 6, math.pi / 6), generator=generator)[0]
+
+    def draw(n):
+        return sine_waves(n, seq_len, phase=(-math.pi / 6, math.pi / 6), generator=generator)[0]
+
     pool = draw(max(n_train, 10000))
     return raw_splits(pool[:n_train], draw(n_val), draw(n_test), context=config.context or 1, names=("sin",))
 

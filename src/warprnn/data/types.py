@@ -22,10 +22,13 @@ class StandardScaler:
     std: Tensor
 
     @classmethod
-    def fit(cls, x: Tensor, lengths: Tensor | None = None) -> "StandardScaler":
+    def fit(cls, x: Tensor, lengths: Tensor | None = None) -> StandardScaler:
         """Statistics of the valid steps of x ``(N, T, C)``."""
-        valid = torch.ones(x.shape[:2], dtype=torch.bool) if lengths is None else \
-            torch.arange(x.shape[1]) < lengths[:, None]
+        valid = (
+            torch.ones(x.shape[:2], dtype=torch.bool)
+            if lengths is None
+            else torch.arange(x.shape[1]) < lengths[:, None]
+        )
         values = x[valid]  # (steps, C)
         return cls(values.mean(0), values.std(0).clamp_min(1e-8))
 
@@ -47,7 +50,7 @@ class Split:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def batch(self, index: Tensor) -> "Split":
+    def batch(self, index: Tensor) -> Split:
         """The sequences at ``index``."""
         return Split(self.x[index], self.y[index], self.lengths[index])
 

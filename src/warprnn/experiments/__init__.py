@@ -14,8 +14,8 @@ run, e.g. ``train.epochs=1`` for a smoke test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .dsr import run_dsr
 from .icl import run_icl

@@ -69,8 +69,13 @@ def id_vs_ood(model, data: SequenceData, test_params: Tensor, batch_size: int = 
     for low, high in BINS:
         inside = (distance > low) & (distance <= high)
         bins.append({"low": low, "high": high, "count": int(inside.sum()), "mse": mean_or_nan(ood_se[inside])})
-    return {"id_mse": id_se.mean().item(), "id_mae": id_ae.mean().item(), "ood_mse": ood_se.mean().item(),
-            "ood_mae": ood_ae.mean().item(), "bins": bins}
+    return {
+        "id_mse": id_se.mean().item(),
+        "id_mae": id_ae.mean().item(),
+        "ood_mse": ood_se.mean().item(),
+        "ood_mae": ood_ae.mean().item(),
+        "bins": bins,
+    }
 
 
 def mean_or_nan(values: Tensor) -> float:
@@ -80,12 +85,18 @@ def mean_or_nan(values: Tensor) -> float:
 
 def markdown(result: dict) -> str:
     """The ``id_vs_ood`` result as a markdown paragraph and table."""
-    rows = [f"| in distribution (validation split, training ranges) | {result['id_mse']:.4g} | {result['id_mae']:.4g} |",
-            f"| out of distribution (test split, wider ranges) | {result['ood_mse']:.4g} | {result['ood_mae']:.4g} |"]
+    rows = [
+        f"| in distribution (validation split, training ranges) | {result['id_mse']:.4g} | {result['id_mae']:.4g} |",
+        f"| out of distribution (test split, wider ranges) | {result['ood_mse']:.4g} | {result['ood_mae']:.4g} |",
+    ]
     for b in result["bins"]:
-        where = ("inside the training ranges" if b["low"] == -math.inf else
-                 f"outside by more than {b['low']:g} range widths" if b["high"] == math.inf else
-                 f"outside by ({b['low']:g}, {b['high']:g}] range widths")
+        where = (
+            "inside the training ranges"
+            if b["low"] == -math.inf
+            else f"outside by more than {b['low']:g} range widths"
+            if b["high"] == math.inf
+            else f"outside by ({b['low']:g}, {b['high']:g}] range widths"
+        )
         rows.append(f"| test trajectories {where} ({b['count']}) | {b['mse']:.4g} | |")
     return "\n".join(["| split | forecast MSE | forecast MAE |", "|---|---|---|", *rows])
 
@@ -102,7 +113,9 @@ def report(run_dir: Path, figure: Path) -> str:
     theta = forecast(model, data.test.batch(torch.tensor([farthest])), data.context, 1, device)["theta"][0]
     plots.plot_theta_trajectory(theta, figure, context=data.context)
     m, k, c = test_params[farthest].tolist()
-    return (f"WARP (seed 0) forecasts MSD after the {data.context}-step context with no gradient step at test "
-            f"time; only theta_t moves with the data. Errors per trajectory, averaged:\n\n{markdown(result)}\n\n"
-            f"theta_t along the most out-of-distribution test trajectory (m={m:.3g}, k={k:.3g}, c={c:.3g}), "
-            f"context boundary dotted:\n\n![theta](figures/{figure.name})")
+    return (
+        f"WARP (seed 0) forecasts MSD after the {data.context}-step context with no gradient step at test "
+        f"time; only theta_t moves with the data. Errors per trajectory, averaged:\n\n{markdown(result)}\n\n"
+        f"theta_t along the most out-of-distribution test trajectory (m={m:.3g}, k={k:.3g}, c={c:.3g}), "
+        f"context boundary dotted:\n\n![theta](figures/{figure.name})"
+    )

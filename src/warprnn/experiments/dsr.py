@@ -33,16 +33,23 @@ DSR_DATASETS = {"msd": "MSD", "msd-zero": "MSD-Zero", "lv-copy": "LV repeat-copy
 DSR_MODELS = ("warp", "warp-phys", "gru", "lstm", "transformer")
 PHYS_OVERRIDES = {  # WARP-Phys per data set: the physical root and its own settings
     # the oscillator identified from moments that a fixed A maintains; B and phi fine-tuned
-    "msd": ("warp.root=msd-moments", "warp.time_as_channel=true", "warp.hypernet_depth=0", "optim.lr=1e-5",
-            "optim.lr_A=0"),
+    "msd": (
+        "warp.root=msd-moments",
+        "warp.time_as_channel=true",
+        "warp.hypernet_depth=0",
+        "optim.lr=1e-5",
+        "optim.lr_A=0",
+    ),
     # the phase root has one parameter: a hypernetwork of the default widths (C to D_theta) would be as tiny
     "sine": ("warp.root=sine", "warp.hypernet_width=32", "optim.lr=1e-2", "optim.lr_A=1e-3"),
 }
 SCALE_OVERRIDES = {"cpu": {"transformer": ["train.autoregressive=false"]}, "paper": {}}
-CPU_NOTE = ("At this scale every model is small and briefly trained (roots 24 x 1, 512 to 1,000 training "
-            "sequences, 15 to 30 epochs) and the Transformer trains teacher-forced (autoregressive training "
-            "costs ~100 s per epoch on MSD with one thread): the table checks the pipeline and the direction "
-            "of the paper's claims, not its absolute numbers.")
+CPU_NOTE = (
+    "At this scale every model is small and briefly trained (roots 24 x 1, 512 to 1,000 training "
+    "sequences, 15 to 30 epochs) and the Transformer trains teacher-forced (autoregressive training "
+    "costs ~100 s per epoch on MSD with one thread): the table checks the pipeline and the direction "
+    "of the paper's claims, not its absolute numbers."
+)
 
 
 @dataclass
@@ -80,9 +87,11 @@ def dsr_table(results: list[Result]) -> str:
     """A Table-3-style markdown table: test MSE and MAE, mean ± std over seeds, per data set and model."""
     lines = ["| data set | model | parameters | seeds | test MSE | test MAE |", "|---|---|---:|---:|---|---|"]
     for (dataset, model), rows in group(results).items():
-        lines.append(f"| {DSR_DATASETS.get(dataset, dataset)} | {MODEL_NAMES.get(model, model)} | "
-                     f"{rows[0].parameters:,} | {len(rows)} | {mean_std([r.mse for r in rows])} | "
-                     f"{mean_std([r.mae for r in rows])} |")
+        lines.append(
+            f"| {DSR_DATASETS.get(dataset, dataset)} | {MODEL_NAMES.get(model, model)} | "
+            f"{rows[0].parameters:,} | {len(rows)} | {mean_std([r.mse for r in rows])} | "
+            f"{mean_std([r.mae for r in rows])} |"
+        )
     return "\n".join(lines)
 
 
@@ -107,33 +116,53 @@ def ordering_summary(results: list[Result]) -> str:
         rival, best = min(((m, s) for m, s in scores.items() if m != "warp-phys"), key=lambda p: p[1])
         ratio = best / phys if phys > 0 else math.inf
         verdict = "holds" if ratio > 10 else "does not hold"
-        lines.append(f"- {DSR_DATASETS[dataset]}: WARP-Phys MSE {phys:.3g}, next best {MODEL_NAMES[rival]} "
-                     f"{best:.3g} (ratio {ratio:.3g}x): the >10x claim {verdict}.")
+        lines.append(
+            f"- {DSR_DATASETS[dataset]}: WARP-Phys MSE {phys:.3g}, next best {MODEL_NAMES[rival]} "
+            f"{best:.3g} (ratio {ratio:.3g}x): the >10x claim {verdict}."
+        )
     for dataset in ("msd", "msd-zero"):
         scores = by_model.get(dataset, {})
         if {"warp", "gru", "lstm"} <= scores.keys():
             below = scores["warp"] < min(scores["gru"], scores["lstm"])
-            lines.append(f"- {DSR_DATASETS[dataset]}: WARP MSE {scores['warp']:.3g}, GRU {scores['gru']:.3g}, LSTM "
-                         f"{scores['lstm']:.3g}: WARP {'is' if below else 'is not'} below both recurrent baselines.")
+            lines.append(
+                f"- {DSR_DATASETS[dataset]}: WARP MSE {scores['warp']:.3g}, GRU {scores['gru']:.3g}, LSTM "
+                f"{scores['lstm']:.3g}: WARP {'is' if below else 'is not'} below both recurrent baselines."
+            )
     scores = by_model.get("lv-copy", {})
     if scores:
         winner = min(scores, key=scores.get)
         verdict = "holds" if winner == "warp" else "does not hold"
-        lines.append(f"- {DSR_DATASETS['lv-copy']}: lowest MSE {MODEL_NAMES[winner]} ({scores[winner]:.3g}): "
-                     f"the claim that WARP is best {verdict}.")
+        lines.append(
+            f"- {DSR_DATASETS['lv-copy']}: lowest MSE {MODEL_NAMES[winner]} ({scores[winner]:.3g}): "
+            f"the claim that WARP is best {verdict}."
+        )
     return "\n".join(lines)
 
 
 def train_one(dataset: str, model: str, seed: int, scale: str, run_root: Path, overrides: list[str]):
     """Trains one seed of one model on one data set; returns its ``Result`` and its ``RunResult``."""
     began = time.time()
-    run = run_config(f"{dataset}-{scale}", [*model_overrides(dataset, model, scale), f"train.seed={seed}",
-                                            f"data.seed={seed}", *overrides], run_root, f"{dataset}-{model}-s{seed}")
+    run = run_config(
+        f"{dataset}-{scale}",
+        [*model_overrides(dataset, model, scale), f"train.seed={seed}", f"data.seed={seed}", *overrides],
+        run_root,
+        f"{dataset}-{model}-s{seed}",
+    )
     metrics = run.test_metrics
-    result = Result(dataset, model, seed, run.parameters, metrics.get("test_mse", math.nan),
-                    metrics.get("test_mae", math.nan))
-    logger.info("%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.0fs, %s)", dataset, model, seed, run.status,
-                result.mse, result.mae, time.time() - began, run.run_dir)
+    result = Result(
+        dataset, model, seed, run.parameters, metrics.get("test_mse", math.nan), metrics.get("test_mae", math.nan)
+    )
+    logger.info(
+        "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.0fs, %s)",
+        dataset,
+        model,
+        seed,
+        run.status,
+        result.mse,
+        result.mae,
+        time.time() - began,
+        run.run_dir,
+    )
     return result, run
 
 
@@ -157,10 +186,14 @@ def run_dsr(scale: str, seeds: int, out: Path, overrides: list[str] = ()) -> Pat
                 first_runs.setdefault((dataset, model), run.run_dir)
     plots = copy_forecast_plots(first_runs, figures, scale)
     msd_warp = first_runs.get(("msd", "warp"))
-    tta = ("Not measured: no WARP run on MSD finished." if msd_warp is None else
-           adaptation.report(msd_warp, figures / f"dsr-{scale}-theta.png"))
-    command = shlex.join(["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds),
-                          "--out", str(out)])
+    tta = (
+        "Not measured: no WARP run on MSD finished."
+        if msd_warp is None
+        else adaptation.report(msd_warp, figures / f"dsr-{scale}-theta.png")
+    )
+    command = shlex.join(
+        ["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds), "--out", str(out)]
+    )
     runs_csv = Path(out) / f"dsr-{scale}-runs.csv"
     write_results_csv(results, runs_csv)
     text = dsr_report(scale, seeds, results, plots, tta, command, time.time() - began, run_root, runs_csv.name)
@@ -189,8 +222,17 @@ def copy_forecast_plots(first_runs: dict, figures: Path, scale: str) -> list[Pat
     return copied
 
 
-def dsr_report(scale: str, seeds: int, results: list[Result], plots: list[Path], tta: str, command: str,
-               seconds: float, run_root: Path, csv_name: str) -> str:
+def dsr_report(
+    scale: str,
+    seeds: int,
+    results: list[Result],
+    plots: list[Path],
+    tta: str,
+    command: str,
+    seconds: float,
+    run_root: Path,
+    csv_name: str,
+) -> str:
     """The markdown report of a DSR reproduction."""
     figure_lines = "\n".join(f"![{p.stem}](figures/{p.name})" for p in plots)
     return f"""# Dynamical-system reconstruction ({scale} scale)
@@ -201,14 +243,14 @@ MSD-Zero, SINE; physical scale) and of the teacher-forced repeat-copy outputs fr
 Configs: `src/warprnn/configs/DATASET-{scale}.yaml`; WARP-Phys is the WARP config with a physical root
 and its own settings (the authors also train their physics variants with separate configs):
 
-- MSD: `{' '.join(PHYS_OVERRIDES["msd"])}`. The root `msd-moments` identifies k/m and c/m from
+- MSD: `{" ".join(PHYS_OVERRIDES["msd"])}`. The root `msd-moments` identifies k/m and c/m from
   leaky integrals of the trajectory held in theta, by least squares on the integrated equation of motion,
   and steps (x, v) forward by the exact flow. A is the fixed recurrence that maintains those integrals
   (`optim.lr_A=0`: a trained A drifts off the coefficients the integrals need and the solve breaks down);
   B and the linear phi are fine-tuned at a small learning rate. The closed-form root `msd`, whose theta
   must hold (log m, log k, log c) themselves, fails here: every MSD trajectory starts at (1, 0), so phi
   cannot tell them apart, and a linear recurrence cannot turn the context into those logarithms.
-- SINE: `{' '.join(PHYS_OVERRIDES["sine"])}` (the phase root has one parameter, so the default
+- SINE: `{" ".join(PHYS_OVERRIDES["sine"])}` (the phase root has one parameter, so the default
   hypernetwork, whose widths step from C to D_theta, would be as tiny).
 
 The baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of

@@ -117,15 +117,22 @@ def icl_errors(model: WARP, tokens: Tensor, weights: Tensor, generator: torch.Ge
     D = weights.shape[1]
     keys, values = tokens[..., :D], tokens[..., D]
     context, query = (keys[:, :-1], values[:, :-1]), (keys[:, -1:], values[:, -1:])
-    predicted = model(inputs).mean[:, -2, D:D + 1]  # the output at step N-2 predicts the query's value
+    predicted = model(inputs).mean[:, -2, D : D + 1]  # the output at step N-2 predicts the query's value
     new_keys = torch.rand(len(tokens), NEW_KEYS, D, generator=generator) * 2 - 1
     new_values = torch.einsum("nqd,nd->nq", new_keys, weights)
-    extracted = torch.stack([model.mean(extract_root(model, inputs[i, :-1])(new_keys[i]))[:, D]
-                             for i in range(len(tokens))])
-    mse = lambda pred, truth: ((pred - truth) ** 2).mean().item()
-    return {"warp": mse(predicted, query[1]), "extracted": mse(extracted, new_values),
-            "least_squares": mse(least_squares(*context, query[0]), query[1]),
-            "mean": mse(context_mean(context[1], query[0]), query[1])}
+    extracted = torch.stack(
+        [model.mean(extract_root(model, inputs[i, :-1])(new_keys[i]))[:, D] for i in range(len(tokens))]
+    )
+
+    def mse(pred, truth):
+        return ((pred - truth) ** 2).mean().item()
+
+    return {
+        "warp": mse(predicted, query[1]),
+        "extracted": mse(extracted, new_values),
+        "least_squares": mse(least_squares(*context, query[0]), query[1]),
+        "mean": mse(context_mean(context[1], query[0]), query[1]),
+    }
 
 
 def train_and_score(scale: str, dim: int, seed: int, run_root: Path) -> dict[str, float]:
@@ -143,8 +150,10 @@ def train_and_score(scale: str, dim: int, seed: int, run_root: Path) -> dict[str
 
 def table(results: dict[int, list[dict[str, float]]]) -> list[str]:
     """Markdown rows: mean ± std over seeds of each error (``report.mean_std``), for each D."""
-    rows = ["| D | WARP (query) | extracted root (new keys) | least squares (query) | context mean (query) |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| D | WARP (query) | extracted root (new keys) | least squares (query) | context mean (query) |",
+        "|---|---|---|---|---|",
+    ]
     for dim, runs in results.items():
         cells = [mean_std([run[k] for run in runs]) for k in ("warp", "extracted", "least_squares", "mean")]
         rows.append(f"| {dim} | " + " | ".join(cells) + " |")
@@ -181,14 +190,18 @@ def run_icl(scale: str, seeds: int, out: Path, overrides: list[str] = ()) -> Pat
 def report(scale: str, seeds: int, out: Path, results: dict, seconds: float) -> list[str]:
     """The lines of ``icl-SCALE.md``."""
     return [
-        f"# In-context linear regression ({scale} scale)", "",
+        f"# In-context linear regression ({scale} scale)",
+        "",
         f"Command: `warprnn reproduce icl --scale {scale} --seeds {seeds} --out {out}` "
-        f"({seconds / 60:.1f} min, {torch.get_num_threads()} thread(s)).", "",
+        f"({seconds / 60:.1f} min, {torch.get_num_threads()} thread(s)).",
+        "",
         f"Config `src/warprnn/configs/icl-{scale}.yaml`, for each D with `data.dim=D`; seeds 0..{seeds - 1} seed "
         "both the data and the training. Sequences of 32 tokens (x_i, w . x_i), x_i and w ~ U(-1, 1)^D, a fresh w "
         "per sequence; the last token is the query, its value hidden from the input. Test-split mean squared "
-        "errors (best validation checkpoint), mean ± std over seeds:", "",
-        *table(results), "",
+        "errors (best validation checkpoint), mean ± std over seeds:",
+        "",
+        *table(results),
+        "",
         "- WARP (query): the model's own prediction of the query's value, from the 31 context tokens.",
         f"- extracted root (new keys): theta after the 31 context tokens, extracted as a standalone MLP "
         f"(`warprnn.experiments.icl.extract_root`) and queried on {NEW_KEYS} fresh keys of the same w per sequence.",

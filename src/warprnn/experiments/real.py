@@ -68,14 +68,21 @@ def run_real(scale: str, seeds: int, out: Path, overrides: list[str] = ()) -> Pa
         for model in models:
             started = time.time()
             run = run_config(f"{stem}-{scale}", [f"model={model}", *overrides], run_root, f"{stem}-{model}")
-            logger.info("%-13s %-6s %s in %.0fs: %s", stem, model, run.status, time.time() - started,
-                        ", ".join(f"{k} {run.test_metrics[k]:.4g}" for k in keys if k in run.test_metrics))
+            logger.info(
+                "%-13s %-6s %s in %.0fs: %s",
+                stem,
+                model,
+                run.status,
+                time.time() - started,
+                ", ".join(f"{k} {run.test_metrics[k]:.4g}" for k in keys if k in run.test_metrics),
+            )
             rows.append((f"{stem}-{scale}", model, run.parameters, run.test_metrics))
             completed[stem, model] = run.run_dir
         sections.append(real_table(rows, keys))
     figure = completion_figure(completed, Path(out) / "figures" / f"real-{scale}-mnist.png")
-    command = shlex.join(["warprnn", "reproduce", "real", *overrides, "--scale", scale, "--seeds", "1",
-                          "--out", str(out)])
+    command = shlex.join(
+        ["warprnn", "reproduce", "real", *overrides, "--scale", scale, "--seeds", "1", "--out", str(out)]
+    )
     tables = "\n\n".join(sections)
     text = f"""# Real data sets ({scale} scale)
 
@@ -120,5 +127,7 @@ def completion_figure(runs: dict[tuple[str, str], Path], path: Path, count: int 
         return ""
     truth = split.y
     plots.plot_image_completion(truth, preds, path, context=data.context)
-    return (f"MNIST completions of the first {len(truth)} test images after {data.context} pixels (the context "
-            f"copied into each completion):\n\n![mnist](figures/{path.name})")
+    return (
+        f"MNIST completions of the first {len(truth)} test images after {data.context} pixels (the context "
+        f"copied into each completion):\n\n![mnist](figures/{path.name})"
+    )

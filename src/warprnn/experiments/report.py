@@ -14,8 +14,14 @@ import torch
 from ..training import RunResult, load_experiment, train
 
 SCALES = ("cpu", "paper")
-MODEL_NAMES = {"warp": "WARP", "warp-phys": "WARP-Phys", "gru": "GRU", "lstm": "LSTM", "transformer": "Transformer",
-               "s4d": "S4D"}
+MODEL_NAMES = {
+    "warp": "WARP",
+    "warp-phys": "WARP-Phys",
+    "gru": "GRU",
+    "lstm": "LSTM",
+    "transformer": "Transformer",
+    "s4d": "S4D",
+}
 
 
 def check_scale(scale: str) -> None:
@@ -37,8 +43,10 @@ def mean_std(values: list[float]) -> str:
 def machine() -> str:
     """The machine a report was made on, in words."""
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.platform()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch thread(s), "
-            f"{device}, Python {platform.python_version()}, torch {torch.__version__}")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch thread(s), "
+        f"{device}, Python {platform.python_version()}, torch {torch.__version__}"
+    )
 
 
 def run_config(config_name: str, overrides: list[str], run_root: Path, name: str) -> RunResult:

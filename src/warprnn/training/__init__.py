@@ -13,5 +13,14 @@ from .config import ExperimentConfig, OptimConfig, TrainConfig, load_experiment
 from .loop import RunResult, train
 from .runs import evaluate_run, load_run, predict_run
 
-__all__ = ["ExperimentConfig", "OptimConfig", "TrainConfig", "load_experiment", "RunResult", "train",
-           "evaluate_run", "load_run", "predict_run"]
+__all__ = [
+    "ExperimentConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "load_experiment",
+    "RunResult",
+    "train",
+    "evaluate_run",
+    "load_run",
+    "predict_run",
+]

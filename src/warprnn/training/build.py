@@ -24,8 +24,9 @@ def resolve_device(name: str) -> torch.device:
 def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
     """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data``, initialised
     from ``train.seed``."""
-    warp = dataclasses.replace(config.warp, in_channels=data.channels, num_classes=data.num_classes,
-                               key_channels=data.key_channels)
+    warp = dataclasses.replace(
+        config.warp, in_channels=data.channels, num_classes=data.num_classes, key_channels=data.key_channels
+    )
     torch.manual_seed(config.train.seed)
     return build_named_model(config.model, warp, device=device)
 
@@ -36,17 +37,23 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
     transition = [p for name, p in model.named_parameters() if name == "A"]  # WARP's A; baselines have none
     rest = [p for name, p in model.named_parameters() if name != "A"]
-    groups = [{"params": rest}] + ([{"params": transition, "lr": o.lr if o.lr_A is None else o.lr_A}] if transition else [])
+    groups = [{"params": rest}] + (
+        [{"params": transition, "lr": o.lr if o.lr_A is None else o.lr_A}] if transition else []
+    )
     optimizer = cls(groups, lr=o.lr, weight_decay=o.weight_decay)
     floor = o.min_lr / o.lr  # both schedules scale every group's learning rate by the same factor
     if o.scheduler == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=o.plateau_factor, patience=o.plateau_patience,
-            min_lr=[group["lr"] * floor for group in optimizer.param_groups])
+            optimizer,
+            factor=o.plateau_factor,
+            patience=o.plateau_patience,
+            min_lr=[group["lr"] * floor for group in optimizer.param_groups],
+        )
     elif o.scheduler == "cosine":
         epochs = config.train.epochs
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda epoch: floor + (1 - floor) * (1 + math.cos(math.pi * epoch / epochs)) / 2)
+            optimizer, lambda epoch: floor + (1 - floor) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+        )
     else:
         scheduler = None
     return optimizer, scheduler

@@ -9,10 +9,10 @@ experiments are ``configs/NAME.yaml`` in the package, loadable by name.
 from __future__ import annotations
 
 import dataclasses
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 
@@ -147,11 +147,13 @@ class ExperimentConfig:
         if self.train.loss == "nll" and self.warp.head != "gaussian":
             raise ValueError(f"train.loss: 'nll' needs warp.head='gaussian', got {self.warp.head!r}")
         if (self.train.loss == "ce") != (self.warp.head == "classification"):
-            raise ValueError(f"train.loss: 'ce' goes with warp.head='classification' and only with it, "
-                             f"got loss {self.train.loss!r} and head {self.warp.head!r}")
+            raise ValueError(
+                f"train.loss: 'ce' goes with warp.head='classification' and only with it, "
+                f"got loss {self.train.loss!r} and head {self.warp.head!r}"
+            )
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> ExperimentConfig:
         """Builds an experiment from nested mappings, naming any unknown key."""
         return from_dict(cls, values)
 
@@ -174,8 +176,9 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
             raise ValueError(f"override {word!r}: expected key=value, e.g. train.epochs=5")
         path = key.split(".")
         if len(path) > 2 or (len(path) == 2 and path[0] not in SECTIONS) or (len(path) == 1 and path[0] in SECTIONS):
-            raise ValueError(f"override {word!r}: expected 'model=...' or 'SECTION.KEY=...' "
-                             f"with SECTION one of {sorted(SECTIONS)}")
+            raise ValueError(
+                f"override {word!r}: expected 'model=...' or 'SECTION.KEY=...' with SECTION one of {sorted(SECTIONS)}"
+            )
         target = values
         for part in path[:-1]:
             target = target.setdefault(part, {})

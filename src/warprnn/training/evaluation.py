@@ -11,13 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import metrics
 from ..data import SequenceData, Split
 from ..heads import WarpOutput
+from . import metrics
 
 
-def step_mask(lengths: Tensor, T: int, num_steps: int | None = None,
-              generator: torch.Generator | None = None) -> Tensor:
+def step_mask(
+    lengths: Tensor, T: int, num_steps: int | None = None, generator: torch.Generator | None = None
+) -> Tensor:
     """Which predictions ``mean[:, t]`` (t < T-1) have a target: ``t + 1 < length``, ``(batch, T-1)``.
 
     With ``num_steps``, only that many randomly drawn steps (the same for the whole batch) count.
@@ -55,7 +56,7 @@ def align(y: Tensor, mean: Tensor) -> Tensor:
 def last_value_forecast(y: Tensor, context: int) -> Tensor:
     """The naive forecast: every step from L on repeats the last context value ``y[:, L-1]``."""
     pred = y.clone()
-    pred[:, context:] = y[:, context - 1:context]
+    pred[:, context:] = y[:, context - 1 : context]
     return pred
 
 
@@ -79,8 +80,9 @@ def forecast(model, split: Split, context: int | None, batch_size: int, device) 
 
 
 @torch.no_grad()
-def evaluate(model, split: Split, data: SequenceData, loss: str, batch_size: int, device, mode: str,
-             prefix: str) -> dict[str, float]:
+def evaluate(
+    model, split: Split, data: SequenceData, loss: str, batch_size: int, device, mode: str, prefix: str
+) -> dict[str, float]:
     """Metrics of ``model`` on ``split``, keys prefixed (``val_``, ``test_``).
 
     Always the teacher-forced ``loss``; for forecasting, the metrics of ``metrics.forecast_metrics`` on the
@@ -101,9 +103,17 @@ def evaluate(model, split: Split, data: SequenceData, loss: str, batch_size: int
         results.update(metrics.classification_metrics(torch.cat(logits), split.y, data.num_classes))
     else:
         pred = forecast(model, split, data.forecast_context, batch_size, device)
-        results.update(metrics.forecast_metrics(pred["mean"], split.y, context=data.context,
-                                                lengths=split.lengths, std=pred["std"], scaler=data.scaler,
-                                                bin_width=data.bin_width))
+        results.update(
+            metrics.forecast_metrics(
+                pred["mean"],
+                split.y,
+                context=data.context,
+                lengths=split.lengths,
+                std=pred["std"],
+                scaler=data.scaler,
+                bin_width=data.bin_width,
+            )
+        )
     return {f"{prefix}{k}": v for k, v in results.items()}
 
 

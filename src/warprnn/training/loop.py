@@ -82,8 +82,7 @@ class Progress:
             sys.stderr.write("\r" + " " * 80 + "\r")
 
 
-def train_epoch(model, data: SequenceData, config: ExperimentConfig, optimizer, generator, device,
-                progress: Progress):
+def train_epoch(model, data: SequenceData, config: ExperimentConfig, optimizer, generator, device, progress: Progress):
     """One pass over the training split. Returns the mean loss, or a non-finite loss as soon as one occurs."""
     t = config.train
     model.train()
@@ -94,8 +93,13 @@ def train_epoch(model, data: SequenceData, config: ExperimentConfig, optimizer, 
         cpu_batch = data.train.batch(index)
         batch = Split(cpu_batch.x.to(device), cpu_batch.y.to(device), cpu_batch.lengths.to(device))
         forcing = t.teacher_forcing if t.autoregressive else None
-        out = model(batch.x, batch.lengths, teacher_forcing=forcing, mode=t.mode if forcing is None else "scan",
-                    generator=generator if device.type == "cpu" else None)
+        out = model(
+            batch.x,
+            batch.lengths,
+            teacher_forcing=forcing,
+            mode=t.mode if forcing is None else "scan",
+            generator=generator if device.type == "cpu" else None,
+        )
         mask = None if t.loss == "ce" else step_mask(batch.lengths, batch.x.shape[1], t.loss_steps, generator)
         loss = compute_loss(out, batch, t.loss, mask)
         if not torch.isfinite(loss):
@@ -125,8 +129,10 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
     device = resolve_device(config.train.device)
     data = build_dataset(config.data)
     if data.task != "forecast" and config.train.autoregressive:
-        raise ValueError(f"train.autoregressive: {config.data.name!r} is a {data.task} task, whose inputs are "
-                         f"never replaced by predictions; set train.autoregressive=false")
+        raise ValueError(
+            f"train.autoregressive: {config.data.name!r} is a {data.task} task, whose inputs are "
+            f"never replaced by predictions; set train.autoregressive=false"
+        )
     model = build_model(config, data, device)
     optimizer, scheduler = build_optimizer(config, model)
     history, best, start = [], None, 1
@@ -157,20 +163,31 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
             if epoch % t.val_every == 0 or epoch == t.epochs:
                 row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
                 if t.metric not in row:
-                    raise ValueError(f"train.metric: {t.metric!r} is not computed; choose one of "
-                                     f"{sorted(k for k in row if k.startswith('val_'))}")
+                    raise ValueError(
+                        f"train.metric: {t.metric!r} is not computed; choose one of "
+                        f"{sorted(k for k in row if k.startswith('val_'))}"
+                    )
                 if is_better(t.metric, row[t.metric], best):
                     best = row[t.metric]
-                    rundir.save_checkpoint(rundir.checkpoint_path(run_dir, "best"),
-                                           {"model": model.state_dict(), "epoch": epoch})
+                    rundir.save_checkpoint(
+                        rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
+                    )
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(train_loss)
             elif scheduler is not None:
                 scheduler.step()
             history.append(row)
-            rundir.save_checkpoint(rundir.checkpoint_path(run_dir, "last"), {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best": best,
-                "scheduler": None if scheduler is None else scheduler.state_dict(), "history": history})
+            rundir.save_checkpoint(
+                rundir.checkpoint_path(run_dir, "last"),
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch,
+                    "best": best,
+                    "scheduler": None if scheduler is None else scheduler.state_dict(),
+                    "history": history,
+                },
+            )
             rundir.write_metrics(run_dir, history)
             if board is not None:
                 board.write(row)
@@ -181,12 +198,23 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
         if board is not None:
             board.close()
     if not rundir.checkpoint_path(run_dir, "best").is_file():
-        rundir.save_checkpoint(rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": t.epochs})
-        logger.warning("no validation %s was finite (the forecasts diverged); best.pt holds the last epoch's "
-                       "weights and the test metrics below are theirs", t.metric)
+        rundir.save_checkpoint(
+            rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": t.epochs}
+        )
+        logger.warning(
+            "no validation %s was finite (the forecasts diverged); best.pt holds the last epoch's "
+            "weights and the test metrics below are theirs",
+            t.metric,
+        )
     test, figures = finish(run_dir, config, data, model, device, history)
-    return RunResult(run_dir=run_dir, model=config.model, parameters=count_parameters(model), status="finished",
-                     test_metrics=test, plots=figures)
+    return RunResult(
+        run_dir=run_dir,
+        model=config.model,
+        parameters=count_parameters(model),
+        status="finished",
+        test_metrics=test,
+        plots=figures,
+    )
 
 
 def stop_non_finite(run_dir: Path, model: str, parameters: int, epoch: int, loss: float) -> RunResult:
@@ -194,5 +222,6 @@ def stop_non_finite(run_dir: Path, model: str, parameters: int, epoch: int, loss
     last = rundir.checkpoint_path(run_dir, "last")
     kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
     logger.warning("stopped: the training loss became %s in epoch %d; %s", loss, epoch, kept)
-    return RunResult(run_dir=run_dir, model=model, parameters=parameters, status="non-finite", test_metrics={},
-                     plots=[])
+    return RunResult(
+        run_dir=run_dir, model=model, parameters=parameters, status="non-finite", test_metrics={}, plots=[]
+    )

@@ -55,8 +55,16 @@ def bits_per_dim(nll: float, bin_width: float) -> float:
     return (nll - math.log(bin_width)) / math.log(2)
 
 
-def forecast_metrics(pred: Tensor, target: Tensor, *, context: int, lengths: Tensor | None = None,
-                     std: Tensor | None = None, scaler=None, bin_width: float | None = None) -> dict[str, float]:
+def forecast_metrics(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    context: int,
+    lengths: Tensor | None = None,
+    std: Tensor | None = None,
+    scaler=None,
+    bin_width: float | None = None,
+) -> dict[str, float]:
     """Errors of forecasts on the forecast part only: steps ``context <= t < length``.
 
     Args:

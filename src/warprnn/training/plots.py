@@ -40,8 +40,15 @@ def plot_losses(history: list[dict], path: Path, metric: str | None = None) -> P
     return _save(fig, path)
 
 
-def plot_predictions(truth: Tensor, pred: Tensor, path: Path, *, context: int, std: Tensor | None = None,
-                     channel_names: tuple[str, ...] = ()) -> Path:
+def plot_predictions(
+    truth: Tensor,
+    pred: Tensor,
+    path: Path,
+    *,
+    context: int,
+    std: Tensor | None = None,
+    channel_names: tuple[str, ...] = (),
+) -> Path:
     """Forecasts (dashed) against the truth for a few sequences, one panel per sequence and channel.
 
     Args:
@@ -57,7 +64,10 @@ def plot_predictions(truth: Tensor, pred: Tensor, path: Path, *, context: int, s
             ax.plot(steps, truth[n, :, c], color="black", lw=1.2, label="truth")
             ax.plot(steps[context:], pred[n, context:, c], "--", color="tab:red", lw=1.2, label="forecast")
             if std is not None:
-                low, high = pred[n, context:, c] - 2 * std[n, context:, c], pred[n, context:, c] + 2 * std[n, context:, c]
+                low, high = (
+                    pred[n, context:, c] - 2 * std[n, context:, c],
+                    pred[n, context:, c] + 2 * std[n, context:, c],
+                )
                 ax.fill_between(steps[context:], low, high, color="tab:red", alpha=0.2, lw=0)
             ax.axvline(context - 0.5, color="gray", ls=":", lw=1)
             if n == 0:
@@ -67,8 +77,9 @@ def plot_predictions(truth: Tensor, pred: Tensor, path: Path, *, context: int, s
     return _save(fig, path)
 
 
-def plot_image_completion(truth: Tensor, preds: dict[str, Tensor], path: Path, *, context: int,
-                          shape: tuple[int, int] = (28, 28)) -> Path:
+def plot_image_completion(
+    truth: Tensor, preds: dict[str, Tensor], path: Path, *, context: int, shape: tuple[int, int] = (28, 28)
+) -> Path:
     """Pixel-sequence completion as images (as the paper's Fig. 3a): per row one sequence, its context
     (the rest blanked), the truth and each model's completion (the context copied in).
 

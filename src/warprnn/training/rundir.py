@@ -1,11 +1,11 @@
 """A run folder: its layout and every file in it, each written atomically (``warprnn.atomic``).
 
-    config.yaml          the resolved experiment
-    metrics.csv          one row per epoch: train loss, learning rate, validation metrics
-    checkpoints/last.pt  after every epoch; best.pt: the best validation metric so far
-    test_metrics.json    final metrics of the best checkpoint on the test split
-    plots/               losses.png, predictions.png, theta.png
-    tensorboard/         the rows of metrics.csv as TensorBoard events (``train.tensorboard``)
+config.yaml          the resolved experiment
+metrics.csv          one row per epoch: train loss, learning rate, validation metrics
+checkpoints/last.pt  after every epoch; best.pt: the best validation metric so far
+test_metrics.json    final metrics of the best checkpoint on the test split
+plots/               losses.png, predictions.png, theta.png
+tensorboard/         the rows of metrics.csv as TensorBoard events (``train.tensorboard``)
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ class TensorBoard:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ValueError("train.tensorboard: the tensorboard package is not installed; "
-                             "pip install 'warprnn[tensorboard]'") from None
+            raise ValueError(
+                "train.tensorboard: the tensorboard package is not installed; pip install 'warprnn[tensorboard]'"
+            ) from None
         self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=start_epoch)
 
     def write(self, row: dict) -> None:

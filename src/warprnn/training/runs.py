@@ -14,8 +14,9 @@ from .config import ExperimentConfig
 from .evaluation import evaluate, forecast, naive_metrics
 
 
-def finish(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device,
-           history: list[dict]) -> tuple[dict, list[Path]]:
+def finish(
+    run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, history: list[dict]
+) -> tuple[dict, list[Path]]:
     """Evaluates the best checkpoint on the test split and draws the run's figures.
 
     Returns:
@@ -69,8 +70,9 @@ def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None)
         raise ValueError(f"predict: run {str(run_dir)!r} is a {data.task} run; only forecasting runs predict")
     x = values.unsqueeze(0) if values.dim() == 2 else values
     if x.dim() != 3 or x.shape[-1] != data.channels:
-        raise ValueError(f"--input: expected shape (T, {data.channels}) or (N, T, {data.channels}), "
-                         f"got {tuple(values.shape)}")
+        raise ValueError(
+            f"--input: expected shape (T, {data.channels}) or (N, T, {data.channels}), got {tuple(values.shape)}"
+        )
     context = x.shape[1]
     horizon = data.train.x.shape[1] - context if horizon is None else horizon
     if horizon < 1:
@@ -78,7 +80,7 @@ def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None)
     if data.scaler is not None:
         x = data.scaler.transform(x)
     padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
-    mean = model(padded, context=context).mean[:, context - 1:-1].cpu()
+    mean = model(padded, context=context).mean[:, context - 1 : -1].cpu()
     return mean if data.scaler is None else data.scaler.inverse(mean)
 
 
@@ -89,8 +91,19 @@ def draw_plots(run_dir: Path, model, data: SequenceData, device, history, batch_
     if data.task != "classification":
         sample = data.test.batch(torch.arange(min(4, len(data.test))))
         pred = forecast(model, sample, data.forecast_context, batch_size, device)
-        figures.append(plots.plot_predictions(sample.y, pred["mean"], out / "predictions.png", context=data.context,
-                                              std=pred["std"], channel_names=data.channel_names))
-        figures.append(plots.plot_theta_trajectory(pred["theta"][0, :int(sample.lengths[0])], out / "theta.png",
-                                                   context=data.context))
+        figures.append(
+            plots.plot_predictions(
+                sample.y,
+                pred["mean"],
+                out / "predictions.png",
+                context=data.context,
+                std=pred["std"],
+                channel_names=data.channel_names,
+            )
+        )
+        figures.append(
+            plots.plot_theta_trajectory(
+                pred["theta"][0, : int(sample.lengths[0])], out / "theta.png", context=data.context
+            )
+        )
     return figures
