@@ -113,6 +113,7 @@ def test_save_load_round_trip(name, tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_overfits_a_tiny_set(name):
     torch.manual_seed(0)

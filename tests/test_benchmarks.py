@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here trains or times real steps
+
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 

@@ -1,10 +1,16 @@
 """Experiment configs: every shipped file loads; unknown keys and bad values name themselves."""
 
+import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
-from warprnn.training.config import ExperimentConfig, apply_overrides, load_experiment
+from warprnn.config import WarpConfig, choices
+from warprnn.data.config import DataConfig
+from warprnn.training.config import ExperimentConfig, OptimConfig, TrainConfig, apply_overrides, load_experiment
 
 CONFIG_DIR = Path(__file__).parents[1] / "src" / "warprnn" / "configs"
 
@@ -83,3 +89,38 @@ def test_float_options_read_exponents_and_integers(tmp_path):
     assert config.optim.lr == 1e-3 and config.warp.final_clip == 2.0 and isinstance(config.warp.final_clip, float)
     with pytest.raises(ValueError, match=r"optim.lr: expected a number, got 'fast'"):
         load_experiment(None, ["optim.lr=fast"])
+
+
+def test_every_literal_option_is_checked_against_its_declaration():
+    """Each section's fixed-choice options are ``Literal`` fields; the check and its message come from the
+    declaration alone (``check_fields``), including a bool where an integer choice is declared."""
+    sections = {
+        "warp": WarpConfig,
+        "data": DataConfig,
+        "optim": OptimConfig,
+        "train": TrainConfig,
+        "": ExperimentConfig,
+    }
+    checked = 0
+    for prefix, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            allowed = choices(hints[field.name])
+            if allowed is None:
+                continue
+            name = f"{prefix}.{field.name}" if prefix else field.name
+            override = [f"{name}=bogus"] if prefix != "warp" or field.name != "hypernet_depth" else [f"{name}=true"]
+            bad = override[0].split("=")[1]
+            expected = re.escape(f"{field.name}: expected one of {list(allowed)}")
+            with pytest.raises(ValueError, match=expected + f", got {re.escape(repr(yaml.safe_load(bad)))}"):
+                load_experiment(None, override)
+            checked += 1
+    assert checked >= 14  # head, root, activations, ..., data.scaling, optim.name, train.loss, train.mode, model
+
+
+def test_shipped_configs_load_by_name():
+    assert load_experiment("msd-small", ["train.epochs=5"]) == load_experiment(
+        CONFIG_DIR / "msd-small.yaml", ["train.epochs=5"]
+    )
+    with pytest.raises(ValueError, match="unknown experiment 'nope': not a file and not a shipped config"):
+        load_experiment("nope")

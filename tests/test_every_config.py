@@ -12,6 +12,8 @@ import pytest
 from warprnn.baselines import MODELS
 from warprnn.training import load_experiment, train
 
+pytestmark = pytest.mark.slow  # every test here trains or times real steps
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 CONFIGS = sorted((REPO / "src" / "warprnn" / "configs").glob("*.yaml"))

@@ -357,6 +357,7 @@ def test_download_errors_are_one_line(tmp_path, monkeypatch, capsys):
 # ----- tiny end-to-end runs on the shared files ---------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config, extra",
     [

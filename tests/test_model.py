@@ -68,3 +68,14 @@ def test_hypernet_width_sets_the_hidden_layers():
     assert wide.theta0(torch.zeros(3, 1)).shape == (3, 1)
     with pytest.raises(ValueError, match="hypernet_width"):
         WarpConfig(hypernet_width=0)
+
+
+def test_the_version_is_written_once(capsys):
+    import importlib.metadata
+
+    import warprnn
+
+    assert importlib.metadata.version("warprnn") == warprnn.__version__
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"warprnn {warprnn.__version__}"

@@ -226,23 +226,6 @@ def test_auto_picks_by_cost_and_logs(caplog):
     assert caplog.text.count("mode='auto' chose") == 4
 
 
-def test_kernel_matches_matrix_powers():
-    D, T = 12, 11
-    A = (torch.eye(D, dtype=torch.float64) + 0.2 * torch.randn(D, D, dtype=torch.float64)).requires_grad_()
-    M = torch.randn(D, 3, dtype=torch.float64, requires_grad=True)
-    powers = [torch.eye(D, dtype=torch.float64)]
-    for _ in range(T - 1):
-        powers.append(A @ powers[-1])
-    ref = torch.stack([P @ M for P in powers])
-    fast = recurrence.kernel(A, M, T)
-    torch.testing.assert_close(fast, ref, **TOL)
-    weights = torch.randn_like(ref)
-    for g_fast, g_ref in zip(
-        torch.autograd.grad((fast * weights).sum(), [A, M]), torch.autograd.grad((ref * weights).sum(), [A, M])
-    ):
-        torch.testing.assert_close(g_fast, g_ref, **TOL)
-
-
 def test_causal_conv_matches_double_sum(monkeypatch):
     monkeypatch.setattr(
         recurrence.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2)

@@ -73,6 +73,7 @@ def skip_drawing(fig, path):
     return path
 
 
+@pytest.mark.slow
 def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(plots, "_save", skip_drawing)
@@ -114,6 +115,7 @@ def test_results_csv_has_one_row_per_run(tmp_path):
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared data folder {SHARED} is absent")
 def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -20,6 +20,7 @@ def test_msd_matches_high_accuracy_ode_solve():
     torch.testing.assert_close(states.double(), truth.permute(1, 2, 0), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_lotka_volterra_converged():
     """20 RK4 substeps per saved step agree with 100 to float32 resolution."""
     runs = [

@@ -66,6 +66,7 @@ def test_same_seed_same_weights(tmp_path):
     assert not torch.equal(load_checkpoint(other / "checkpoints" / "last.pt")["model"]["A"], weights[0]["A"])
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     epochs = 12
     args = TINY + ["data.num_train=96", "data.seq_len=24", f"train.epochs={epochs}", "train.val_every=100"]
@@ -152,6 +153,7 @@ def test_training_options_run(tmp_path, extra):
     assert result.status == "finished" and result.test_metrics["test_mse"] >= 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, metric",
     [
@@ -180,6 +182,7 @@ def test_sequence_task_refuses_autoregressive_training(tmp_path):
         train(tiny(tmp_path, "data.name=lv-copy", "data.seq_len=128", "train.autoregressive=true"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gru", "lstm", "transformer", "s4d"])
 def test_baselines_train_in_the_harness(tmp_path, model, capsys):
     """`warprnn train CONFIG model=NAME`: the same data, heads and protocol, a parameter-matched baseline."""
@@ -259,3 +262,30 @@ def test_lr_A_zero_keeps_the_transition_fixed(tmp_path):
     trained = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["model"]
     assert torch.equal(trained["A"], torch.eye(trained["A"].shape[0]))  # A = I from the start, never moved
     assert trained["B"].abs().sum() > 0  # while B trained
+
+
+def test_the_library_logs_and_never_prints(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="warprnn")
+    train(tiny(tmp_path, "train.epochs=2"), progress=True)  # the bar draws only on a terminal
+    assert capsys.readouterr() == ("", "")
+    assert any(m.startswith("run folder: ") for m in caplog.messages)
+    assert sum(m.startswith("epoch ") for m in caplog.messages) == 2
+
+
+@pytest.mark.parametrize("flag, epochs_shown", [([], True), (["-q"], False)])
+def test_cli_progress_goes_to_stderr_and_q_silences_it(tmp_path, capsys, flag, epochs_shown):
+    assert main(["train", *flag, "msd-small", *TINY, "train.epochs=2", f"train.out_dir={tmp_path}"]) == 0
+    out, err = capsys.readouterr()
+    assert "naive last-value forecast" in out and "epoch" not in out
+    assert ("epoch 2/2" in err) == epochs_shown and ("run folder:" in err) == epochs_shown
+
+
+def test_tensorboard_events_hold_the_metrics_csv_rows(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    run = train(tiny(tmp_path, "train.epochs=3", "train.val_every=2", "train.tensorboard=true")).run_dir
+    events = event_accumulator.EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    assert [e.step for e in events.Scalars("train_loss")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("train_loss")] == pytest.approx([float(r["train_loss"]) for r in rows])
+    assert [e.step for e in events.Scalars("val_mse")] == [2, 3]  # validation every 2 epochs and at the end

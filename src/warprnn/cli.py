@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -226,17 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbosity: int) -> None:
-    """Progress lines of the ``warprnn`` loggers on stderr: INFO by default, WARNING with ``-q``, DEBUG
-    with ``-vv``. The library itself only logs; this is the one place that shows the logs."""
-    root = logging.getLogger("warprnn")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+@contextlib.contextmanager
+def showing_logs(verbosity: int):
+    """Shows the progress lines of the ``warprnn`` loggers on stderr while a command runs: INFO by default,
+    WARNING with ``-q``, DEBUG with ``-vv``. The library itself only logs; this is the one place that shows
+    the logs, and it leaves the loggers as it found them."""
+    logger, training = logging.getLogger("warprnn"), logging.getLogger("warprnn.training")
+    saved = logger.level, training.level
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
-    logging.getLogger("warprnn.training").setLevel(logging.NOTSET)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        training.setLevel(saved[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,15 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    configure_logging(args.verbosity)
-    try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"warprnn: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("warprnn: interrupted; resume with 'warprnn train --resume RUN_DIR'", file=sys.stderr)
-        return 130
+    with showing_logs(args.verbosity):
+        try:
+            return args.run(args)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"warprnn: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("warprnn: interrupted; resume with 'warprnn train --resume RUN_DIR'", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
