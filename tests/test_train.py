@@ -289,3 +289,78 @@ def test_tensorboard_events_hold_the_metrics_csv_rows(tmp_path):
     assert [e.step for e in events.Scalars("train_loss")] == [1, 2, 3]
     assert [e.value for e in events.Scalars("train_loss")] == pytest.approx([float(r["train_loss"]) for r in rows])
     assert [e.step for e in events.Scalars("val_mse")] == [2, 3]  # validation every 2 epochs and at the end
+
+
+class FakeClock:
+    """``time`` for the training loop whose ``monotonic`` advances 10 s per call (3 calls an epoch)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        self.now += 10.0
+        return self.now
+
+    def time(self):
+        return self.now
+
+
+def test_time_budget_stops_at_an_epoch_boundary_scores_and_stays_stopped(tmp_path, monkeypatch):
+    """With epochs of 20 s and a 1-minute budget: after epoch 4 (80 s) one more epoch would pass the
+    budget by the rule (elapsed before + 2 x the epoch so far > budget), so the run stops there, validates
+    that last epoch although val_every is 100, and scores the best checkpoint; resuming trains no more."""
+    monkeypatch.setattr(loop, "time", FakeClock())
+    result = train(tiny(tmp_path, "train.epochs=50", "train.val_every=100", "train.time_budget=1"))
+    rows = list(csv.DictReader((result.run_dir / "metrics.csv").read_text().splitlines()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert [float(r["time"]) for r in rows] == [20.0, 40.0, 60.0, 80.0]
+    assert rows[-1]["val_mse"] != "" and all(r["val_mse"] == "" for r in rows[:-1])
+    assert result.status == "finished" and "test_mse" in result.test_metrics
+    last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
+    assert last["stopped"] and last["elapsed"] == 80.0
+    assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 4
+    resumed = train(None, run_dir=result.run_dir)
+    assert load_checkpoint(resumed.run_dir / "checkpoints" / "last.pt")["epoch"] == 4
+    assert resumed.test_metrics == result.test_metrics
+
+
+def test_a_resumed_run_continues_the_same_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "time", FakeClock())
+    first = train(tiny(tmp_path, "train.epochs=2", "train.time_budget=1"))  # 40 s of the 60
+    state = load_checkpoint(first.run_dir / "checkpoints" / "last.pt")
+    assert state["elapsed"] == 40.0 and not state["stopped"]
+
+
+def test_patience_stops_after_that_many_validations_without_improvement(tmp_path, monkeypatch):
+    real, scores = loop.evaluate, iter([1.0, 0.5, 0.7, 0.6, 0.55, 0.1])
+
+    def worsening(*args, **kwargs):  # the best val_mse at epoch 2, never better after it
+        return real(*args, **kwargs) | {"val_mse": next(scores)}
+
+    monkeypatch.setattr(loop, "evaluate", worsening)
+    result = train(tiny(tmp_path, "train.epochs=6", "train.val_every=1", "train.patience=3"))
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["epoch"] == 5  # epochs 3, 4, 5: stale
+    assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 2
+
+
+def test_warmup_scales_the_first_steps_and_restores_the_schedule():
+    class Recorder:
+        param_groups = [{"lr": 1.0}, {"lr": 0.5}]
+        seen = []
+
+        def step(self):
+            self.seen.append([g["lr"] for g in self.param_groups])
+
+    optimizer = Recorder()
+    for step in range(6):
+        loop.optimizer_step(optimizer, step, warmup_steps=4)
+    assert optimizer.seen == [[0.25, 0.125], [0.5, 0.25], [0.75, 0.375], [1.0, 0.5], [1.0, 0.5], [1.0, 0.5]]
+    assert optimizer.param_groups == [{"lr": 1.0}, {"lr": 0.5}]
+
+
+def test_the_loop_counts_optimiser_steps_across_epochs(tmp_path, monkeypatch):
+    steps = []
+    real = loop.optimizer_step
+    monkeypatch.setattr(loop, "optimizer_step", lambda opt, step, warmup: (steps.append(step), real(opt, step, warmup)))
+    train(tiny(tmp_path, "train.epochs=2", "optim.warmup_steps=4"))
+    assert steps == list(range(6))  # 48 sequences in batches of 16: 3 steps an epoch

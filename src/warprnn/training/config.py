@@ -43,6 +43,8 @@ class OptimConfig:
             all epochs).
         plateau_factor, plateau_patience: see ``scheduler``.
         min_lr: the floor of both schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``).
+        warmup_steps: the first this many optimiser steps of the run ramp every group's learning rate
+            linearly from ``1 / warmup_steps`` of its value to all of it, on top of the schedule (0: no warmup).
     """
 
     name: Literal["adam", "adamw"] = "adam"
@@ -54,9 +56,11 @@ class OptimConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 10
     min_lr: float = 1e-6
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         check_fields(self, "optim")
+        positive_int("optim.warmup_steps", self.warmup_steps, minimum=0)
         if not self.lr > 0:
             raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
         if self.lr_A is not None and not self.lr_A >= 0:
@@ -73,7 +77,14 @@ class TrainConfig:
     """The training loop.
 
     Attributes:
-        epochs: passes over the training split.
+        epochs: passes over the training split (an upper bound when ``time_budget`` or ``patience``
+            stops the run earlier; the ``cosine`` schedule decays over all of them).
+        time_budget: minutes of training (validation included) after which the run stops at an epoch
+            boundary: it stops after an epoch when one more epoch as long as that one would pass the
+            budget, validates the last epoch and scores the best checkpoint. The time spent is kept in the
+            checkpoint, so a resumed run continues the same budget (None: no budget).
+        patience: early stopping: stop after this many validations in a row without a better ``metric``
+            (None: never).
         batch_size: sequences per step.
         loss: ``mse``, ``nll`` (Gaussian negative log-likelihood; needs head ``gaussian``) or ``ce``
             (cross-entropy; needs head ``classification``).
@@ -97,6 +108,8 @@ class TrainConfig:
     """
 
     epochs: int = 20
+    time_budget: float | None = None
+    patience: int | None = None
     batch_size: int = 64
     loss: Literal["mse", "nll", "ce"] = "mse"
     autoregressive: bool = False
@@ -118,6 +131,12 @@ class TrainConfig:
         check_fields(self, "train")
         if self.loss_steps is not None:
             positive_int("train.loss_steps", self.loss_steps)
+        if self.patience is not None:
+            positive_int("train.patience", self.patience)
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(
+                f"train.time_budget: expected a positive number of minutes or null, got {self.time_budget!r}"
+            )
         if not 0 <= self.teacher_forcing <= 1:
             raise ValueError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
 

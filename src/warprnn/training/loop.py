@@ -55,6 +55,12 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
     return value > best if any(m in metric for m in MAXIMISED) else value < best
 
 
+def budget_spent(budget: float | None, elapsed: float, epoch: float) -> bool:
+    """Whether a run that had trained ``elapsed`` seconds before an epoch of ``epoch`` seconds would pass its
+    ``budget`` (minutes, or None) with one more epoch as long."""
+    return budget is not None and elapsed + 2 * epoch > 60 * budget
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The random source of one epoch (shuffling, teacher forcing, loss steps)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -82,9 +88,27 @@ class Progress:
             sys.stderr.write("\r" + " " * 80 + "\r")
 
 
-def train_epoch(model, data: SequenceData, config: ExperimentConfig, optimizer, generator, device, progress: Progress):
-    """One pass over the training split. Returns the mean loss, or a non-finite loss as soon as one occurs."""
+def optimizer_step(optimizer: torch.optim.Optimizer, step: int, warmup_steps: int) -> None:
+    """``optimizer.step()``, with every group's learning rate scaled by ``(step + 1) / warmup_steps`` while
+    ``step < warmup_steps`` (linear warmup on top of the schedule, which it leaves as it was)."""
+    if step >= warmup_steps:
+        optimizer.step()
+        return
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] *= (step + 1) / warmup_steps
+    optimizer.step()
+    for group, lr in zip(optimizer.param_groups, scheduled):
+        group["lr"] = lr
+
+
+def train_epoch(
+    model, data: SequenceData, config: ExperimentConfig, optimizer, generator, device, progress: Progress, epoch: int
+):
+    """One pass over the training split (epoch ``epoch``, from 1). Returns the mean loss, or a non-finite loss
+    as soon as one occurs."""
     t = config.train
+    first_step = (epoch - 1) * math.ceil(len(data.train) / t.batch_size)
     model.train()
     order = torch.randperm(len(data.train), generator=generator)
     batches = list(order.split(t.batch_size))
@@ -109,7 +133,7 @@ def train_epoch(model, data: SequenceData, config: ExperimentConfig, optimizer, 
         loss.backward()
         if config.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, first_step + i, config.optim.warmup_steps)
         total += loss.item() * len(index)
         progress.update(i + 1, loss.item())
     progress.close()
@@ -135,7 +159,7 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
         )
     model = build_model(config, data, device)
     optimizer, scheduler = build_optimizer(config, model)
-    history, best, start = [], None, 1
+    history, best, start, elapsed, stale = [], None, 1, 0.0, 0
     if run_dir is None:
         run_dir = rundir.new_run_dir(config)
         rundir.write_config(run_dir, config)
@@ -146,6 +170,9 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         history, best, start = state["history"], state["best"], state["epoch"] + 1
+        elapsed, stale = state.get("elapsed", 0.0), state.get("stale", 0)  # absent from older checkpoints
+        if state.get("stopped", False):
+            start = config.train.epochs + 1  # the budget or early stopping had ended it: only score it
         logger.info("resumed %s after epoch %d", run_dir, state["epoch"])
     t = config.train
     size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
@@ -153,22 +180,28 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
     board = rundir.TensorBoard(run_dir, start) if t.tensorboard else None
     try:
         for epoch in range(start, t.epochs + 1):
-            began = time.time()
+            began = time.monotonic()
             generator = epoch_generator(t.seed, epoch)
             bar = Progress(math.ceil(len(data.train) / t.batch_size), f"epoch {epoch}/{t.epochs}", progress)
-            train_loss = train_epoch(model, data, config, optimizer, generator, device, bar)
+            train_loss = train_epoch(model, data, config, optimizer, generator, device, bar, epoch)
             if not math.isfinite(train_loss):
                 return stop_non_finite(run_dir, config.model, count_parameters(model), epoch, train_loss)
             row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
-            if epoch % t.val_every == 0 or epoch == t.epochs:
+            validate = epoch % t.val_every == 0 or epoch == t.epochs
+            if validate:
                 row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
+            out_of_time = budget_spent(t.time_budget, elapsed, time.monotonic() - began)
+            if out_of_time and not validate:  # the last epoch is always validated
+                row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
+            if validate or out_of_time:
                 if t.metric not in row:
                     raise ValueError(
                         f"train.metric: {t.metric!r} is not computed; choose one of "
                         f"{sorted(k for k in row if k.startswith('val_'))}"
                     )
+                stale += 1
                 if is_better(t.metric, row[t.metric], best):
-                    best = row[t.metric]
+                    best, stale = row[t.metric], 0
                     rundir.save_checkpoint(
                         rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
                     )
@@ -176,7 +209,11 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
                 scheduler.step(train_loss)
             elif scheduler is not None:
                 scheduler.step()
+            seconds = time.monotonic() - began
+            elapsed += seconds
+            row["time"] = elapsed
             history.append(row)
+            stop = out_of_time or (t.patience is not None and stale >= t.patience)
             rundir.save_checkpoint(
                 rundir.checkpoint_path(run_dir, "last"),
                 {
@@ -186,14 +223,27 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
                     "best": best,
                     "scheduler": None if scheduler is None else scheduler.state_dict(),
                     "history": history,
+                    "elapsed": elapsed,
+                    "stale": stale,
+                    "stopped": stop,
                 },
             )
             rundir.write_metrics(run_dir, history)
             if board is not None:
                 board.write(row)
-            eta = (time.time() - began) * (t.epochs - epoch)
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr") and "orig" not in k)
-            logger.info("epoch %d/%d  %s  (%.1fs, ETA %.0fs)", epoch, t.epochs, shown, time.time() - began, eta)
+            eta = seconds * (t.epochs - epoch)
+            shown = "  ".join(
+                f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr", "time") and "orig" not in k
+            )
+            logger.info("epoch %d/%d  %s  (%.1fs, ETA %.0fs)", epoch, t.epochs, shown, seconds, eta)
+            if stop:
+                why = (
+                    f"time budget of {t.time_budget:g} min"
+                    if out_of_time
+                    else f"{stale} validations without a better {t.metric}"
+                )
+                logger.info("stopped after epoch %d: %s", epoch, why)
+                break
     finally:
         if board is not None:
             board.close()
