@@ -64,3 +64,16 @@ def test_classification_metrics_match_hand_computed_macro_f1():
     f1 = [2 * 1 / (2 + 2), 2 * 2 / (2 + 3), 2 * 1 / (2 + 1)]  # 2 tp / (support + predicted)
     assert out["accuracy"] == pytest.approx(4 / 6)
     assert out["f1"] == pytest.approx(sum(f1) / 3)
+
+
+def test_the_authors_pixel_conventions_beside_ours():
+    """Pixels in [-1, 1]: ``mse_01`` is the MSE of the values mapped to [0, 1] (a quarter of ours), and
+    ``bpd_cont_01`` the continuous Gaussian NLL in bits of the mapped values with the std not rescaled."""
+    pred = torch.tensor([[[-1.0], [0.0], [0.5]]])
+    target = torch.tensor([[[-1.0], [1.0], [-0.5]]])
+    std = torch.full_like(pred, 0.5)
+    out = metrics.forecast_metrics(pred, target, context=1, std=std, value_range=(-1.0, 1.0), bin_width=2 / 255)
+    assert out["mse_01"] == pytest.approx(out["mse"] / 4) and out["mse_01"] == pytest.approx((0.25 + 0.25) / 2)
+    by_hand = [0.5 * math.log(2 * math.pi * 0.25) + 0.5**2 / (2 * 0.25) for _ in range(2)]  # |error| 0.5 on [0, 1]
+    assert out["bpd_cont_01"] == pytest.approx(sum(by_hand) / 2 / math.log(2))
+    assert "mse_01" not in metrics.forecast_metrics(pred, target, context=1)

@@ -106,7 +106,12 @@ def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
     if classify:
         return SequenceData(*splits, task="classification", context=1, num_classes=10, channel_names=("pixel",))
     return SequenceData(
-        *splits, task="forecast", context=config.context or 300, channel_names=("pixel",), bin_width=PIXEL_BIN
+        *splits,
+        task="forecast",
+        context=config.context or 300,
+        channel_names=("pixel",),
+        bin_width=PIXEL_BIN,
+        value_range=(-1.0, 1.0),
     )
 
 

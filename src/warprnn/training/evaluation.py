@@ -112,6 +112,7 @@ def evaluate(
                 std=pred["std"],
                 scaler=data.scaler,
                 bin_width=data.bin_width,
+                value_range=data.value_range,
             )
         )
     return {f"{prefix}{k}": v for k, v in results.items()}
@@ -120,5 +121,7 @@ def evaluate(
 def naive_metrics(split: Split, data: SequenceData, prefix: str) -> dict[str, float]:
     """Forecast metrics of the naive last-value forecast on ``split``, keys ``{prefix}naive_*``."""
     pred = last_value_forecast(split.y, data.context)
-    results = metrics.forecast_metrics(pred, split.y, context=data.context, lengths=split.lengths, scaler=data.scaler)
+    results = metrics.forecast_metrics(
+        pred, split.y, context=data.context, lengths=split.lengths, scaler=data.scaler, value_range=data.value_range
+    )
     return {f"{prefix}naive_{k}": v for k, v in results.items()}

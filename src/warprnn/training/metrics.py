@@ -10,6 +10,12 @@ Definitions (N the number of masked-in entries):
     BPD  = (NLL - log(bin)) / log 2: bits per dimension of the density discretised into bins of width
            ``bin`` on the scale the model sees. 8-bit pixels p mapped to [-1, 1] by p / 127.5 - 1 are 2/255
            apart, so BPD = NLL / log 2 + log2(127.5): bits per dimension of the density on the pixel scale.
+
+The WARP authors' conventions for pixels, reported beside ours (``value_range``): ``mse_01``, the MSE
+with the values (prediction and truth) mapped from their range to [0, 1]; ``bpd_cont_01``, the
+continuous Gaussian NLL in bits with the values and the mean mapped to [0, 1] and the predicted std *not*
+rescaled (so it is not a density on [0, 1] and can be negative; it is what their code reports as bits per
+dimension).
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ def forecast_metrics(
     std: Tensor | None = None,
     scaler=None,
     bin_width: float | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> dict[str, float]:
     """Errors of forecasts on the forecast part only: steps ``context <= t < length``.
 
@@ -75,10 +82,13 @@ def forecast_metrics(
         std: ``(N, T, C)`` predicted standard deviations, for ``nll`` (and ``bpd`` with ``bin_width``).
         scaler: maps back to the original scale; adds ``*_orig`` metrics and computes MAPE there.
         bin_width: quantisation bin of the data on the normalised scale (pixels), for ``bpd``.
+        value_range: (low, high), the interval the data was mapped to (pixels: (-1, 1)), for the
+            authors' conventions ``mse_01`` and ``bpd_cont_01``.
 
     Returns:
         ``mse``, ``mae``, ``rmse``, ``mape``; ``nll`` and ``bpd`` when available; ``mse_orig``,
-        ``mae_orig``, ``rmse_orig`` with a scaler.
+        ``mae_orig``, ``rmse_orig`` with a scaler; ``mse_01`` (and ``bpd_cont_01`` with ``std``) with a
+        ``value_range``.
     """
     N, T, _ = target.shape
     lengths = torch.full((N,), T) if lengths is None else lengths.cpu()
@@ -89,6 +99,12 @@ def forecast_metrics(
         results["nll"] = gaussian_nll(pred, std, target, mask).item()
         if bin_width is not None:
             results["bpd"] = bits_per_dim(results["nll"], bin_width)
+    if value_range is not None:
+        low, high = value_range
+        pred_01, target_01 = (pred - low) / (high - low), (target - low) / (high - low)
+        results["mse_01"] = mse(pred_01, target_01, mask).item()
+        if std is not None:
+            results["bpd_cont_01"] = gaussian_nll(pred_01, std, target_01, mask).item() / math.log(2)
     if scaler is not None:
         pred_orig, target_orig = scaler.inverse(pred), scaler.inverse(target)
         results.update(_errors(pred_orig, target_orig, mask, "_orig"))
