@@ -90,6 +90,10 @@ def test_step_rejects_bad_input(model):
         (dict(root="msd-moments", in_channels=2, hypernet_depth=0), r"time_as_channel: root='msd-moments' reads dt"),
         (dict(root="msd-moments", in_channels=2, time_as_channel=True), r"theta0: root='msd-moments' copies x_0"),
         (dict(ar_feed="mode"), r"ar_feed: expected one of \['mean', 'sample'\]"),
+        (
+            dict(root="msd-moments", in_channels=2, transition_norm="spectral"),
+            r"transition_norm: root=.msd-moments. declares",
+        ),
     ],
 )
 def test_config_rejects_bad_values(options, match):

@@ -22,6 +22,7 @@ Head = Literal["point", "gaussian", "classification"]
 RootName = Literal["mlp", "sine", "msd", "msd-moments"]
 Theta0 = Literal["learned", "hypernet"]
 ArFeed = Literal["mean", "sample"]
+TransitionNorm = Literal["none", "spectral"]
 Mode = Literal["reference", "scan", "conv", "auto"]
 """How the recurrence runs (``warprnn.recurrence``): all give the same result."""
 
@@ -84,6 +85,9 @@ class WarpConfig:
             root reads in place of tau (root_{theta_t}(key_t)); neither phi nor B sees them, so theta is
             driven by the other channels alone (0: the root reads tau; the training harness sets it
             from the data, see the ``icl`` data set). MLP root only.
+        transition_norm: how the transition A is parametrised (``warprnn.transition``): ``none``, the
+            paper's free matrix; ``spectral``, A = W / max(1, ||W||_2), which keeps ||A^t|| <= 1 at any
+            learning rate.
         theta0: how theta_0 is made: ``learned`` vector, or ``hypernet`` phi(x_0).
         hypernet_depth: hidden layers of the hypernetwork (0, 1 or 2).
         hypernet_width: width of each hidden layer of the hypernetwork (None: widths stepping evenly
@@ -108,6 +112,7 @@ class WarpConfig:
     positional_encoding: int = 0
     input_prev_obs: bool = False
     key_channels: int = 0
+    transition_norm: TransitionNorm = "none"
     theta0: Theta0 = "hypernet"
     hypernet_depth: Literal[0, 1, 2] = 1
     hypernet_width: int | None = None
@@ -152,6 +157,10 @@ class WarpConfig:
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ValueError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         if self.root == "msd-moments":
+            if self.transition_norm != "none":
+                raise ValueError(
+                    f"transition_norm: root='msd-moments' declares its own A, so 'none', got {self.transition_norm!r}"
+                )
             if not self.time_as_channel:
                 raise ValueError(
                     "time_as_channel: root='msd-moments' reads dt from the tau held in theta, so it must be True"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from . import heads, recurrence, rollout
 from .checks import check_choice, check_sequence
@@ -26,6 +27,7 @@ from .config import Mode, WarpConfig
 from .heads import WarpOutput
 from .physics import MSDMomentsRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root, activation
+from .transition import SpectralBound
 
 TEACHER_FORCED_MODES = typing.get_args(Mode)
 AUTOREGRESSIVE_MODES = tuple(m for m in TEACHER_FORCED_MODES if m != "conv")  # feedback is sequential
@@ -99,6 +101,8 @@ class WARP(nn.Module):
         D = self.root.num_params
         factory = {"device": device, "dtype": dtype}
         self.A = nn.Parameter(torch.empty(D, D, **factory))
+        if config.transition_norm == "spectral":  # A read through W / max(1, sigma(W)); state key A.original
+            parametrize.register_parametrization(self, "A", SpectralBound(D, **factory), unsafe=True)
         self.B = nn.Parameter(torch.empty(D, config.drive_channels, **factory))
         if config.theta0 == "learned":
             self.theta_init = nn.Parameter(torch.empty(D, **factory))
@@ -122,7 +126,7 @@ class WARP(nn.Module):
         """A = I, B = 0, theta_0 (or the hypernetwork's output bias) = a freshly initialised root; a root
         whose state has a fixed meaning sets A, B and phi's weight instead (``Root.initial_recurrence``)."""
         with torch.no_grad():
-            nn.init.eye_(self.A)
+            self.set_transition(torch.eye(self.d_theta, dtype=self.B.dtype, device=self.B.device))
             nn.init.zeros_(self.B)
             fresh = self.root.initial_theta(dtype=self.A.dtype, device=self.A.device)
             if self.config.theta0 == "learned":
@@ -134,9 +138,16 @@ class WARP(nn.Module):
             recurrence = self.root.initial_recurrence(self.config.drive_channels, self.A.dtype, self.A.device)
             if recurrence is not None:
                 A, B, phi = recurrence
-                self.A.copy_(A)
+                self.set_transition(A)
                 self.B.copy_(B)
                 self.hypernet.out.weight.copy_(phi)
+
+    def set_transition(self, A: Tensor) -> None:
+        """Sets the transition to A ``(D, D)`` (through ``transition_norm``'s parametrisation, if any)."""
+        if parametrize.is_parametrized(self, "A"):
+            self.A = A
+        else:
+            self.A.copy_(A)
 
     # ----- the pieces of Eq. 1 and the decoder ---------------------------------------------------
 
@@ -264,9 +275,8 @@ class WARP(nn.Module):
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
             if mode == "auto":
-                columns = self.config.drive_channels + min(
-                    self.theta0_rank + 1, batch
-                )  # see recurrence.initial_columns
+                # the kernel's columns: B's, and theta_0's (see recurrence.initial_columns)
+                columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)
                 mode = recurrence.fastest(batch, T, self.d_theta, columns)
             if mode == "reference":
                 theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)

@@ -33,7 +33,7 @@ class Decoder(Protocol):
     maps around it. Shapes as in ``WARP``'s methods of the same names."""
 
     config: WarpConfig
-    A: Tensor  # (D, D)
+    A: Tensor  # (D, D), read once per pass
     B: Tensor  # (D, C')
 
     def theta0(self, x0: Tensor) -> Tensor: ...
@@ -51,7 +51,7 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     Each sequence b is run on its first ``lengths[b]`` steps only; outputs past them are zero.
     Same arguments and returns as ``autoregressive``; teacher forcing is ``feed_truth`` all True.
     """
-    T = x.shape[1]
+    T, A, B = x.shape[1], model.A, model.B  # A read once: a parametrised A is computed once per pass
     all_thetas, all_raws = [], []
     for b in range(x.shape[0]):
         length = lengths[b : b + 1]
@@ -67,7 +67,7 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
                     eps = None if noise is None else noise[b : b + 1, t - 1]
                     fed = model.feedback(raws[-1].unsqueeze(0), eps)[0]
                 dx = model.drive((fed - fed_prev).view(1, 1, -1), step, length).view(-1)
-                theta = model.A @ theta + model.B @ dx
+                theta = A @ theta + B @ dx
             thetas.append(theta)
             raws.append(model.decode(theta.view(1, 1, -1), step, length, fed.view(1, 1, -1)).view(-1))
         padding = T - len(thetas)

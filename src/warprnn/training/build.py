@@ -35,8 +35,9 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None)."""
     o = config.optim
     cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-    transition = [p for name, p in model.named_parameters() if name == "A"]  # WARP's A; baselines have none
-    rest = [p for name, p in model.named_parameters() if name != "A"]
+    is_A = ("A", "parametrizations.A.original").__contains__  # WARP's A, free or parametrised; baselines have none
+    transition = [p for name, p in model.named_parameters() if is_A(name)]
+    rest = [p for name, p in model.named_parameters() if not is_A(name)]
     groups = [{"params": rest}] + (
         [{"params": transition, "lr": o.lr if o.lr_A is None else o.lr_A}] if transition else []
     )
