@@ -6,8 +6,11 @@
 - ``spectral``: A = W / max(1, sigma(W)), sigma the largest singular value of the free matrix W. Then
   ``||A||_2 <= 1``, so ``||A^t|| <= 1`` for every t: the recurrence cannot overflow, whatever the learning
   rate, while any non-expansive A (the identity included) stays reachable. sigma is estimated by power
-  iteration from a vector kept between calls (as ``torch.nn.utils.spectral_norm`` does), a few matrix-vector
-  products per training step; its gradient is that of ``u^T W v`` with the singular vectors held fixed.
+  iteration from a vector kept between calls (as ``torch.nn.utils.spectral_norm`` does); its gradient is
+  that of ``u^T W v`` with the singular vectors held fixed. The estimate is a lower bound that must keep up
+  with W: 3 iterations per step lagged behind Adam at lr 1e-3 on MNIST (||A|| reached 1.047 after one step
+  and theta 3e7 after two), 30 kept ||A|| at 1.00000 (60 matrix-vector products per step: about 1% of a
+  step at D_theta = 1,298).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class SpectralBound(nn.Module):
             evaluation mode the kept vector is used as it is, so evaluation does not change the model).
     """
 
-    def __init__(self, D: int, iterations: int = 3, *, device=None, dtype=None):
+    def __init__(self, D: int, iterations: int = 30, *, device=None, dtype=None):
         super().__init__()
         self.iterations = iterations
         u = torch.randn(D, generator=torch.Generator().manual_seed(0), dtype=dtype or torch.get_default_dtype())
