@@ -68,6 +68,7 @@ class SequenceData:
         scaler: maps normalised values back to the original scale, or None.
         num_classes: number of classes (classification), else None.
         channel_names: a name per channel, for plots.
+        class_names: a name per class (classification sets that have them), for predictions.
         bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
             for bits per dimension; None for continuous data.
         key_channels: the last channels that hold a key for WARP's root (``WarpConfig.key_channels``).
@@ -81,6 +82,7 @@ class SequenceData:
     scaler: StandardScaler | None = None
     num_classes: int | None = None
     channel_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
     bin_width: float | None = None
     key_channels: int = 0
 
