@@ -57,8 +57,11 @@ def array(config: DataConfig) -> SequenceData:
     """Sequences from ``data.path``: a ``.npy`` of x, or a ``.npz`` of the arrays ``array_data`` takes."""
     path = user_path(config, (".npy", ".npz"))
     try:
-        with np.load(path, allow_pickle=False) as loaded:
-            arrays = {"x": loaded} if path.suffix == ".npy" else dict(loaded)
+        if path.suffix == ".npy":
+            arrays = {"x": np.load(path, allow_pickle=False)}
+        else:
+            with np.load(path, allow_pickle=False) as loaded:
+                arrays = dict(loaded)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise files.CorruptDataError(f"{path}: not a readable {path.suffix} file ({error})") from None
     return array_data(arrays, config, path)

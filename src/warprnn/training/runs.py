@@ -19,14 +19,14 @@ from .evaluation import evaluate, forecast, naive_metrics
 def finish(
     run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, history: list[dict]
 ) -> tuple[dict, list[Path]]:
-    """Evaluates the best checkpoint on the test split and draws the run's figures.
+    """Evaluates the best checkpoint on the test split and draws the run's figures (``train.plots``).
 
     Returns:
         the test metrics and the figures' paths.
     """
     test = score_best(run_dir, config, data, model, device)
     t = config.train
-    return test, draw_plots(run_dir, model, data, device, history, t.batch_size, t.metric)
+    return test, draw_plots(run_dir, model, data, device, history, t.batch_size, t.metric) if t.plots else []
 
 
 def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device) -> dict:
