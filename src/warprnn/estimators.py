@@ -17,7 +17,8 @@ Layouts:
 Options (both): ``config``, a shipped experiment's name or a YAML file (None: the harness defaults), and
 ``overrides``, ``SECTION.KEY=VALUE`` words as on the command line (``["train.epochs=5"]``). The estimator
 sets ``data.name`` to ``array`` (arrays in memory) and, for the classifier, the classification head, loss
-and metric before the overrides. The best checkpoint is picked on the training data (nothing is held out).
+and metric before the overrides. The best checkpoint is picked on the training data (nothing is held out;
+a run folder's test metrics are those of its validation cases, the training cases again).
 
 Run folders: with ``out_dir`` None (default) each fit runs in a temporary folder, deleted once the best
 model is loaded (it stays in memory, ``model_``); with ``out_dir`` the run folders are kept there and
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 
 from .data import SequenceData
-from .data.benchmarks import case_data, fit_scaler, windows
+from .data.benchmarks import case_data, fit_scaler, subsample, windows
 from .training import ExperimentConfig, load_experiment, train
 from .training.build import resolve_device
 from .training.runs import best_model, classify, forecast_after
@@ -144,16 +145,17 @@ class WARPForecaster(WARPEstimator):
     """WARP forecasting a series ``horizon`` steps ahead (see the module for layout, options, run folders).
 
     ``fit`` trains on every window of ``context`` + ``horizon`` steps of the series (sliding by one step;
-    the scaler, ``data.scaling``, fitted on the whole series); ``predict`` forecasts the ``horizon`` steps
+    the scaler, ``data.scaling``, fitted on the whole series; ``data.num_train`` etc. keep a random
+    subset, as for the data sets); ``predict`` forecasts the ``horizon`` steps
     after the last ``context`` steps of the series it is given.
 
     Attributes (after ``fit``): n_features_in_ (channels); model_, data_, device_, run_dir_
     (``WARPEstimator.fit_data``).
     """
 
-    def __init__(self, horizon=96, context=96, config=None, overrides=(), out_dir=None):
-        self.horizon = horizon
+    def __init__(self, context=96, horizon=96, config=None, overrides=(), out_dir=None):
         self.context = context
+        self.horizon = horizon
         self.config = config
         self.overrides = overrides
         self.out_dir = out_dir
@@ -165,8 +167,9 @@ class WARPForecaster(WARPEstimator):
         scaler = fit_scaler(X, config.data.scaling)
         split = windows(scaler.transform(torch.tensor(X, dtype=torch.float32)), self.context + self.horizon)
         channels = tuple(f"dim{c}" for c in range(X.shape[1]))
+        train, val = subsample([split, split], config.data, torch.Generator().manual_seed(config.data.seed))
         data = SequenceData(
-            split, split, split, task="forecast", context=self.context, scaler=scaler, channel_names=channels
+            train, val, val, task="forecast", context=self.context, scaler=scaler, channel_names=channels
         )
         self.fit_data(config, data)
         return self
