@@ -61,7 +61,7 @@ def test_mnist_completion_subsamples_with_the_seed():
 
 
 def test_etth1_follows_the_tsl_borders_and_scaler():
-    names, values = loaders.read_ett_csv(SHARED / "ett" / "ETTh1.csv")
+    names, values = loaders.read_csv(SHARED / "ett" / "ETTh1.csv")
     assert names == ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT") and values.shape == (17420, 7)
     d = data("etth1")
     assert (len(d.train), len(d.val), len(d.test)) == (8449, 2785, 2785)  # the TSL counts for 96 -> 96
@@ -152,8 +152,8 @@ def test_readers_name_what_is_wrong(tmp_path):
         loaders.read_idx(truncated)
     csv = tmp_path / "ETTh1.csv"
     csv.write_text("date,HUFL,OT\n2016-07-01 00:00:00,1.0,2.0\n2016-07-01 01:00:00,1.0,oops\n")
-    with pytest.raises(loaders.CorruptDataError, match="ETTh1.csv: malformed CSV"):
-        loaders.read_ett_csv(csv)
+    with pytest.raises(loaders.CorruptDataError, match="ETTh1.csv, row 3, column .OT.: .oops. is not a number"):
+        loaders.read_csv(csv)
     npz = tmp_path / "PEMS08.npz"
     np.savez(npz, flow=np.zeros((4, 2, 3)))
     with pytest.raises(loaders.CorruptDataError, match=r"no array 'data' \(it has \['flow'\]\)"):

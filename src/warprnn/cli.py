@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import write_atomic, write_text
 from .config import WarpConfig
 from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
 
@@ -23,6 +25,7 @@ EPILOG = """examples:
   warprnn train --resume runs/msd-small-20261122-101500
   warprnn evaluate runs/msd-small-20261122-101500
   warprnn predict runs/msd-small-20261122-101500 --input series.npy --output forecast.npy
+  warprnn train my.yaml data.name=csv data.path=my.csv   your own CSV (also data.name=array or ts)
   warprnn list
   warprnn download mnist --root data               fetch and verify a real data set's files (data.root=data)
   warprnn reproduce dsr --scale cpu                the paper's DSR table (3 seeds) into docs/results/dsr-cpu.md
@@ -71,23 +74,68 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .training import predict_run
+    from .training import load_run
+    from .training.runs import classify, forecast_after
 
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"input file {args.input!r} does not exist")
-    values = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
-    forecast = predict_run(Path(args.run_dir), torch.as_tensor(values, dtype=torch.float32), args.horizon)
-    if args.output:
-        np.save(args.output, forecast.numpy())
-        print(f"wrote {tuple(forecast.shape)} forecast to {args.output}")
+    _, data, model, device = load_run(Path(args.run_dir))
+    values = read_input(path, data.channel_names)
+    if data.task == "classification":
+        cases = list(values) if values.ndim == 3 else [values]
+        probabilities = classify(model, data, cases, device).numpy()
+        names = data.class_names or tuple(str(k) for k in range(probabilities.shape[1]))
+        header = ",".join(["label"] + [f"p_{name}" for name in names])
+        rows = [",".join([names[p.argmax()]] + [f"{q:.6g}" for q in p]) for p in probabilities]
+        return write_output(args.output, probabilities, "\n".join([header, *rows]) + "\n")
+    forecast = forecast_after(model, data, torch.as_tensor(values, dtype=torch.float32), args.horizon, device).numpy()
+    text = io.StringIO()
+    np.savetxt(text, forecast.reshape(-1, forecast.shape[-1]), delimiter=",", fmt="%.6g")
+    return write_output(args.output, forecast, text.getvalue())
+
+
+def read_input(path: Path, channel_names: tuple[str, ...]) -> np.ndarray:
+    """The values of ``--input``: a ``.npy`` array, a CSV of numbers, or a CSV with a header (an optional
+    ``date`` column; the run's channels picked by name when the header has them all)."""
+    from .data.files import read_csv
+
+    if path.suffix == ".npy":
+        return np.load(path)
+    with open(path) as f:
+        first = f.readline().strip().split(",")
+    if all(is_number(cell) for cell in first):
+        return np.loadtxt(path, delimiter=",", ndmin=2)
+    names, values = read_csv(path, require_date=False)
+    if channel_names and set(channel_names) <= set(names):
+        return values[:, [names.index(name) for name in channel_names]]
+    return values
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_output(output: str | None, array: np.ndarray, text: str) -> int:
+    """Prints ``text`` (CSV), or writes it to an ``--output`` ending in ``.csv``, else ``array`` as ``.npy``."""
+    if output is None:
+        sys.stdout.write(text)
+    elif output.endswith(".csv"):
+        write_text(output, text)
+        print(f"wrote {output}")
     else:
-        np.savetxt(sys.stdout, forecast.reshape(-1, forecast.shape[-1]).numpy(), delimiter=",", fmt="%.6g")
+        write_atomic(output, lambda f: np.save(f, array))
+        print(f"wrote {tuple(array.shape)} array to {output}")
     return 0
 
 
 def cmd_list(args) -> int:
     from .data import DATASETS
+    from .data.registry import UEA_ANY
 
     print("experiments (warprnn train NAME):")
     for path in sorted(CONFIG_DIR.glob("*.yaml")):
@@ -96,6 +144,7 @@ def cmd_list(args) -> int:
     print("data sets (data.name=...):")
     for name, entry in sorted(DATASETS.items()):
         print(f"  {name:<24} {entry.description}")
+    print(f"  {UEA_ANY[0]:<24} {UEA_ANY[1]}")
     return 0
 
 
@@ -176,13 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "predict",
         parents=[common],
-        help="forecast the continuation of sequences from a run",
-        description="Feeds the input as context and forecasts the following steps.",
+        help="forecast the continuation of sequences, or classify them, with a run",
+        description="Forecasting runs: feeds the input as context and forecasts the following steps. "
+        "Classification runs: the label and the class probabilities of each case.",
     )
     p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
-    p.add_argument("--input", required=True, help=".npy of shape (T, C) or (N, T, C), or a CSV of shape (T, C)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help=".npy of shape (T, C) or (N, T, C), or a CSV of shape (T, C): numbers only, or with a header "
+        "(a date column is dropped; the run's channels are picked by name)",
+    )
     p.add_argument("--horizon", type=int, help="steps to forecast (default: the training length minus the input's)")
-    p.add_argument("--output", help=".npy file for the forecast (default: CSV on stdout)")
+    p.add_argument(
+        "--output",
+        help=".npy file for the forecast (N, horizon, C) or the probabilities (N, K), or a .csv file for "
+        "what is printed (default: CSV on stdout: forecast rows, or label and probabilities per case)",
+    )
     p.set_defaults(run=cmd_predict)
 
     p = commands.add_parser("list", parents=[common], help="the shipped experiments and the data sets")
@@ -203,9 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
         "download",
         parents=[common],
         help="fetch a real data set's files and verify their checksums",
-        description=f"Sources: {', '.join(SOURCES)}. Files go to ROOT/<source folder>/.",
+        description=f"Sources: {', '.join(SOURCES)}, or uea-NAME for any set of the UEA/UCR archive. "
+        "Files go to ROOT/<source folder>/.",
     )
-    p.add_argument("name", metavar="NAME", help="a data source, e.g. mnist, etth1, uea-Heartbeat")
+    p.add_argument("name", metavar="NAME", help="a data source, e.g. mnist, etth1, uea-Heartbeat, uea-ArrowHead")
     p.add_argument("--root", help=f"the data root (default: ${DATA_ENV}, else {DEFAULT_ROOT})")
     p.set_defaults(run=cmd_download)
 

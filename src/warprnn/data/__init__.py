@@ -4,6 +4,7 @@
 - ``types.py``: the containers (``SequenceData``, ``Split``, ``StandardScaler``).
 - ``synthetic.py``: seeded generators and the synthetic data sets.
 - ``benchmarks.py``: the real benchmarks and their protocols.
+- ``user.py``: data sets of your own files: ``csv``, ``array``, ``ts``.
 - ``files.py``: real data files: where they live, checksums, readers, download.
 - ``cache.py``: the on-disk cache of generated data sets.
 - ``registry.py``: every data set by name, and ``build_dataset``.

@@ -122,24 +122,44 @@ def ett(config: DataConfig, source: str) -> SequenceData:
     """ETTh1/ETTh2 (hourly) or ETTm1/ETTm2 (15-minute) electricity transformer data, all 7 channels.
 
     The Time-Series-Library protocol: months of 30 days; train the first 12 months, validation the next
-    4, test the next 4 (the 15-minute files take the same months, 4 times as many rows); each of validation
-    and test starts ``context`` steps early so that its first window's input lies before it. The scaler is
-    fitted on the training months. Every window of ``context`` (default 96) + ``horizon`` (default 96)
-    steps, sliding by one, is one sequence: its first ``context`` steps are given and the ``horizon``
-    steps after them forecast and scored (MSE and MAE on the normalised scale, as that literature reports
-    them). ETTh1 with 96 + 96 gives 8,449 / 2,785 / 2,785 windows.
+    4, test the next 4 (the 15-minute files take the same months, 4 times as many rows), cut into
+    windows by ``series_data``. ETTh1 with 96 + 96 gives 8,449 / 2,785 / 2,785 windows.
     """
     path = files.require(source, config.root)[f"{source[:3].upper()}{source[3:]}.csv"]
-    names, values = files.read_ett_csv(path)
+    names, values = files.read_csv(path)
     month = 30 * 24 * (4 if source.startswith("ettm") else 1)
-    context, horizon = config.context or 96, config.horizon or 96
     if len(values) < 20 * month:
         raise files.CorruptDataError(
             f"{path}: {len(values)} rows, fewer than the 20 months ({20 * month}) the protocol splits"
         )
-    scaler = fit_scaler(values[: 12 * month], config.scaling)
+    return series_data(values, names, (12 * month, 4 * month, 4 * month), config, path)
+
+
+def series_data(
+    values: np.ndarray, names: tuple[str, ...], rows: tuple[int, int, int], config: DataConfig, source
+) -> SequenceData:
+    """A long series ``(T, C)`` split in time and cut into forecasting windows (the Time-Series-Library
+    protocol, of ETT and of the ``csv`` data set).
+
+    The first ``rows[0]`` steps train, the next ``rows[1]`` validate, the next ``rows[2]`` test; each of
+    validation and test starts ``context`` steps early so that its first window's input lies before it.
+    The scaler (``data.scaling``) is fitted on the training part. Every window of ``context`` (default 96)
+    + ``horizon`` (default 96) steps, sliding by one, is one sequence: its first ``context`` steps are
+    given and the ``horizon`` steps after them forecast and scored. ``source`` names the data in errors.
+    """
+    context, horizon = config.context or 96, config.horizon or 96
+    train, val, test = rows
+    if train + val + test > len(values):
+        raise files.CorruptDataError(f"{source}: {len(values)} rows, fewer than the {train} + {val} + {test} split")
+    borders = ((0, train), (train - context, train + val), (train + val - context, train + val + test))
+    for part, (start, end) in zip(("training", "validation", "test"), borders):
+        if end - max(start, 0) < context + horizon:
+            raise files.CorruptDataError(
+                f"{source}: the {part} part has {end - max(start, 0)} rows, fewer than one window of "
+                f"context + horizon = {context + horizon} rows"
+            )
+    scaler = fit_scaler(values[:train], config.scaling)
     series = scaler.transform(torch.as_tensor(values, dtype=torch.float32))  # (T, C)
-    borders = ((0, 12 * month), (12 * month - context, 16 * month), (16 * month - context, 20 * month))
     splits = [windows(series[start:end], context + horizon) for start, end in borders]
     splits = subsample(splits, config, torch.Generator().manual_seed(config.seed))
     return SequenceData(*splits, task="forecast", context=context, scaler=scaler, channel_names=names)
@@ -171,40 +191,40 @@ def pad(cases: list[np.ndarray]) -> tuple[Tensor, Tensor]:
     return x, lengths
 
 
-def uea(config: DataConfig, name: str) -> SequenceData:
-    """A UEA multivariate classification set, read from its ``.ts`` files.
-
-    Splits (``data.split``): ``archive`` keeps the archive's TEST part for testing and a random 10% of its
-    TRAIN part for validation; ``resplit`` pools all cases and splits them 70:15:15 at random (the
-    protocol of the paper's baselines; the permutation is drawn with ``data.seed``). Each channel is
-    standardised with the mean and standard deviation of the training cases' values. Missing values
-    (``?``) are then filled per channel with the last value before them (leading ones with the first
-    value after; a channel missing throughout with 0). Unequal lengths are zero-padded, with ``lengths``.
-    """
-    paths = files.require(f"uea-{name}", config.root)
-    parts = [files.read_ts(paths[f"{name}_{part}.ts"]) for part in ("TRAIN", "TEST")]
-    classes = parts[0].classes
-    if set(parts[1].classes) != set(classes) or parts[0].cases[0].shape[1] != parts[1].cases[0].shape[1]:
-        raise files.CorruptDataError(f"uea/{name}: the TRAIN and TEST files declare different classes or channels")
-    cases = parts[0].cases + parts[1].cases
-    labels = torch.tensor([classes.index(label) for part in parts for label in part.labels])
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.split == "resplit":
-        order = torch.randperm(len(cases), generator=generator)
-        n_train, n_val = round(0.7 * len(cases)), round(0.15 * len(cases))
-        index = [
-            order[:n_train].sort().values,
-            order[n_train : n_train + n_val].sort().values,
-            order[n_train + n_val :].sort().values,
-        ]
-    else:
-        val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
-        index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
-    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
+def prepare_cases(cases: list[np.ndarray], scaler: StandardScaler) -> tuple[Tensor, Tensor]:
+    """Cases ``(T_i, C)`` on their original scale, standardised by ``scaler``, their missing values filled
+    (``fill_missing``) and zero-padded: ``(N, T_max, C)`` and lengths ``(N,)``."""
     mean, std = scaler.mean.double().numpy(), scaler.std.double().numpy()
+    return pad([fill_missing((case - mean) / std).astype(np.float32) for case in cases])
+
+
+def resplit(count: int, generator: torch.Generator) -> list[Tensor]:
+    """Sorted indices of a random 70:15:15 split of ``range(count)`` into train, validation and test."""
+    order = torch.randperm(count, generator=generator)
+    n_train, n_val = round(0.7 * count), round(0.15 * count)
+    parts = (order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :])
+    return [part.sort().values for part in parts]
+
+
+def case_data(
+    cases: list[np.ndarray],
+    labels: Tensor,
+    classes: tuple[str, ...],
+    index: list[Tensor],
+    config: DataConfig,
+    generator: torch.Generator,
+) -> SequenceData:
+    """A classification set from its cases ``(T_i, C)`` (NaN where missing), their labels ``(N,)`` (indices
+    into ``classes``) and the indices of its train, validation and test cases (which may overlap); the
+    splits are then cut to ``num_train`` etc. with ``generator``.
+
+    Each channel is standardised with the mean and standard deviation of the training cases' values;
+    missing values are then filled (``fill_missing``); unequal lengths are zero-padded, with ``lengths``.
+    """
+    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
     splits = []
     for part in index:
-        x, lengths = pad([fill_missing((cases[i] - mean) / std).astype(np.float32) for i in part.tolist()])
+        x, lengths = prepare_cases([cases[i] for i in part.tolist()], scaler)
         splits.append(Split(x, labels[part], lengths))
     splits = subsample(splits, config, generator)
     return SequenceData(
@@ -214,7 +234,37 @@ def uea(config: DataConfig, name: str) -> SequenceData:
         scaler=scaler,
         num_classes=len(classes),
         channel_names=tuple(f"dim{c}" for c in range(splits[0].x.shape[-1])),
+        class_names=classes,
     )
+
+
+def uea(config: DataConfig, name: str) -> SequenceData:
+    """A set of the UEA/UCR archive (any name), read from its ``.ts`` files by ``ts_pair``."""
+    paths = files.require(f"uea-{name}", config.root)
+    return ts_pair(config, paths[f"{name}_TRAIN.ts"], paths[f"{name}_TEST.ts"])
+
+
+def ts_pair(config: DataConfig, train_path, test_path) -> SequenceData:
+    """A classification set from a TRAIN and a TEST ``.ts`` file.
+
+    Splits (``data.split``): ``archive`` keeps the TEST file's cases for testing and a random 10% of the
+    TRAIN file's for validation; ``resplit`` pools all cases and splits them 70:15:15 at random (the
+    protocol of the paper's baselines). Random draws use ``data.seed``. Normalisation, missing values
+    (``?``) and unequal lengths as ``case_data`` treats them.
+    """
+    parts = [files.read_ts(path) for path in (train_path, test_path)]
+    classes = parts[0].classes
+    if set(parts[1].classes) != set(classes) or parts[0].cases[0].shape[1] != parts[1].cases[0].shape[1]:
+        raise files.CorruptDataError(f"{train_path} and {test_path} declare different classes or channels")
+    cases = parts[0].cases + parts[1].cases
+    labels = torch.tensor([classes.index(label) for part in parts for label in part.labels])
+    generator = torch.Generator().manual_seed(config.seed)
+    if config.split == "resplit":
+        index = resplit(len(cases), generator)
+    else:
+        val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
+        index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
+    return case_data(cases, labels, classes, index, config, generator)
 
 
 # ----- PEMS08 traffic flow -------------------------------------------------------------------------------

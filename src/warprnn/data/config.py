@@ -13,7 +13,17 @@ class DataConfig:
     """Which data set, and how much of it.
 
     Attributes:
-        name: a data set of ``warprnn.data.registry`` (``warprnn list`` shows them).
+        name: a data set of ``warprnn.data.registry`` (``warprnn list`` shows them): a synthetic task, a
+            real benchmark (``uea-NAME`` for any set of the UEA/UCR archive), or a file of your own:
+            ``csv``, ``array`` or ``ts`` (``warprnn.data.user``), read from ``path``.
+        path: the file of the ``csv``, ``array`` and ``ts`` data sets (for ``ts``, the ``NAME_TRAIN.ts``
+            file; its ``NAME_TEST.ts`` beside it is the test part).
+        target: the one column that the ``csv`` data set forecasts (univariate, the Time-Series-Library
+            ``S`` setting); None: every column but ``date`` (``M``).
+        split_rows: rows of the training, validation and test parts of the ``csv`` data set, taken in
+            time order from the first row (later rows unused); None: 70%, 10% and 20% of the rows, as the
+            Time-Series-Library ``custom`` loader cuts them. ``[8640, 2880, 2880]`` is the ETTh1 protocol
+            (12, 4 and 4 months of 30 days).
         root: directory of downloaded files for real data sets (default: ``$WARPRNN_DATA``, else
             ``~/.cache/warprnn``), laid out as ``warprnn.data.files`` describes (``mnist/``, ``ett/``,
             ``uea/NAME/``, ``pems08/``); synthetic sets cache their generated splits in ``synthetic/``
@@ -36,6 +46,9 @@ class DataConfig:
     """
 
     name: str = "msd-small"
+    path: str | None = None
+    target: str | None = None
+    split_rows: list[int] | None = None
     root: str | None = None
     num_train: int | None = None
     num_val: int | None = None
@@ -53,3 +66,8 @@ class DataConfig:
             if getattr(self, key) is not None:
                 positive_int(f"data.{key}", getattr(self, key))
         check_fields(self, "data")
+        if self.split_rows is not None:
+            if not isinstance(self.split_rows, list) or len(self.split_rows) != 3:
+                raise ValueError(f"data.split_rows: expected [train, val, test] row counts, got {self.split_rows!r}")
+            for count in self.split_rows:
+                positive_int("data.split_rows", count)

@@ -7,6 +7,8 @@ per source::
     ett/ETTh1.csv ...                           uea/BasicMotions/BasicMotions_TRAIN.ts, ..._TEST.ts
     pems08/PEMS08.npz
 
+``uea-NAME`` names any set of the UEA/UCR archive (``uea/NAME/NAME_TRAIN.ts``, ``..._TEST.ts``, from the
+archive's ``NAME.zip``), not only those of ``UEA_SETS``; a name the archive lacks fails at download.
 Like torchvision, every load verifies the checksums that are known, a missing file raises
 ``MissingDataError`` naming each missing file and where to download it, and a damaged one raises
 ``CorruptDataError`` naming the file and what is wrong. ``download`` fetches a source's files, verifies
@@ -15,13 +17,17 @@ them, and moves each into place only once it is whole (temporary file, then rena
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import logging
+import math
 import os
+import re
 import shutil
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +117,7 @@ _UEA_SHA256 = {
     "BasicMotions_TRAIN.ts": "8dc43cc6306cb679c888c01e26f91772ac4441a916da43bac8b79734a538b9d6",
     "BasicMotions_TEST.ts": "79213102bc6fca1a398ad98ce1185dff0208fa3d1465e687f48288946b0ff8dc",
 }
-UEA_SETS = (
+UEA_SETS = (  # the sets of the paper's experiments, listed by ``warprnn list``; any other name works
     "BasicMotions",
     "EigenWorms",
     "EthanolConcentration",
@@ -150,10 +156,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.path.abspath(Path(root or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()))
 
 
+def is_uea_name(name: str) -> bool:
+    """Whether ``name`` is spelled as a set of the UEA/UCR archive can be (letters and digits)."""
+    return re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) is not None
+
+
 def _source(name: str) -> list[Resource]:
-    if name not in SOURCES:
-        raise ValueError(f"unknown data source {name!r}; known: {sorted(SOURCES)}")
-    return SOURCES[name]
+    """The files of ``name``: a source of ``SOURCES``, or ``uea-NAME`` for any set of the archive."""
+    if name in SOURCES:
+        return SOURCES[name]
+    if name.startswith("uea-") and is_uea_name(name[4:]):
+        return _uea(name[4:])
+    raise ValueError(f"unknown data source {name!r}; known: {sorted(SOURCES)}, or uea-NAME for any UEA/UCR set")
 
 
 def _digest(path: Path, algorithm: str) -> str:
@@ -233,19 +247,49 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
 
 
-def read_ett_csv(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
-    """The channel names and values ``(T, C)`` float64 of an ETT CSV (``date,HUFL,...,OT``); dates dropped."""
-    with open(path) as f:
-        header = f.readline().strip().split(",")
-    if header[0] != "date" or len(header) < 2:
-        raise CorruptDataError(f"{path}: expected a header 'date,<channel>,...', got {','.join(header)!r}")
+def read_csv(
+    path: Path, columns: Sequence[str] | None = None, require_date: bool = True
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The column names and values ``(T, C)`` float64 of a CSV in the Time-Series-Library layout: a
+    header, a ``date`` column (dropped; ``require_date`` False: optional) and numeric columns.
+
+    Args:
+        columns: the columns to read, in this order (None: every column but ``date``).
+        require_date: raise when the header has no ``date`` column.
+
+    Raises:
+        CorruptDataError: one line naming the file and what is wrong; rows are numbered as in a
+            spreadsheet (the header is row 1): a missing column, a row of the wrong width, a cell that is
+            not a number, an empty, NaN or infinite value in a column read.
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = [name.strip() for name in rows[0]] if rows else []
+    if require_date and "date" not in header:
+        raise CorruptDataError(f"{path}: no 'date' column in the header {','.join(header)!r}")
+    names = [n for n in header if n != "date"] if columns is None else list(columns)
+    missing = [n for n in names if n not in header]
+    if missing or not names:
+        raise CorruptDataError(f"{path}: no column {missing[0] if missing else 'of values'!r} in the header {header}")
+    index = [header.index(n) for n in names]
+    values = np.empty((len(rows) - 1, len(names)))
+    for r, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise CorruptDataError(f"{path}, row {r + 2}: {len(row)} cells, expected {len(header)} as in the header")
+        for c, i in enumerate(index):
+            values[r, c] = _number(path, row[i], r + 2, names[c])
+    return tuple(names), values
+
+
+def _number(path: Path, cell: str, row: int, column: str) -> float:
+    """The value of one cell, or ``CorruptDataError`` naming its row and column."""
     try:
-        values = np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(1, len(header)), ndmin=2)
-    except ValueError as error:
-        raise CorruptDataError(f"{path}: malformed CSV ({error})") from None
-    if not np.isfinite(values).all():
-        raise CorruptDataError(f"{path}: non-finite values in the data")
-    return tuple(header[1:]), values
+        value = float(cell) if cell.strip() else math.nan
+    except ValueError:
+        raise CorruptDataError(f"{path}, row {row}, column {column!r}: {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise CorruptDataError(f"{path}, row {row}, column {column!r}: a missing, NaN or infinite value ({cell!r})")
+    return value
 
 
 @dataclass
@@ -362,7 +406,8 @@ def _fetch(url: str, target: Path) -> None:
             shutil.copyfileobj(response, f, 1 << 20)
     except OSError as error:
         target.unlink(missing_ok=True)
-        raise MissingDataError(f"could not download {url}: {error}") from None
+        hint = " (no such file there: check the name's spelling)" if getattr(error, "code", None) == 404 else ""
+        raise MissingDataError(f"could not download {url}: {error}{hint}") from None
 
 
 def _install(part: Path, target: Path, resource: Resource) -> None:

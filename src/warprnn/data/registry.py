@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from . import benchmarks, cache, files, synthetic
+from . import benchmarks, cache, files, synthetic, user
 from .config import DataConfig
 from .types import SequenceData
 
@@ -67,14 +67,25 @@ DATASETS: dict[str, Entry] = {
         for name in files.UEA_SETS
     },
     "pems08": Entry(benchmarks.pems08, "PEMS08 traffic flow, 12 in / 12 out per sensor, 6:2:2 in time"),
+    "csv": Entry(user.csv, "your CSV at `path` (date + numeric columns, or the `target` one), windows, 7:1:2 in time"),
+    "array": Entry(user.array, "your sequences at `path`: .npy (N, T, C), or .npz with labels, lengths, splits"),
+    "ts": Entry(user.ts, "your .ts classification pair: `path` NAME_TRAIN.ts, with NAME_TEST.ts beside it"),
 }
+UEA_ANY = ("uea-NAME", "any other set of the UEA/UCR archive, by its name (as the uea-* sets)")
+
+
+def find(name: str) -> Entry:
+    """The entry of data set ``name``: registered, or ``uea-NAME`` for any set of the UEA/UCR archive."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if name.startswith("uea-") and files.is_uea_name(name[4:]):
+        return Entry(partial(benchmarks.uea, name=name[4:]), UEA_ANY[1])
+    raise ValueError(f"data.name: expected one of {sorted(DATASETS)} or uea-NAME, got {name!r}")
 
 
 def build_dataset(config: DataConfig) -> SequenceData:
     """The data set ``config.name``: generated (synthetic sets, cached on disk) or loaded."""
-    if config.name not in DATASETS:
-        raise ValueError(f"data.name: expected one of {sorted(DATASETS)}, got {config.name!r}")
-    entry = DATASETS[config.name]
+    entry = find(config.name)
     data = cache.cached(config, entry.build) if entry.cached else entry.build(config)
     if data.task == "forecast" and not 1 <= data.context < data.train.x.shape[1]:
         raise ValueError(f"data.context: expected an integer in [1, {data.train.x.shape[1] - 1}], got {data.context}")

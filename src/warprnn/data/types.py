@@ -68,6 +68,7 @@ class SequenceData:
         scaler: maps normalised values back to the original scale, or None.
         num_classes: number of classes (classification), else None.
         channel_names: a name per channel, for plots.
+        class_names: a name per class (classification sets that have them), for predictions.
         value_range: the interval the values were mapped to (pixels: (-1, 1)), for the metrics on [0, 1]
             of the WARP authors' conventions (``warprnn.training.metrics``); None for other data.
         bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
@@ -83,6 +84,7 @@ class SequenceData:
     scaler: StandardScaler | None = None
     num_classes: int | None = None
     channel_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
     bin_width: float | None = None
     value_range: tuple[float, float] | None = None
     key_channels: int = 0

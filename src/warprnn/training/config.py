@@ -102,6 +102,8 @@ class TrainConfig:
             (see ``warprnn.recurrence``); all give the same result. Autoregressive passes always scan.
         out_dir: parent directory of run folders.
         name: run folder name prefix (None: the data set's name).
+        plots: draw the run's figures (``plots/``) once trained (False: none; the estimators of
+            ``warprnn.estimators`` draw none in their temporary run folders).
         tensorboard: also write the per-epoch metrics of ``metrics.csv`` as TensorBoard events in the
             run folder's ``tensorboard/`` (needs the ``tensorboard`` package: ``pip install
             "warprnn[tensorboard]"``).
@@ -122,6 +124,7 @@ class TrainConfig:
     mode: Mode = "auto"
     out_dir: str = "runs"
     name: str | None = None
+    plots: bool = True
     tensorboard: bool = False
 
     def __post_init__(self) -> None:

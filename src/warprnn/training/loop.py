@@ -140,18 +140,26 @@ def train_epoch(
     return total / len(data.train)
 
 
-def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progress: bool = False) -> RunResult:
+def train(
+    config: ExperimentConfig | None,
+    run_dir: Path | None = None,
+    *,
+    progress: bool = False,
+    data: SequenceData | None = None,
+) -> RunResult:
     """Trains ``config`` in a new run folder, or resumes the run in ``run_dir`` from its last checkpoint.
 
     Args:
         config: the experiment (None when resuming). run_dir: an existing run folder to resume (its
             config is used). progress: draw a progress bar on stderr when it is a terminal.
+        data: the data set to train on, made by the caller (from arrays in memory: ``warprnn.estimators``)
+            instead of ``build_dataset(config.data)``; ``config.data`` then only records how it was made.
     """
     if run_dir is not None:
         run_dir = Path(run_dir)
         config = rundir.read_config(run_dir)
     device = resolve_device(config.train.device)
-    data = build_dataset(config.data)
+    data = build_dataset(config.data) if data is None else data
     if data.task != "forecast" and config.train.autoregressive:
         raise ValueError(
             f"train.autoregressive: {config.data.name!r} is a {data.task} task, whose inputs are "

@@ -1,13 +1,15 @@
 """What a run folder gives once trained: the best checkpoint's test metrics and figures, the model
-loaded back, and forecasts from it (``warprnn evaluate`` and ``warprnn predict``)."""
+loaded back, and its forecasts or class probabilities (``warprnn evaluate`` and ``warprnn predict``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..data import SequenceData, build_dataset
+from ..data import SequenceData, StandardScaler, build_dataset
+from ..data.benchmarks import prepare_cases
 from . import plots, rundir
 from .build import build_model, resolve_device
 from .config import ExperimentConfig
@@ -17,14 +19,14 @@ from .evaluation import evaluate, forecast, naive_metrics
 def finish(
     run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, history: list[dict]
 ) -> tuple[dict, list[Path]]:
-    """Evaluates the best checkpoint on the test split and draws the run's figures.
+    """Evaluates the best checkpoint on the test split and draws the run's figures (``train.plots``).
 
     Returns:
         the test metrics and the figures' paths.
     """
     test = score_best(run_dir, config, data, model, device)
     t = config.train
-    return test, draw_plots(run_dir, model, data, device, history, t.batch_size, t.metric)
+    return test, draw_plots(run_dir, model, data, device, history, t.batch_size, t.metric) if t.plots else []
 
 
 def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device) -> dict:
@@ -43,9 +45,14 @@ def load_run(run_dir: Path):
     config = rundir.read_config(run_dir)
     device = resolve_device(config.train.device)
     data = build_dataset(config.data)
+    return config, data, best_model(run_dir, config, data, device), device
+
+
+def best_model(run_dir: Path, config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
+    """The model of ``config`` with the weights of the run's best checkpoint, in eval mode."""
     model = build_model(config, data, device)
     model.load_state_dict(rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "best"))["model"])
-    return config, data, model.eval(), device
+    return model.eval()
 
 
 def evaluate_run(run_dir: Path) -> dict:
@@ -54,9 +61,15 @@ def evaluate_run(run_dir: Path) -> dict:
     return score_best(run_dir, config, data, model, device)
 
 
-@torch.no_grad()
 def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None) -> torch.Tensor:
-    """Forecasts ``horizon`` steps after ``values`` with a run's best model.
+    """Forecasts ``horizon`` steps after ``values`` with a run's best model (``forecast_after``)."""
+    _, data, model, device = load_run(run_dir)
+    return forecast_after(model, data, values, horizon, device)
+
+
+@torch.no_grad()
+def forecast_after(model, data: SequenceData, values: torch.Tensor, horizon: int | None, device) -> torch.Tensor:
+    """Forecasts ``horizon`` steps after ``values`` with a model trained on the forecasting set ``data``.
 
     Args:
         values: ``(T, C)`` or ``(N, T, C)`` on the original scale of the data.
@@ -65,9 +78,8 @@ def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None)
     Returns:
         ``(N, horizon, C)`` forecasts on the original scale.
     """
-    config, data, model, device = load_run(run_dir)
     if data.task != "forecast":
-        raise ValueError(f"predict: run {str(run_dir)!r} is a {data.task} run; only forecasting runs predict")
+        raise ValueError(f"predict: a {data.task} run classifies; only forecasting runs forecast")
     x = values.unsqueeze(0) if values.dim() == 2 else values
     if x.dim() != 3 or x.shape[-1] != data.channels:
         raise ValueError(
@@ -82,6 +94,24 @@ def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None)
     padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
     mean = model(padded, context=context).mean[:, context - 1 : -1].cpu()
     return mean if data.scaler is None else data.scaler.inverse(mean)
+
+
+@torch.no_grad()
+def classify(model, data: SequenceData, cases: list[np.ndarray], device, batch_size: int = 256) -> torch.Tensor:
+    """Class probabilities ``(N, K)`` of cases ``(T_i, C)`` on the original scale (NaN where missing),
+    prepared as the classification set ``data`` prepared its own (``benchmarks.prepare_cases``)."""
+    if data.task != "classification":
+        raise ValueError(f"predict: a {data.task} run forecasts; only classification runs classify")
+    if any(case.ndim != 2 or case.shape[1] != data.channels for case in cases):
+        raise ValueError(f"--input: expected cases of shape (T, {data.channels}), got {[c.shape for c in cases][:3]}")
+    channels = data.channels
+    scaler = data.scaler or StandardScaler(torch.zeros(channels), torch.ones(channels))
+    x, lengths = prepare_cases(cases, scaler)
+    logits = [
+        model(x[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device), mode="scan").logits.cpu()
+        for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(logits).softmax(-1)
 
 
 def draw_plots(run_dir: Path, model, data: SequenceData, device, history, batch_size: int, metric: str) -> list[Path]:

@@ -1,0 +1,149 @@
+"""Data sets of your own files, named by ``data.path``: ``csv``, ``array`` and ``ts``.
+
+- ``csv``: a long series in the Time-Series-Library ``custom`` layout (a header, a ``date`` column and
+  numeric columns), forecast in windows of ``context`` + ``horizon`` steps, split in time 7:1:2 (or
+  ``data.split_rows``), scaled with the training part (``benchmarks.series_data``, as ETT).
+- ``array``: sequences in a ``.npy`` or ``.npz`` file (``array_data`` says which arrays).
+- ``ts``: a classification set of the UEA/UCR ``.ts`` format, ``NAME_TRAIN.ts`` and ``NAME_TEST.ts``, split
+  as the ``uea-*`` sets (``benchmarks.ts_pair``).
+
+Bad input raises ``files.CorruptDataError`` (or ``FileNotFoundError``), one line naming the file.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import benchmarks, files
+from .config import DataConfig
+from .types import SequenceData, Split
+
+
+def user_path(config: DataConfig, suffixes: tuple[str, ...]) -> Path:
+    """The existing file ``data.path``, with one of ``suffixes``."""
+    if config.path is None:
+        raise ValueError(f"data.path: the {config.name!r} data set reads a file; set data.path")
+    path = Path(config.path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"data.path: {str(path)!r} does not exist")
+    if not path.name.endswith(suffixes):
+        raise ValueError(f"data.path: {str(path)!r} is not a {' or '.join(suffixes)} file")
+    return path
+
+
+def csv(config: DataConfig) -> SequenceData:
+    """A CSV series, every column but ``date`` (or the ``data.target`` column alone), see the module."""
+    path = user_path(config, (".csv",))
+    names, values = files.read_csv(path, None if config.target is None else [config.target])
+    n_train, n_test = int(0.7 * len(values)), int(0.2 * len(values))  # the Time-Series-Library custom loader
+    rows = config.split_rows or (n_train, len(values) - n_train - n_test, n_test)
+    return benchmarks.series_data(values, names, tuple(rows), config, path)
+
+
+def ts(config: DataConfig) -> SequenceData:
+    """The ``.ts`` pair whose TRAIN file is ``data.path``."""
+    train = user_path(config, ("_TRAIN.ts",))
+    test = train.with_name(train.name[: -len("_TRAIN.ts")] + "_TEST.ts")
+    if not test.is_file():
+        raise FileNotFoundError(f"data.path: {str(train)!r} has no test file {str(test)!r} beside it")
+    return benchmarks.ts_pair(config, train, test)
+
+
+def array(config: DataConfig) -> SequenceData:
+    """Sequences from ``data.path``: a ``.npy`` of x, or a ``.npz`` of the arrays ``array_data`` takes."""
+    path = user_path(config, (".npy", ".npz"))
+    try:
+        if path.suffix == ".npy":
+            arrays = {"x": np.load(path, allow_pickle=False)}
+        else:
+            with np.load(path, allow_pickle=False) as loaded:
+                arrays = dict(loaded)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise files.CorruptDataError(f"{path}: not a readable {path.suffix} file ({error})") from None
+    return array_data(arrays, config, path)
+
+
+def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> SequenceData:
+    """A data set from named arrays (those of a ``.npz`` file; ``source`` names it in errors).
+
+    Arrays:
+        x: ``(N, T, C)`` sequences (required). With ``lengths``, steps after a case's length are padding.
+        y: ``(N,)`` class labels (numbers or strings): a classification set, classes in sorted order.
+            Without it, a forecasting set: each sequence is its own target, forecast after ``context``
+            steps (default: half the length).
+        lengths: ``(N,)`` valid steps of each case, 1 to T (default: T).
+        train, val, test: indices of the cases of each split (all three, or none: a random 70:15:15
+            split drawn with ``data.seed``).
+
+    Each channel is standardised with the training cases' valid steps. Classification inputs may have
+    NaN (filled as in the UEA sets); a forecasting set's values are its targets and must be finite.
+    """
+    x = _checked(arrays, "x", source, ndim=3)
+    if not np.issubdtype(x.dtype, np.number):
+        raise files.CorruptDataError(f"{source}: 'x' holds {x.dtype} values, expected numbers")
+    n, T = x.shape[:2]
+    lengths = _checked(arrays, "lengths", source, shape=(n,), default=np.full(n, T))
+    if not np.issubdtype(lengths.dtype, np.integer) or not ((lengths >= 1) & (lengths <= T)).all():
+        raise files.CorruptDataError(f"{source}: 'lengths' must be integers from 1 to {T}")
+    generator = torch.Generator().manual_seed(config.seed)
+    index = _split_index(arrays, n, source, generator)
+    cases = [case[:length] for case, length in zip(x.astype(np.float64), lengths.tolist())]
+    if "y" in arrays:
+        labels = _checked(arrays, "y", source, shape=(n,))
+        classes, codes = np.unique(labels, return_inverse=True)
+        names = tuple(str(c) for c in classes)
+        return benchmarks.case_data(cases, torch.as_tensor(codes), names, index, config, generator)
+    for i, case in enumerate(cases):
+        if not np.isfinite(case).all():
+            step, channel = np.argwhere(~np.isfinite(case))[0]
+            raise files.CorruptDataError(
+                f"{source}: NaN or infinite target in case {i}, step {step}, channel {channel}"
+            )
+    return sequences(cases, index, config, generator)
+
+
+def sequences(cases: list[np.ndarray], index: list[torch.Tensor], config: DataConfig, generator) -> SequenceData:
+    """A forecasting set of sequences ``(T_i, C)``, each its own target, split by ``index``."""
+    scaler = benchmarks.fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
+    x, lengths = benchmarks.pad([scaler.transform(torch.from_numpy(case).float()).numpy() for case in cases])
+    splits = [Split(x[part], x[part], lengths[part]) for part in index]
+    splits = benchmarks.subsample(splits, config, generator)
+    channels = tuple(f"dim{c}" for c in range(x.shape[-1]))
+    context = config.context or x.shape[1] // 2
+    return SequenceData(*splits, task="forecast", context=context, scaler=scaler, channel_names=channels)
+
+
+def _checked(arrays: dict, key: str, source, ndim: int | None = None, shape=None, default=None) -> np.ndarray:
+    """``arrays[key]`` (or ``default`` when absent and given), checked to have ``ndim`` dimensions or ``shape``."""
+    if key not in arrays:
+        if default is None:
+            raise files.CorruptDataError(f"{source}: no array {key!r} (it has {sorted(arrays)})")
+        return default
+    a = arrays[key]
+    if (ndim is not None and a.ndim != ndim) or (shape is not None and a.shape != shape):
+        expected = f"{ndim} dimensions" if shape is None else f"shape {shape}, one per case of 'x'"
+        raise files.CorruptDataError(f"{source}: {key!r} has shape {a.shape}, expected {expected}")
+    return a
+
+
+def _split_index(arrays: dict, n: int, source, generator: torch.Generator) -> list[torch.Tensor]:
+    """The indices of the train, validation and test cases: given, or drawn 70:15:15."""
+    given = [key for key in ("train", "val", "test") if key in arrays]
+    if not given:
+        index = benchmarks.resplit(n, generator)
+        if min(len(part) for part in index) == 0:
+            raise files.CorruptDataError(
+                f"{source}: {n} case(s), too few to split 70:15:15; give 'train', 'val', 'test'"
+            )
+        return index
+    if len(given) != 3:
+        raise files.CorruptDataError(f"{source}: has split(s) {given}; give all of 'train', 'val' and 'test' or none")
+    index = [np.asarray(arrays[key]).reshape(-1) for key in ("train", "val", "test")]
+    for key, part in zip(("train", "val", "test"), index):
+        if len(part) == 0 or not np.issubdtype(part.dtype, np.integer) or part.min() < 0 or part.max() >= n:
+            raise files.CorruptDataError(f"{source}: {key!r} must be a non-empty array of case indices 0 to {n - 1}")
+    return [torch.as_tensor(part, dtype=torch.long) for part in index]
