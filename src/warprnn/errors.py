@@ -48,3 +48,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, run_dir=None):
         super().__init__(run_dir)
         self.run_dir = run_dir
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` (an exception's, say) on one line, at most ``limit`` characters."""
+    flat = "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

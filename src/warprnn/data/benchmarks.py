@@ -41,11 +41,13 @@ def subsample(splits: list[Split], config: DataConfig, generator: torch.Generato
     ]
 
 
-def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
+def fit_scaler(values: np.ndarray, scaling: str, source: str) -> StandardScaler:
     """A per-channel scaler from training values ``(steps, C)`` (NaN ignored), computed in float64.
 
     ``standard``: mean and population standard deviation (as scikit-learn's ``StandardScaler``);
-    ``minmax``: centre and half-range, so that the training range maps to [-1, 1].
+    ``minmax``: centre and half-range, so that the training range maps to [-1, 1]. A channel whose
+    statistics are not finite in float32 (values near 1e38, or beyond 1e154 squared) raises
+    ``CorruptDataError`` naming ``source`` and the channel; a channel missing throughout is left NaN.
     """
     if scaling == "minmax":
         low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
@@ -53,10 +55,16 @@ def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
     else:
         centre, scale = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
 
-    def as_tensor(a):
-        return torch.as_tensor(a, dtype=torch.float32)
-
-    return StandardScaler(as_tensor(centre), as_tensor(scale).clamp_min(1e-8))
+    centre, scale = (torch.as_tensor(a, dtype=torch.float32) for a in (centre, scale))
+    observed = torch.from_numpy(~np.isnan(values).all(axis=0))
+    bad = observed & ~(centre.isfinite() & scale.isfinite())
+    if bad.any():
+        c = int(bad.nonzero()[0])
+        raise files.CorruptDataError(
+            f"{source}: channel {c}'s training values are too large to normalise in float32 "
+            f"(centre {centre[c].item():.3g}, scale {scale[c].item():.3g})"
+        )
+    return StandardScaler(centre, scale.clamp_min(1e-8))
 
 
 def windows(series: Tensor, length: int) -> Split:
@@ -132,7 +140,7 @@ def ett(config: DataConfig, source: str) -> SequenceData:
         raise files.CorruptDataError(
             f"{path}: {len(values)} rows, fewer than the 20 months ({20 * month}) the protocol splits"
         )
-    scaler = fit_scaler(values[: 12 * month], config.scaling)
+    scaler = fit_scaler(values[: 12 * month], config.scaling, str(path))
     series = scaler.transform(torch.as_tensor(values, dtype=torch.float32))  # (T, C)
     borders = ((0, 12 * month), (12 * month - context, 16 * month), (16 * month - context, 20 * month))
     splits = [windows(series[start:end], context + horizon) for start, end in borders]
@@ -195,7 +203,7 @@ def uea(config: DataConfig, name: str) -> SequenceData:
     else:
         val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
         index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
-    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
+    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard", f"uea/{name}")
     mean, std = scaler.mean.double().numpy(), scaler.std.double().numpy()
     splits = []
     for part in index:
@@ -229,7 +237,7 @@ def pems08(config: DataConfig) -> SequenceData:
     T, sensors = flow.shape
     context, horizon = config.context or 12, config.horizon or 12
     borders = (0, int(0.6 * T), int(0.8 * T), T)
-    scaler = fit_scaler(flow[: borders[1]].reshape(-1, 1), config.scaling)
+    scaler = fit_scaler(flow[: borders[1]].reshape(-1, 1), config.scaling, str(path))
     series = scaler.transform(torch.as_tensor(flow, dtype=torch.float32).unsqueeze(-1)).squeeze(-1)
     generator = torch.Generator().manual_seed(config.seed)
     splits = []

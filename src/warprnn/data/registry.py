@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from ..errors import ConfigError
 from . import benchmarks, cache, files, synthetic
 from .config import DataConfig
 from .types import SequenceData
@@ -73,9 +74,20 @@ DATASETS: dict[str, Entry] = {
 def build_dataset(config: DataConfig) -> SequenceData:
     """The data set ``config.name``: generated (synthetic sets, cached on disk) or loaded."""
     if config.name not in DATASETS:
-        raise ValueError(f"data.name: expected one of {sorted(DATASETS)}, got {config.name!r}")
+        raise ConfigError(f"data.name: expected one of {sorted(DATASETS)}, got {config.name!r}")
+    seq_len = config.seq_len or synthetic.SEQ_LEN.get(config.name)
+    if config.context is not None and seq_len is not None:  # before anything is generated or cached
+        check_context(config.context, seq_len)
     entry = DATASETS[config.name]
     data = cache.cached(config, entry.build) if entry.cached else entry.build(config)
-    if data.task == "forecast" and not 1 <= data.context < data.train.x.shape[1]:
-        raise ValueError(f"data.context: expected an integer in [1, {data.train.x.shape[1] - 1}], got {data.context}")
+    if data.task == "forecast":
+        check_context(data.context, data.train.x.shape[1])
     return data
+
+
+def check_context(context: int, seq_len: int) -> None:
+    """A forecasting set's context L must leave at least one of its ``seq_len`` steps to forecast."""
+    if not 1 <= context < seq_len:
+        raise ConfigError(
+            f"data.context: expected an integer in [1, {seq_len - 1}] (sequences of {seq_len} steps), got {context}"
+        )
