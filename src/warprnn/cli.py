@@ -1,4 +1,10 @@
-"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download, reproduce."""
+"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download, reproduce.
+
+Errors: ``main`` is the one place that turns exceptions into messages. An error a user can cause (a
+``warprnn.errors`` class, or a ``ValueError``, ``OSError`` or ``MemoryError``) is one line on stderr
+and exit code 2; anything else is an internal error, one line and exit code 1; ``--debug`` shows the
+traceback instead. Ctrl-C exits 130 and names the run folder to resume.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import write_atomic
 from .config import WarpConfig
+from .errors import InputError, TrainingInterrupted, WarprnnError, one_line
 from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
 
 EPILOG = """examples:
@@ -33,7 +41,7 @@ def cmd_train(args) -> int:
 
     if args.resume:
         if args.config or args.overrides:
-            raise ValueError("--resume continues a run with its saved config; give no config or overrides")
+            raise InputError("--resume continues a run with its saved config; give no config or overrides")
         result = train(None, run_dir=Path(args.resume), progress=True)
     else:
         config = load_experiment(config_path(args.config or "msd-small"), args.overrides)
@@ -72,17 +80,34 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from .training import predict_run
 
-    path = Path(args.input)
-    if not path.is_file():
-        raise FileNotFoundError(f"input file {args.input!r} does not exist")
-    values = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
-    forecast = predict_run(Path(args.run_dir), torch.as_tensor(values, dtype=torch.float32), args.horizon)
+    values = read_series(Path(args.input))
+    forecast = predict_run(Path(args.run_dir), values, args.horizon)
     if args.output:
-        np.save(args.output, forecast.numpy())
-        print(f"wrote {tuple(forecast.shape)} forecast to {args.output}")
+        output = Path(args.output)
+        output = output if output.suffix == ".npy" else output.with_name(output.name + ".npy")  # as np.save names it
+        write_atomic(output, lambda f: np.save(f, forecast.numpy()))
+        print(f"wrote {tuple(forecast.shape)} forecast to {output}")
     else:
         np.savetxt(sys.stdout, forecast.reshape(-1, forecast.shape[-1]).numpy(), delimiter=",", fmt="%.6g")
     return 0
+
+
+def read_series(path: Path) -> torch.Tensor:
+    """The values of ``--input``: a ``.npy`` array or a CSV of numbers, finite, as float32."""
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
+    try:
+        values = (
+            np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+        )
+    except (ValueError, EOFError, UnicodeDecodeError) as error:
+        kind = "a .npy array" if path.suffix == ".npy" else "a CSV of numbers"
+        raise InputError(f"--input {path}: not {kind} ({one_line(error, 120)})") from None
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        raise InputError(f"--input {path}: expected an array of numbers, got dtype {values.dtype}")
+    if not np.isfinite(values).all():
+        raise InputError(f"--input {path}: contains NaN or Inf at index {tuple(np.argwhere(~np.isfinite(values))[0])}")
+    return torch.as_tensor(values, dtype=torch.float32)
 
 
 def cmd_list(args) -> int:
@@ -102,9 +127,10 @@ def cmd_describe(args) -> int:
     from .model import WARP
 
     options = apply_overrides({}, [f"warp.{word}" for word in args.options]).get("warp", {})
-    model = WARP(WarpConfig.from_dict(options))
+    model = WARP(WarpConfig.from_dict(options), device="meta")  # sizes only: nothing is allocated
+    parameters = sum(p.numel() for p in model.parameters())
     print(f"D_theta (state size): {model.d_theta}")
-    print(f"trainable parameters: {sum(p.numel() for p in model.parameters())}")
+    print(f"trainable parameters: {parameters} ({parameters * 4 / 2**20:.1f} MiB in float32)")
     return 0
 
 
@@ -120,7 +146,7 @@ def cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS
 
     if args.seeds < 1:
-        raise ValueError(f"--seeds: expected an integer >= 1, got {args.seeds}")
+        raise InputError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.verbosity <= 0:  # one line per training run, not per epoch
         logging.getLogger("warprnn.training").setLevel(logging.WARNING)
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides)
@@ -154,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         const=-1,
         help="no progress on stderr: warnings and errors only",
     )
+    common.add_argument("--debug", action="store_true", help="on an error, show the traceback")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = commands.add_parser(
@@ -239,6 +266,20 @@ def configure_logging(verbosity: int) -> None:
     logging.getLogger("warprnn.training").setLevel(logging.NOTSET)
 
 
+USER_ERRORS = (WarprnnError, ValueError, OSError, MemoryError)
+"""What a user can cause: bad options, inputs and files, unwritable folders, sizes beyond memory."""
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception as one line: OS errors as ``path: reason``, internal errors with their type."""
+    if isinstance(error, OSError) and not isinstance(error, WarprnnError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return one_line(f"{where}{error.strerror}")
+    if isinstance(error, USER_ERRORS):
+        return one_line(error)
+    return f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug for the traceback"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -248,12 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbosity)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"warprnn: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("warprnn: interrupted; resume with 'warprnn train --resume RUN_DIR'", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        run_dir = stop.run_dir if isinstance(stop, TrainingInterrupted) else None
+        hint = f"; resume with 'warprnn train --resume {run_dir}'" if run_dir else ""
+        print(f"warprnn: interrupted{hint}", file=sys.stderr)
         return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"warprnn: error: {describe_error(error)}", file=sys.stderr)
+        return 2 if isinstance(error, USER_ERRORS) else 1
 
 
 if __name__ == "__main__":

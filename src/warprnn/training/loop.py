@@ -19,10 +19,11 @@ import torch
 
 from ..baselines import count_parameters
 from ..data import SequenceData, Split, build_dataset
+from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import rundir
 from .build import build_model, build_optimizer, resolve_device
 from .config import ExperimentConfig
-from .evaluation import compute_loss, evaluate, step_mask
+from .evaluation import compute_loss, evaluate, metric_names, step_mask
 from .runs import finish
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,10 @@ def train_epoch(model, data: SequenceData, config: ExperimentConfig, optimizer, 
 def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progress: bool = False) -> RunResult:
     """Trains ``config`` in a new run folder, or resumes the run in ``run_dir`` from its last checkpoint.
 
+    Everything that can be checked is checked before the run folder is created (or, when resuming,
+    before training continues): the config, the data, the metric, the model's size, the folder's
+    writability. Ctrl-C raises ``TrainingInterrupted`` naming the run folder to resume.
+
     Args:
         config: the experiment (None when resuming). run_dir: an existing run folder to resume (its
             config is used). progress: draw a progress bar on stderr when it is a terminal.
@@ -126,27 +131,66 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
     if run_dir is not None:
         run_dir = Path(run_dir)
         config = rundir.read_config(run_dir)
+        rundir.check_writable(run_dir)
     device = resolve_device(config.train.device)
     data = build_dataset(config.data)
     if data.task != "forecast" and config.train.autoregressive:
-        raise ValueError(
+        raise ConfigError(
             f"train.autoregressive: {config.data.name!r} is a {data.task} task, whose inputs are "
             f"never replaced by predictions; set train.autoregressive=false"
         )
+    names = metric_names(data, config.warp.head == "gaussian", "val_")
+    if config.train.metric not in names:
+        raise ConfigError(f"train.metric: {config.train.metric!r} is not computed; choose one of {sorted(names)}")
     model = build_model(config, data, device)
     optimizer, scheduler = build_optimizer(config, model)
     history, best, start = [], None, 1
     if run_dir is None:
         run_dir = rundir.new_run_dir(config)
         rundir.write_config(run_dir, config)
-    elif rundir.checkpoint_path(run_dir, "last").is_file():
-        state = rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "last"))
-        model.load_state_dict(state["model"])
+    else:
+        rundir.clear_stale(run_dir)
+        if rundir.checkpoint_path(run_dir, "last").is_file():
+            history, best, start = restore(run_dir, model, optimizer, scheduler)
+    try:
+        return run_epochs(run_dir, config, data, model, optimizer, scheduler, device, history, best, start, progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run_dir) from None
+
+
+def restore(run_dir: Path, model, optimizer, scheduler) -> tuple[list[dict], float | None, int]:
+    """Loads the last checkpoint of ``run_dir`` into the model, optimiser and scheduler.
+
+    Returns:
+        the history so far, the best validation metric, and the epoch to continue from.
+    """
+    path = rundir.checkpoint_path(run_dir, "last")
+    state = rundir.load_checkpoint(path, ("model", "optimizer", "scheduler", "history", "best", "epoch"))
+    rundir.load_weights(model, path)
+    try:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
-        history, best, start = state["history"], state["best"], state["epoch"] + 1
-        logger.info("resumed %s after epoch %d", run_dir, state["epoch"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RunFolderError(f"{path}: its optimiser state does not fit the run's config ({error})") from None
+    logger.info("resumed %s after epoch %d", run_dir, state["epoch"])
+    return state["history"], state["best"], state["epoch"] + 1
+
+
+def run_epochs(
+    run_dir: Path,
+    config: ExperimentConfig,
+    data: SequenceData,
+    model,
+    optimizer,
+    scheduler,
+    device,
+    history,
+    best,
+    start,
+    progress,
+) -> RunResult:
+    """The epochs from ``start`` on, a checkpoint after each, then the test metrics and figures."""
     t = config.train
     size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
     logger.info("run folder: %s  (%s, %s, %d parameters)", run_dir, config.model, size, count_parameters(model))
@@ -162,11 +206,6 @@ def train(config: ExperimentConfig | None, run_dir: Path | None = None, *, progr
             row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             if epoch % t.val_every == 0 or epoch == t.epochs:
                 row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
-                if t.metric not in row:
-                    raise ValueError(
-                        f"train.metric: {t.metric!r} is not computed; choose one of "
-                        f"{sorted(k for k in row if k.startswith('val_'))}"
-                    )
                 if is_better(t.metric, row[t.metric], best):
                     best = row[t.metric]
                     rundir.save_checkpoint(
