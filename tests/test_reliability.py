@@ -7,6 +7,8 @@ Each numbered failure of the issue is named where it is tested ("issue 17.N").
 """
 
 import errno
+import gzip
+import multiprocessing
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -16,10 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from warprnn import atomic
+from warprnn import WARP, WarpConfig, atomic
 from warprnn.cli import main
+from warprnn.data import DataConfig, build_dataset
 from warprnn.data import files as loaders
-from warprnn.training import load_experiment, rundir, train
+from warprnn.errors import ConfigError, CorruptDataError, InputError, RunFolderError, TooLargeError
+from warprnn.training import load_experiment, loop, rundir, train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -589,3 +593,198 @@ def test_hostile_input_is_one_line_exit_2(case, trained, tmp_path, monkeypatch, 
     assert case.match.format(tmp=tmp_path) in lines[0], lines[0]
     if case.after is not None:
         case.after(ctx)
+
+
+# ----- what a table cannot say ---------------------------------------------------------------------------
+
+
+def test_describe_prints_sizes_it_could_not_allocate(capsys):  # issue 17.3
+    assert main(["describe", "in_channels=2", "root_width=400", "root_depth=2"]) == 0
+    assert "D_theta (state size): 162002" in capsys.readouterr().out
+    with pytest.raises(
+        TooLargeError, match=r"D_theta = 4\d{6}: .* needs [\d.]+ GiB, more than the [\d.]+ GiB available"
+    ):
+        WARP(WarpConfig(in_channels=2, root_width=2000, root_depth=2))
+
+
+@pytest.mark.parametrize("model_dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("x_dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64])
+def test_input_dtype_is_named(model_dtype, x_dtype):  # issue 17.4
+    model = WARP(WarpConfig(in_channels=2, root_width=4), dtype=model_dtype)
+    x = torch.zeros(2, 5, 2, dtype=x_dtype)
+    state = model.init_state(2, 5)
+    if x_dtype == model_dtype:
+        assert model(x).mean.dtype == model_dtype and model.step(x[:, 0], state)[0].mean.dtype == model_dtype
+        return
+    expected = "expected a floating-point" if x_dtype == torch.int64 else f"expected dtype {model_dtype}"
+    with pytest.raises(InputError, match=f"^x: {expected}"):
+        model(x)
+    with pytest.raises(InputError, match=f"^x_t: expected dtype {model_dtype}"):
+        model.step(x[:, 0], state)
+
+
+def test_float_lengths_name_their_dtype():  # issue 17.5
+    model = WARP(WarpConfig(in_channels=1, root_width=4))
+    with pytest.raises(
+        InputError, match=r"lengths: expected an integer tensor of shape \(3,\), got dtype torch.float32"
+    ):
+        model(torch.zeros(3, 5, 1), torch.tensor([2.0, 3.0, 4.0]))
+
+
+def test_config_type_errors_name_the_option():  # issue 17.5
+    with pytest.raises(ConfigError, match="^final_clip: expected a finite number, got 'x'$"):
+        WarpConfig(final_clip="x")
+    with pytest.raises(ConfigError, match="^train.seed: expected an integer, got 'abc'$"):
+        load_experiment(None, ["train.seed=abc"])
+
+
+def test_predict_reports_the_file_it_wrote(trained, tmp_path, capsys):  # issue 17.6
+    np.save(tmp_path / "s.npy", np.zeros((4, 2), dtype="float32"))
+    assert (
+        main(["predict", str(trained), "--input", str(tmp_path / "s.npy"), "--output", str(tmp_path / "forecast")]) == 0
+    )
+    assert f"forecast to {tmp_path / 'forecast.npy'}\n" in capsys.readouterr().out
+    assert np.load(tmp_path / "forecast.npy").shape == (1, 12, 2) and not (tmp_path / "forecast").exists()
+
+
+def test_run_folders_never_collide(tmp_path, monkeypatch):  # issue 17.9, deterministic
+    config = load_experiment(MSD, [f"train.out_dir={tmp_path}"])
+    monkeypatch.setattr(rundir.time, "strftime", lambda _: "T")
+    monkeypatch.setattr(Path, "exists", lambda self: False)  # every check says free: the race, every time
+    made = [rundir.new_run_dir(config) for _ in range(5)]
+    assert [p.name for p in made] == ["msd-small-T", "msd-small-T-1", "msd-small-T-2", "msd-small-T-3", "msd-small-T-4"]
+
+
+def make_runs(out_dir: str, count: int, queue) -> None:
+    config = load_experiment(MSD, [f"train.out_dir={out_dir}"])
+    try:
+        queue.put([str(rundir.new_run_dir(config)) for _ in range(count)])
+    except Exception as error:  # reported to the test
+        queue.put(repr(error))
+
+
+def test_concurrent_processes_get_distinct_run_folders(tmp_path):  # issue 17.9, for real
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=make_runs, args=(str(tmp_path), 150, queue)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    made = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join()
+    assert all(isinstance(m, list) for m in made), made
+    assert len(set(made[0]) | set(made[1])) == 300 == len(list(tmp_path.iterdir()))
+
+
+def test_ctrl_c_names_the_run_folder(tmp_path, monkeypatch, capsys):  # issue 17.11
+    calls = []
+
+    def interrupted(*args):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    assert main(["train", "-q", MSD, *TINY, f"train.out_dir={tmp_path}"]) == 130
+    (run,) = tmp_path.iterdir()
+    err = capsys.readouterr().err
+    assert err == f"warprnn: interrupted; resume with 'warprnn train --resume {run}'\n" and calls
+
+
+def test_unexpected_errors_are_one_line_exit_1_and_debug_shows_the_traceback(monkeypatch, capsys):
+    monkeypatch.setattr(loop, "build_dataset", lambda config: 1 / 0)
+    assert main(["train", "-q", MSD, *TINY]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (ZeroDivisionError: division by zero); rerun with --debug" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["train", "-q", "--debug", MSD, *TINY])
+
+
+def test_inf_in_a_ts_file_is_an_error_not_a_zero_channel(tmp_path):  # issue 17.1, through the Python API
+    ctx = Ctx.__new__(Ctx)
+    ctx.tmp = tmp_path
+    write_ts(ctx, ["1,2,3:4,5,-inf:a"] + GOOD_CASES)
+    with pytest.raises(CorruptDataError, match=r"line 7: non-finite value '-inf' in case 1, channel 1, step 2"):
+        build_dataset(DataConfig(name="uea-Heartbeat", root=str(tmp_path / "data")))
+
+
+def test_unpublished_checksums_are_recorded_and_verified(tmp_path, monkeypatch, caplog):  # issue 17.10
+    ctx = Ctx.__new__(Ctx)
+    ctx.tmp, ctx.monkeypatch = tmp_path, monkeypatch
+    heartbeat_zip(ctx)
+    paths = loaders.download("uea-Heartbeat", tmp_path / "data")
+    record = tmp_path / "data" / "uea" / "Heartbeat" / loaders.RECORD
+    assert "no published checksum" in caplog.text and record.is_file()
+    assert sorted(line.split("  ")[1] for line in record.read_text().splitlines()) == [p.name for p in paths][::-1]
+    assert build_dataset(DataConfig(name="uea-Heartbeat", root=str(tmp_path / "data"))).num_classes == 2
+    paths[0].write_text(paths[0].read_text().replace("1,2,3", "1,2,4"))  # changed after it was recorded
+    with pytest.raises(CorruptDataError, match=r"Heartbeat_TRAIN.ts: sha256 is \w+, expected \w+ \(recorded in"):
+        build_dataset(DataConfig(name="uea-Heartbeat", root=str(tmp_path / "data")))
+    paths[0].unlink()  # a fresh download whose bytes differ from the recorded ones is not installed
+    (tmp_path / "Heartbeat.zip").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "Heartbeat.zip", "w") as z:
+        for path in ("Heartbeat_TRAIN.ts", "Heartbeat_TEST.ts"):
+            z.writestr(path, TS_HEADER + "\n".join(GOOD_CASES[::-1]) + "\n")
+    with pytest.raises(CorruptDataError, match="damaged and was not kept: sha256 is .*recorded in"):
+        loaders.download("uea-Heartbeat", tmp_path / "data")
+    assert not paths[0].exists() and not list((tmp_path / "data").rglob("*.part"))
+
+
+def test_manually_placed_files_are_recorded_on_first_load(tmp_path, caplog):  # issue 17.10: PEMS08
+    ctx = Ctx.__new__(Ctx)
+    ctx.tmp = tmp_path
+    write_pems08(ctx, pems08_values())
+    build_dataset(DataConfig(name="pems08", root=str(tmp_path / "data")))
+    assert "pems08/PEMS08.npz: no published checksum; recorded its sha256" in caplog.text
+    write_pems08_again = tmp_path / "data" / "pems08" / "PEMS08.npz"
+    np.savez(write_pems08_again, data=pems08_values() + 1)
+    with pytest.raises(
+        CorruptDataError, match="PEMS08.npz: sha256 is .*recorded in.*if the new file is intended, delete its line"
+    ):
+        build_dataset(DataConfig(name="pems08", root=str(tmp_path / "data")))
+
+
+def test_an_unreadable_or_unwritable_cache_only_warns(tmp_path, monkeypatch, caplog):  # issue 17.2
+    config = DataConfig(name="msd-small", root=str(tmp_path), num_train=8, num_val=4, num_test=4, seq_len=32)
+    first = build_dataset(config)
+    (cache_file,) = (tmp_path / "synthetic").iterdir()
+    cache_file.write_bytes(b"garbage")  # damaged, or another user's file torch cannot read
+    assert torch.equal(build_dataset(config).train.x, first.train.x) and "unreadable cache file" in caplog.text
+    monkeypatch.setattr(atomic.os, "fsync", patch_error(DISK_FULL))
+    cache_file.unlink()
+    assert torch.equal(build_dataset(config).train.x, first.train.x)
+    assert "continuing without caching" in caplog.text and not list((tmp_path / "synthetic").iterdir())
+
+
+def patch_error(error):
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
+
+
+def test_stale_temporary_files_are_cleared_on_resume(trained, tmp_path):
+    run = Path(shutil.copytree(trained, tmp_path / "run"))
+    stale = run / "checkpoints" / ".last.pt.abcd.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert train(None, run_dir=run).status == "finished" and not stale.exists()
+    with pytest.raises(RunFolderError):
+        rundir.load_checkpoint(run / "checkpoints" / "none.pt")
+
+
+def test_metric_names_are_what_evaluate_returns(trained):
+    from warprnn.training import evaluation, runs
+
+    config, data, model, device = runs.load_run(trained)
+    names = evaluation.metric_names(data, False, "val_")
+    assert sorted(names) == sorted(evaluation.evaluate(model, data.val, data, "mse", 16, device, "auto", "val_"))
+
+
+def test_idx_float_nan_is_named(tmp_path):
+    path = tmp_path / "x.idx"
+    path.write_bytes(b"\0\0\x0d\x01\0\0\0\x02" + np.array([1.0, np.nan], dtype=">f4").tobytes())
+    with pytest.raises(CorruptDataError, match=r"x.idx: IDX entry \(1,\) is nan"):
+        loaders.read_idx(path)
+    gz = tmp_path / "y.gz"
+    gz.write_bytes(gzip.compress(b"\0\0\x08\x03\0\0\0\x02"))
+    with pytest.raises(CorruptDataError, match="declares 3 dimensions, but the file ends at byte 8"):
+        loaders.read_idx(gz)

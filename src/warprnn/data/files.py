@@ -212,9 +212,14 @@ def verify(path: Path, resource: Resource, source: str) -> None:
     """Raises ``CorruptDataError`` when ``path`` does not match the checksum of ``resource`` (``mismatch``)."""
     problem = mismatch(path, resource)
     if problem:
-        raise CorruptDataError(
-            f"{path}: {problem} (a damaged or partial file; delete it and run 'warprnn download {source}')"
+        fetch = f"delete it and run 'warprnn download {source}'" if resource.url else "replace it"
+        advice = (
+            f"a damaged or partial file; {fetch}"
+            if resource.sha256 or resource.md5
+            else f"it changed since it was first obtained; {fetch}, or, if the new file is intended, delete its "
+            f"line in {path.parent / RECORD}"
         )
+        raise CorruptDataError(f"{path}: {problem} ({advice})")
 
 
 def trust_first_use(path: Path, resource: Resource) -> None:
