@@ -56,12 +56,12 @@ class Ctx:
     """What a case works in: its own folder, a copy of the trained run (``run``), the monkeypatch."""
 
     tmp: Path
-    trained: Path
-    monkeypatch: pytest.MonkeyPatch
-    run: Path = field(init=False)
+    trained: Path | None = None
+    monkeypatch: pytest.MonkeyPatch | None = None
+    run: Path | None = field(init=False)
 
     def __post_init__(self):
-        self.run = Path(shutil.copytree(self.trained, self.tmp / "run"))
+        self.run = Path(shutil.copytree(self.trained, self.tmp / "run")) if self.trained else None
 
     def write(self, name: str, data: bytes | str) -> Path:
         path = self.tmp / name
@@ -184,6 +184,19 @@ def series(name, array=None, text=None):
             ctx.write(name, text)
 
     return setup
+
+
+def nan_pems08():
+    values = pems08_values()
+    values[5, 3, 0] = np.nan
+    return values
+
+
+def copy_mnist(ctx, truncate):
+    shutil.copytree(SHARED / "mnist", ctx.tmp / "data" / "mnist")
+    path = ctx.tmp / "data" / "mnist" / truncate
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-10])
 
 
 TRAIN = f"train -q {MSD} " + " ".join(TINY) + " train.out_dir={tmp}/runs"
@@ -371,7 +384,7 @@ CASES = [
         "evaluate-config-mismatch",
         "evaluate {run}",
         "best.pt does not fit the model that",
-        edit_config(lambda text: text.replace("root_width: 8", "root_width: 7")),
+        edit_config(lambda text: text.replace("root_width: 8", "root_width: 7")),  # issue 17.2
     ),
     Case(
         "evaluate-config-python-tag",
@@ -561,19 +574,6 @@ CASES = [
 ]
 
 
-def nan_pems08():
-    values = pems08_values()
-    values[5, 3, 0] = np.nan
-    return values
-
-
-def copy_mnist(ctx, truncate):
-    shutil.copytree(SHARED / "mnist", ctx.tmp / "data" / "mnist")
-    path = ctx.tmp / "data" / "mnist" / truncate
-    path.chmod(0o644)
-    path.write_bytes(path.read_bytes()[:-10])
-
-
 def test_the_table_has_at_least_60_cases():
     assert len(CASES) >= 60 and len({c.name for c in CASES}) == len(CASES)
 
@@ -700,16 +700,14 @@ def test_unexpected_errors_are_one_line_exit_1_and_debug_shows_the_traceback(mon
 
 
 def test_inf_in_a_ts_file_is_an_error_not_a_zero_channel(tmp_path):  # issue 17.1, through the Python API
-    ctx = Ctx.__new__(Ctx)
-    ctx.tmp = tmp_path
+    ctx = Ctx(tmp_path)
     write_ts(ctx, ["1,2,3:4,5,-inf:a"] + GOOD_CASES)
     with pytest.raises(CorruptDataError, match=r"line 7: non-finite value '-inf' in case 1, channel 1, step 2"):
         build_dataset(DataConfig(name="uea-Heartbeat", root=str(tmp_path / "data")))
 
 
 def test_unpublished_checksums_are_recorded_and_verified(tmp_path, monkeypatch, caplog):  # issue 17.10
-    ctx = Ctx.__new__(Ctx)
-    ctx.tmp, ctx.monkeypatch = tmp_path, monkeypatch
+    ctx = Ctx(tmp_path, monkeypatch=monkeypatch)
     heartbeat_zip(ctx)
     paths = loaders.download("uea-Heartbeat", tmp_path / "data")
     record = tmp_path / "data" / "uea" / "Heartbeat" / loaders.RECORD
@@ -730,13 +728,11 @@ def test_unpublished_checksums_are_recorded_and_verified(tmp_path, monkeypatch, 
 
 
 def test_manually_placed_files_are_recorded_on_first_load(tmp_path, caplog):  # issue 17.10: PEMS08
-    ctx = Ctx.__new__(Ctx)
-    ctx.tmp = tmp_path
+    ctx = Ctx(tmp_path)
     write_pems08(ctx, pems08_values())
     build_dataset(DataConfig(name="pems08", root=str(tmp_path / "data")))
     assert "pems08/PEMS08.npz: no published checksum; recorded its sha256" in caplog.text
-    write_pems08_again = tmp_path / "data" / "pems08" / "PEMS08.npz"
-    np.savez(write_pems08_again, data=pems08_values() + 1)
+    np.savez(tmp_path / "data" / "pems08" / "PEMS08.npz", data=pems08_values() + 1)
     with pytest.raises(
         CorruptDataError, match="PEMS08.npz: sha256 is .*recorded in.*if the new file is intended, delete its line"
     ):
