@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from warprnn.config import WarpConfig, choices
+from warprnn.config import WarpConfig
 from warprnn.data.config import DataConfig
 from warprnn.training.config import ExperimentConfig, OptimConfig, TrainConfig, apply_overrides, load_experiment
 
@@ -89,6 +89,14 @@ def test_float_options_read_exponents_and_integers(tmp_path):
     assert config.optim.lr == 1e-3 and config.warp.final_clip == 2.0 and isinstance(config.warp.final_clip, float)
     with pytest.raises(ValueError, match=r"optim.lr: expected a number, got 'fast'"):
         load_experiment(None, ["optim.lr=fast"])
+
+
+def choices(hint) -> tuple | None:
+    """The values of a ``Literal`` declaration (also inside ``X | None``), else None."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if typing.get_origin(candidate) is typing.Literal:
+            return typing.get_args(candidate)
+    return None
 
 
 def test_every_literal_option_is_checked_against_its_declaration():

@@ -1,4 +1,10 @@
-"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download, reproduce."""
+"""The ``warprnn`` command line: train, evaluate, predict, list, describe, download, reproduce.
+
+Errors: ``main`` is the one place that turns exceptions into messages. An error a user can cause (a
+``warprnn.errors`` class, or a ``ValueError``, ``OSError`` or ``MemoryError``) is one line on stderr
+and exit code 2; anything else is an internal error, one line and exit code 1; ``--debug`` shows the
+traceback instead. Ctrl-C exits 130 and names the run folder to resume.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import torch
 from . import __version__
 from .atomic import write_atomic, write_text
 from .config import WarpConfig
+from .errors import InputError, TrainingInterrupted, WarprnnError, one_line
 from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
 
 EPILOG = """examples:
@@ -37,7 +44,7 @@ def cmd_train(args) -> int:
 
     if args.resume:
         if args.config or args.overrides:
-            raise ValueError("--resume continues a run with its saved config; give no config or overrides")
+            raise InputError("--resume continues a run with its saved config; give no config or overrides")
         result = train(None, run_dir=Path(args.resume), progress=True)
     else:
         config = load_experiment(config_path(args.config or "msd-small"), args.overrides)
@@ -100,15 +107,29 @@ def read_input(path: Path, channel_names: tuple[str, ...]) -> np.ndarray:
     ``date`` column; the run's channels picked by name when the header has them all)."""
     from .data.files import read_csv
 
-    if path.suffix == ".npy":
-        return np.load(path)
-    with open(path) as f:
-        first = f.readline().strip().split(",")
-    if all(is_number(cell) for cell in first):
-        return np.loadtxt(path, delimiter=",", ndmin=2)
-    names, values = read_csv(path, require_date=False)
-    if channel_names and set(channel_names) <= set(names):
-        return values[:, [names.index(name) for name in channel_names]]
+    try:
+        if path.suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        else:
+            with open(path) as f:
+                first = f.readline().strip().split(",")
+            if all(is_number(cell) for cell in first):
+                values = np.loadtxt(path, delimiter=",", ndmin=2)
+            else:
+                names, values = read_csv(path, require_date=False)
+                if channel_names and set(channel_names) <= set(names):
+                    values = values[:, [names.index(name) for name in channel_names]]
+    except (ValueError, EOFError, UnicodeDecodeError) as error:
+        if isinstance(error, WarprnnError):
+            raise
+        kind = "a .npy array" if path.suffix == ".npy" else "a CSV of numbers"
+        raise InputError(f"--input {path}: not {kind} ({one_line(error, 120)})") from None
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        raise InputError(f"--input {path}: expected an array of numbers, got dtype {values.dtype}")
+    if values.size == 0:
+        raise InputError(f"--input {path}: no values, shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise InputError(f"--input {path}: contains NaN or Inf at index {tuple(np.argwhere(~np.isfinite(values))[0])}")
     return values
 
 
@@ -128,6 +149,7 @@ def write_output(output: str | None, array: np.ndarray, text: str) -> int:
         write_text(output, text)
         print(f"wrote {output}")
     else:
+        output = output if output.endswith(".npy") else output + ".npy"  # as np.save names it
         write_atomic(output, lambda f: np.save(f, array))
         print(f"wrote {tuple(array.shape)} array to {output}")
     return 0
@@ -152,9 +174,10 @@ def cmd_describe(args) -> int:
     from .model import WARP
 
     options = apply_overrides({}, [f"warp.{word}" for word in args.options]).get("warp", {})
-    model = WARP(WarpConfig.from_dict(options))
+    model = WARP(WarpConfig.from_dict(options), device="meta")  # sizes only: nothing is allocated
+    parameters = sum(p.numel() for p in model.parameters())
     print(f"D_theta (state size): {model.d_theta}")
-    print(f"trainable parameters: {sum(p.numel() for p in model.parameters())}")
+    print(f"trainable parameters: {parameters} ({parameters * 4 / 2**20:.1f} MiB in float32)")
     return 0
 
 
@@ -170,7 +193,7 @@ def cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS
 
     if args.seeds < 1:
-        raise ValueError(f"--seeds: expected an integer >= 1, got {args.seeds}")
+        raise InputError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.verbosity <= 0:  # one line per training run, not per epoch
         logging.getLogger("warprnn.training").setLevel(logging.WARNING)
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides)
@@ -204,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         const=-1,
         help="no progress on stderr: warnings and errors only",
     )
+    common.add_argument("--debug", action="store_true", help="on an error, show the traceback")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = commands.add_parser(
@@ -306,6 +330,20 @@ def showing_logs(verbosity: int):
         training.setLevel(saved[1])
 
 
+USER_ERRORS = (WarprnnError, ValueError, OSError, MemoryError)
+"""What a user can cause: bad options, inputs and files, unwritable folders, sizes beyond memory."""
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception as one line: OS errors as ``path: reason``, internal errors with their type."""
+    if isinstance(error, OSError) and not isinstance(error, WarprnnError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return one_line(f"{where}{error.strerror}")
+    if isinstance(error, USER_ERRORS):
+        return one_line(error)
+    return f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug for the traceback"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -315,12 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     with showing_logs(args.verbosity):
         try:
             return args.run(args)
-        except (ValueError, FileNotFoundError) as error:
-            print(f"warprnn: error: {error}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("warprnn: interrupted; resume with 'warprnn train --resume RUN_DIR'", file=sys.stderr)
+        except KeyboardInterrupt as stop:
+            run_dir = stop.run_dir if isinstance(stop, TrainingInterrupted) else None
+            hint = f"; resume with 'warprnn train --resume {run_dir}'" if run_dir else ""
+            print(f"warprnn: interrupted{hint}", file=sys.stderr)
             return 130
+        except Exception as error:
+            if args.debug:
+                raise
+            print(f"warprnn: error: {describe_error(error)}", file=sys.stderr)
+            return 2 if isinstance(error, USER_ERRORS) else 1
 
 
 if __name__ == "__main__":

@@ -4,17 +4,22 @@ section of a configuration shares.
 Every option is documented once, in the docstring of its section. An option with a fixed set of values is
 declared with ``typing.Literal``, and its check is derived from that declaration (``check_fields``). YAML
 files and command-line overrides are only a serialisation of these dataclasses (``from_dict``): unknown
-keys and bad values raise ``ValueError`` naming the key and what is allowed. The data and training layers
+keys, values of the wrong type and values out of range raise ``ConfigError`` (a ``ValueError``) naming the
+key, what is allowed and what was given. The data and training layers
 declare their own sections (``warprnn.data.config``, ``warprnn.training.config``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+
+from .errors import ConfigError
 
 Activation = Literal["relu", "tanh", "swish", "softplus", "sin", "identity"]
 FinalActivation = Literal["none", "tanh", "clip"]
@@ -27,34 +32,53 @@ Mode = Literal["reference", "scan", "conv", "auto"]
 """How the recurrence runs (``warprnn.recurrence``): all give the same result."""
 
 
-def choices(hint) -> tuple | None:
-    """The allowed values of a ``Literal`` type (also inside ``X | None``), else None."""
+def mismatch(hint, value) -> str | None:
+    """What a value of the declared type ``hint`` would be, in words, when ``value`` is not one (None: it is).
+
+    Understands ``Literal``, ``X | None``, ``bool``, ``int``, ``float`` (any finite number), ``str`` and
+    dataclasses; other declarations accept anything.
+    """
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        problem = mismatch(inner, value)
+        return problem and f"{problem} or null"
     if typing.get_origin(hint) is Literal:
-        return typing.get_args(hint)
-    for arg in typing.get_args(hint):
-        if typing.get_origin(arg) is Literal:
-            return typing.get_args(arg)
+        flag = isinstance(value, bool) and not any(isinstance(a, bool) for a in args)  # True == 1
+        return None if not flag and value in args else f"one of {list(args)}"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    expected = {
+        bool: (isinstance(value, bool), "true or false"),
+        int: (number and isinstance(value, int), "an integer"),
+        float: (number and math.isfinite(value), "a finite number"),
+        str: (isinstance(value, str), "a string"),
+    }
+    if hint in expected:
+        ok, words = expected[hint]
+        return None if ok else words
+    if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
+        return f"a {hint.__name__}"
     return None
 
 
 def check_fields(config, prefix: str = "") -> None:
-    """Checks every ``Literal`` field of dataclass ``config`` against its declared values (None passes
-    where the declaration allows it). Errors name the option as ``prefix.key``."""
+    """Checks every field of dataclass ``config`` against its declared type: ``Literal`` values, numbers,
+    flags, strings, None only where the declaration allows it. Errors name the option as ``prefix.key``."""
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
-        allowed, value = choices(hints[field.name]), getattr(config, field.name)
-        if allowed is None or (value is None and type(None) in typing.get_args(hints[field.name])):
-            continue
-        flag = isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed)  # True == 1
-        if flag or value not in allowed:
+        value = getattr(config, field.name)
+        expected = mismatch(hints[field.name], value)
+        if expected:
             name = f"{prefix}.{field.name}" if prefix else field.name
-            raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
+            raise ConfigError(f"{name}: expected {expected}, got {value!r}")
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> None:
     """Raises unless ``value`` is an integer (not a bool) of at least ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
 
 @dataclass
@@ -130,43 +154,43 @@ class WarpConfig:
         positive_int("positional_encoding", self.positional_encoding, minimum=0)
         positive_int("key_channels", self.key_channels, minimum=0)
         if self.key_channels >= self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"key_channels: expected fewer than in_channels={self.in_channels} (at least one "
                 f"channel must drive theta), got {self.key_channels}"
             )
         if self.hypernet_width is not None:
             positive_int("hypernet_width", self.hypernet_width)
         if not self.final_clip > 0:
-            raise ValueError(f"final_clip: expected a positive number, got {self.final_clip!r}")
+            raise ConfigError(f"final_clip: expected a positive number, got {self.final_clip!r}")
         if not self.std_floor >= 0:
-            raise ValueError(f"std_floor: expected a number >= 0, got {self.std_floor!r}")
+            raise ConfigError(f"std_floor: expected a number >= 0, got {self.std_floor!r}")
         if self.head == "classification":
             if self.num_classes is not None:  # None until the training harness reads it from the data
                 positive_int("num_classes", self.num_classes, minimum=2)
         elif self.num_classes is not None:
-            raise ValueError(f"num_classes: only used with head='classification', got head={self.head!r}")
+            raise ConfigError(f"num_classes: only used with head='classification', got head={self.head!r}")
         if self.root != "mlp":
             if self.head != "point":
-                raise ValueError(f"head: root={self.root!r} supports only 'point', got {self.head!r}")
+                raise ConfigError(f"head: root={self.root!r} supports only 'point', got {self.head!r}")
             if self.positional_encoding or self.input_prev_obs or self.key_channels:
-                raise ValueError(
+                raise ConfigError(
                     f"root={self.root!r} reads tau alone: positional_encoding and key_channels must be 0 and "
                     f"input_prev_obs False, got {self.positional_encoding}, {self.key_channels} and "
                     f"{self.input_prev_obs}"
                 )
         if self.root == "msd" and self.in_channels not in (1, 2):
-            raise ValueError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
+            raise ConfigError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         if self.root == "msd-moments":
             if self.transition_norm != "none":
                 raise ValueError(
                     f"transition_norm: root='msd-moments' declares its own A, so 'none', got {self.transition_norm!r}"
                 )
             if not self.time_as_channel:
-                raise ValueError(
+                raise ConfigError(
                     "time_as_channel: root='msd-moments' reads dt from the tau held in theta, so it must be True"
                 )
             if self.theta0 != "hypernet" or self.hypernet_depth != 0:
-                raise ValueError(
+                raise ConfigError(
                     f"theta0: root='msd-moments' copies x_0 into theta with a linear phi, so "
                     f"theta0='hypernet' and hypernet_depth=0, got {self.theta0!r} and "
                     f"{self.hypernet_depth}"
@@ -182,7 +206,7 @@ class WarpConfig:
         """Width of the root network's output: C, 2C (mean and std) or the number of classes."""
         if self.head == "classification":
             if self.num_classes is None:
-                raise ValueError("num_classes: expected an integer >= 2 with head='classification', got None")
+                raise ConfigError("num_classes: expected an integer >= 2 with head='classification', got None")
             return self.num_classes
         return 2 * self.in_channels if self.head == "gaussian" else self.in_channels
 
@@ -210,12 +234,12 @@ def from_dict(cls: type[Config], values: Mapping[str, Any], prefix: str = "") ->
     """Instantiates dataclass ``cls`` from ``values``, recursing into the fields that are dataclasses
     themselves (the sections of an experiment); ``prefix`` names ``cls``'s section in errors."""
     if not isinstance(values, Mapping):
-        raise ValueError(f"{prefix or 'config'}: expected a mapping of options, got {values!r}")
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of options, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted((key for key in values if key not in fields), key=str)
     if unknown:
         where = f"{prefix} " if prefix else ""
-        raise ValueError(f"unknown {where}option(s) {unknown}; allowed: {sorted(fields)}")
+        raise ConfigError(f"unknown {where}option(s) {unknown}; allowed: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
@@ -227,7 +251,7 @@ def from_dict(cls: type[Config], values: Mapping[str, Any], prefix: str = "") ->
     try:
         return cls(**kwargs)
     except TypeError as error:
-        raise ValueError(f"{prefix or 'config'}: {error}") from None
+        raise ConfigError(f"{prefix or 'config'}: {error}") from None
 
 
 def _as_declared(name: str, value: Any, hint) -> Any:
@@ -237,8 +261,8 @@ def _as_declared(name: str, value: Any, hint) -> Any:
     if isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     if not isinstance(value, float):
-        raise ValueError(f"{name}: expected a number, got {value!r}")
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
     return value

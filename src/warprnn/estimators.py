@@ -111,7 +111,7 @@ class WARPClassifier(ClassifierMixin, WARPEstimator):
         every = torch.arange(len(cases))
         names = tuple(str(c) for c in self.classes_)
         generator = torch.Generator().manual_seed(config.data.seed)
-        self.fit_data(config, case_data(cases, torch.as_tensor(codes), names, [every] * 3, config.data, generator))
+        self.fit_data(config, case_data(cases, torch.as_tensor(codes), names, [every] * 3, config.data, generator, "X"))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -164,7 +164,7 @@ class WARPForecaster(WARPEstimator):
         """Fits on the series X ``(n_timepoints, n_channels)``; y is ignored."""
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=self.context + self.horizon)
         config = self.experiment(context=self.context, horizon=self.horizon)
-        scaler = fit_scaler(X, config.data.scaling)
+        scaler = fit_scaler(X, config.data.scaling, "X")
         split = windows(scaler.transform(torch.tensor(X, dtype=torch.float32)), self.context + self.horizon)
         channels = tuple(f"dim{c}" for c in range(X.shape[1]))
         train, val = subsample([split, split], config.data, torch.Generator().manual_seed(config.data.seed))

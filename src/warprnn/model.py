@@ -22,8 +22,9 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from . import heads, recurrence, rollout
-from .checks import check_choice, check_sequence
+from .checks import check_choice, check_dtype, check_memory, check_sequence
 from .config import Mode, WarpConfig
+from .errors import InputError
 from .heads import WarpOutput
 from .physics import MSDMomentsRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root, activation
@@ -91,7 +92,11 @@ class WARP(nn.Module):
 
     Args:
         config: the architecture (``WarpConfig``).
-        device, dtype: where and in which precision to create the parameters.
+        device, dtype: where and in which precision to create the parameters (``device="meta"``
+            allocates nothing: sizes only).
+
+    Raises:
+        TooLargeError: A ``(D_theta, D_theta)`` and B would not fit in the memory available on ``device``.
     """
 
     def __init__(self, config: WarpConfig, *, device=None, dtype=None):
@@ -99,6 +104,13 @@ class WARP(nn.Module):
         self.config = config
         self.root = build_root(config)
         D = self.root.num_params
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        check_memory(
+            f"WARP with D_theta = {D}: its transition matrix A ({D} x {D}) and B",
+            D * (D + config.drive_channels) * itemsize,
+            device,
+            "choose a smaller root (warp.root_width, warp.root_depth)",
+        )
         factory = {"device": device, "dtype": dtype}
         self.A = nn.Parameter(torch.empty(D, D, **factory))
         if config.transition_norm == "spectral":  # A read through W / max(1, sigma(W)); state key A.original
@@ -258,8 +270,14 @@ class WARP(nn.Module):
         Returns:
             ``WarpOutput``; ``mean[:, t]`` predicts ``x[:, t + 1]``.
         """
-        lengths = check_sequence(x, self.config.in_channels, lengths)
+        lengths = check_sequence(x, self.config.in_channels, lengths, self.A.dtype)
         batch, T, C = x.shape
+        check_memory(
+            f"the states theta of {batch} sequences of {T} steps (D_theta = {self.d_theta})",
+            batch * T * self.d_theta * x.element_size(),
+            x.device,
+            "use smaller batches or shorter sequences",
+        )
         steps = torch.arange(T, device=x.device)
         valid = steps < lengths[:, None]  # (batch, T)
         x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
@@ -292,9 +310,9 @@ class WARP(nn.Module):
     def init_state(self, batch_size: int, seq_len: int) -> WarpState:
         """An empty streaming state for ``batch_size`` sequences of length ``seq_len`` (for tau)."""
         if not isinstance(seq_len, int) or seq_len < 2:
-            raise ValueError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
+            raise InputError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+            raise InputError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.A.device)
         return WarpState(theta=None, fed=None, t=0, lengths=lengths)
 
@@ -307,11 +325,12 @@ class WARP(nn.Module):
         batch = state.lengths.shape[0]
         if not isinstance(x_t, Tensor) or x_t.shape != (batch, self.config.in_channels):
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
-            raise ValueError(f"x_t: expected shape ({batch}, {self.config.in_channels}), got {shape}")
+            raise InputError(f"x_t: expected shape ({batch}, {self.config.in_channels}), got {shape}")
+        check_dtype("x_t", x_t, self.A.dtype)
         if not torch.isfinite(x_t).all():
-            raise ValueError("x_t: contains NaN or Inf")
+            raise InputError("x_t: contains NaN or Inf")
         if state.t >= int(state.lengths[0]):
-            raise ValueError(f"state: all {int(state.lengths[0])} steps of seq_len have been taken")
+            raise InputError(f"state: all {int(state.lengths[0])} steps of seq_len have been taken")
         steps = torch.tensor([state.t], device=x_t.device)
         if state.t == 0:
             theta = self.theta0(x_t)

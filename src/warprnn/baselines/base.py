@@ -11,8 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from .. import heads
-from ..checks import check_choice, check_sequence
+from ..checks import check_choice, check_dtype, check_sequence
 from ..config import Mode, WarpConfig
+from ..errors import InputError
 from ..heads import WarpOutput
 
 MODES = typing.get_args(Mode)  # accepted for interface parity: a baseline has one path
@@ -57,7 +58,7 @@ class Baseline(nn.Module):
         generator: torch.Generator | None = None,
     ) -> WarpOutput:
         """Same arguments and output as ``WARP.forward``; ``theta`` holds the encoder's features."""
-        lengths = check_sequence(x, self.config.in_channels, lengths)
+        lengths = check_sequence(x, self.config.in_channels, lengths, self.readout.weight.dtype)
         check_choice("mode", mode, MODES)
         T = x.shape[1]
         valid = torch.arange(T, device=x.device) < lengths[:, None]  # (batch, T)
@@ -92,20 +93,21 @@ class Baseline(nn.Module):
     def init_state(self, batch_size: int, seq_len: int) -> BaselineState:
         """An empty streaming state (``seq_len`` bounds the number of steps, as for WARP)."""
         if not isinstance(seq_len, int) or seq_len < 2:
-            raise ValueError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
+            raise InputError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+            raise InputError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         return BaselineState(inner=None, t=0, seq_len=seq_len)
 
     def step(self, x_t: Tensor, state: BaselineState) -> tuple[WarpOutput, BaselineState]:
         """Feeds ``x_t`` ``(batch, C)``; the output predicts the next value."""
         if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.config.in_channels:
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
-            raise ValueError(f"x_t: expected shape (batch, {self.config.in_channels}), got {shape}")
+            raise InputError(f"x_t: expected shape (batch, {self.config.in_channels}), got {shape}")
+        check_dtype("x_t", x_t, self.readout.weight.dtype)
         if not torch.isfinite(x_t).all():
-            raise ValueError("x_t: contains NaN or Inf")
+            raise InputError("x_t: contains NaN or Inf")
         if state.t >= state.seq_len:
-            raise ValueError(f"state: all {state.seq_len} steps of seq_len have been taken")
+            raise InputError(f"state: all {state.seq_len} steps of seq_len have been taken")
         hidden, inner = self.encode_step(x_t, state.inner)
         out = heads.step_output(self.config, self.readout(hidden), hidden)
         return out, BaselineState(inner=inner, t=state.t + 1, seq_len=state.seq_len)

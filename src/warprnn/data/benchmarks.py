@@ -41,11 +41,13 @@ def subsample(splits: list[Split], config: DataConfig, generator: torch.Generato
     ]
 
 
-def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
+def fit_scaler(values: np.ndarray, scaling: str, source: str) -> StandardScaler:
     """A per-channel scaler from training values ``(steps, C)`` (NaN ignored), computed in float64.
 
     ``standard``: mean and population standard deviation (as scikit-learn's ``StandardScaler``);
-    ``minmax``: centre and half-range, so that the training range maps to [-1, 1].
+    ``minmax``: centre and half-range, so that the training range maps to [-1, 1]. A channel whose
+    statistics are not finite in float32 (values near 1e38, or beyond 1e154 squared) raises
+    ``CorruptDataError`` naming ``source`` and the channel; a channel missing throughout is left NaN.
     """
     if scaling == "minmax":
         low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
@@ -53,10 +55,16 @@ def fit_scaler(values: np.ndarray, scaling: str) -> StandardScaler:
     else:
         centre, scale = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
 
-    def as_tensor(a):
-        return torch.as_tensor(a, dtype=torch.float32)
-
-    return StandardScaler(as_tensor(centre), as_tensor(scale).clamp_min(1e-8))
+    centre, scale = (torch.as_tensor(a, dtype=torch.float32) for a in (centre, scale))
+    observed = torch.from_numpy(~np.isnan(values).all(axis=0))
+    bad = observed & ~(centre.isfinite() & scale.isfinite())
+    if bad.any():
+        c = int(bad.nonzero()[0])
+        raise files.CorruptDataError(
+            f"{source}: channel {c}'s training values are too large to normalise in float32 "
+            f"(centre {centre[c].item():.3g}, scale {scale[c].item():.3g})"
+        )
+    return StandardScaler(centre, scale.clamp_min(1e-8))
 
 
 def windows(series: Tensor, length: int) -> Split:
@@ -158,7 +166,7 @@ def series_data(
                 f"{source}: the {part} part has {end - max(start, 0)} rows, fewer than one window of "
                 f"context + horizon = {context + horizon} rows"
             )
-    scaler = fit_scaler(values[:train], config.scaling)
+    scaler = fit_scaler(values[:train], config.scaling, str(source))
     series = scaler.transform(torch.as_tensor(values, dtype=torch.float32))  # (T, C)
     splits = [windows(series[start:end], context + horizon) for start, end in borders]
     splits = subsample(splits, config, torch.Generator().manual_seed(config.seed))
@@ -213,15 +221,16 @@ def case_data(
     index: list[Tensor],
     config: DataConfig,
     generator: torch.Generator,
+    source: str,
 ) -> SequenceData:
     """A classification set from its cases ``(T_i, C)`` (NaN where missing), their labels ``(N,)`` (indices
     into ``classes``) and the indices of its train, validation and test cases (which may overlap); the
-    splits are then cut to ``num_train`` etc. with ``generator``.
+    splits are then cut to ``num_train`` etc. with ``generator``. ``source`` names the data in errors.
 
     Each channel is standardised with the mean and standard deviation of the training cases' values;
     missing values are then filled (``fill_missing``); unequal lengths are zero-padded, with ``lengths``.
     """
-    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
+    scaler = fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard", source)
     splits = []
     for part in index:
         x, lengths = prepare_cases([cases[i] for i in part.tolist()], scaler)
@@ -264,7 +273,7 @@ def ts_pair(config: DataConfig, train_path, test_path) -> SequenceData:
     else:
         val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
         index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
-    return case_data(cases, labels, classes, index, config, generator)
+    return case_data(cases, labels, classes, index, config, generator, str(train_path))
 
 
 # ----- PEMS08 traffic flow -------------------------------------------------------------------------------
@@ -284,7 +293,7 @@ def pems08(config: DataConfig) -> SequenceData:
     T, sensors = flow.shape
     context, horizon = config.context or 12, config.horizon or 12
     borders = (0, int(0.6 * T), int(0.8 * T), T)
-    scaler = fit_scaler(flow[: borders[1]].reshape(-1, 1), config.scaling)
+    scaler = fit_scaler(flow[: borders[1]].reshape(-1, 1), config.scaling, str(path))
     series = scaler.transform(torch.as_tensor(flow, dtype=torch.float32).unsqueeze(-1)).squeeze(-1)
     generator = torch.Generator().manual_seed(config.seed)
     splits = []

@@ -13,6 +13,11 @@ Like torchvision, every load verifies the checksums that are known, a missing fi
 ``MissingDataError`` naming each missing file and where to download it, and a damaged one raises
 ``CorruptDataError`` naming the file and what is wrong. ``download`` fetches a source's files, verifies
 them, and moves each into place only once it is whole (temporary file, then rename).
+
+A file whose canonical checksum is not published (6 of the 7 UEA sets, PEMS08) is checked against the
+sha256 recorded when it was first downloaded or loaded, in ``SHA256SUMS`` beside it (``sha256sum``'s
+format): it cannot be checked against the canonical bytes, but a later change to it is caught. The
+readers reject non-finite values, except the missing values a format declares (``?`` in ``.ts`` files).
 """
 
 from __future__ import annotations
@@ -27,24 +32,23 @@ import re
 import shutil
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import reason, write_text
+from ..errors import ConfigError, CorruptDataError, MissingDataError, StorageError
+
 logger = logging.getLogger(__name__)
 
 DATA_ENV = "WARPRNN_DATA"
 DEFAULT_ROOT = "~/.cache/warprnn"
+RECORD = "SHA256SUMS"  # the sha256 of each file without a published checksum, as first obtained
 
-
-class MissingDataError(FileNotFoundError):
-    """Files of a data set are not under the data root (or could not be downloaded)."""
-
-
-class CorruptDataError(ValueError):
-    """A data file does not match its checksum or its format."""
+__all__ = ["MissingDataError", "CorruptDataError"]  # defined in warprnn.errors, importable from here too
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,11 @@ SOURCES: dict[str, list[Resource]] = {
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root``, else ``$WARPRNN_DATA``, else ``~/.cache/warprnn``."""
-    return Path(os.path.abspath(Path(root or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()))
+    """The data root: ``root``, else ``$WARPRNN_DATA``, else ``~/.cache/warprnn``; a folder, or not yet there."""
+    path = Path(os.path.abspath(Path(root or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"data.root (or ${DATA_ENV}): {path} is a file, expected a folder")
+    return path
 
 
 def is_uea_name(name: str) -> bool:
@@ -178,22 +185,72 @@ def _digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def mismatch(path: Path, resource: Resource) -> str | None:
-    """How ``path`` differs from the known checksum of ``resource`` (None: it matches, or none is known)."""
-    algorithm, expected = ("sha256", resource.sha256) if resource.sha256 else ("md5", resource.md5)
+def recorded(path: Path) -> str | None:
+    """The sha256 of ``path`` recorded in the ``SHA256SUMS`` beside it (None: none recorded)."""
+    record = path.parent / RECORD
+    if not record.is_file():
+        return None
+    for line in record.read_text(encoding="utf-8", errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        if name == path.name:
+            return digest
+    return None
+
+
+def record(path: Path, digest: str) -> None:
+    """Records ``digest`` as the sha256 of ``path`` in the ``SHA256SUMS`` beside it."""
+    file = path.parent / RECORD
+    lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
+    kept = [line for line in lines if line.partition("  ")[2] != path.name]
+    write_text(file, "\n".join(sorted(kept + [f"{digest}  {path.name}"])) + "\n")
+
+
+def mismatch(path: Path, resource: Resource, target: Path | None = None) -> str | None:
+    """How ``path`` differs from the checksum of ``resource``: the published one, else the one recorded for
+    ``target`` (default ``path``) when it was first obtained (None: it matches, or nothing is known)."""
+    if resource.sha256 or resource.md5:
+        algorithm, expected = ("sha256", resource.sha256) if resource.sha256 else ("md5", resource.md5)
+        origin = ""
+    else:
+        algorithm, expected = "sha256", recorded(target or path)
+        origin = f" (recorded in {(target or path).parent / RECORD} when first obtained)"
     if expected is None:
         return None
     actual = _digest(path, algorithm)
-    return None if actual == expected else f"{algorithm} is {actual}, expected {expected}"
+    return None if actual == expected else f"{algorithm} is {actual}, expected {expected}{origin}"
 
 
 def verify(path: Path, resource: Resource, source: str) -> None:
-    """Raises ``CorruptDataError`` when ``path`` does not match the known checksum of ``resource``."""
+    """Raises ``CorruptDataError`` when ``path`` does not match the checksum of ``resource`` (``mismatch``)."""
     problem = mismatch(path, resource)
     if problem:
-        raise CorruptDataError(
-            f"{path}: {problem} (a damaged or partial file; delete it and run 'warprnn download {source}')"
+        fetch = f"delete it and run 'warprnn download {source}'" if resource.url else "replace it"
+        advice = (
+            f"a damaged or partial file; {fetch}"
+            if resource.sha256 or resource.md5
+            else f"it changed since it was first obtained; {fetch}, or, if the new file is intended, delete its "
+            f"line in {path.parent / RECORD}"
         )
+        raise CorruptDataError(f"{path}: {problem} ({advice})")
+
+
+def trust_first_use(path: Path, resource: Resource) -> None:
+    """Records the sha256 of a file without a published checksum, unless one is recorded already; a data
+    root that cannot be written is only warned about."""
+    if resource.sha256 or resource.md5 or recorded(path):
+        return
+    digest = _digest(path, "sha256")
+    try:
+        record(path, digest)
+    except StorageError as error:
+        logger.warning("%s has no published checksum and its sha256 could not be recorded: %s", path, error)
+        return
+    logger.warning(
+        "%s: no published checksum; recorded its sha256 %s in %s, which later loads verify",
+        path,
+        digest,
+        path.parent / RECORD,
+    )
 
 
 def require(source: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -214,6 +271,7 @@ def require(source: str, root: str | os.PathLike | None = None) -> dict[str, Pat
         )
     for r in resources:
         verify(base / r.path, r, source)
+        trust_first_use(base / r.path, r)
     return {r.name: base / r.path for r in resources}
 
 
@@ -239,12 +297,23 @@ def read_idx(path: Path) -> np.ndarray:
         raise CorruptDataError(f"{path}: bad IDX magic number {raw[:4].hex()} (expected 0000TTNN, TT a data type)")
     ndim = raw[3]
     offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise CorruptDataError(f"{path}: IDX header declares {ndim} dimensions, but the file ends at byte {len(raw)}")
     shape = tuple(int(d) for d in np.frombuffer(raw[4:offset], dtype=">u4"))
     dtype = np.dtype(IDX_TYPES[raw[2]])
-    expected = offset + dtype.itemsize * int(np.prod(shape))
+    expected = offset + dtype.itemsize * math.prod(shape)
     if len(shape) != ndim or len(raw) != expected:
         raise CorruptDataError(f"{path}: IDX header says shape {shape}, {expected} bytes, but the file has {len(raw)}")
-    return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+    array = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+    check_finite(path, array, "IDX entry")
+    return array
+
+
+def check_finite(path: Path, array: np.ndarray, what: str) -> None:
+    """Raises ``CorruptDataError`` naming the first non-finite entry of ``array`` (its index, as ``what``)."""
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise CorruptDataError(f"{path}: {what} {index} is {array[index]}, expected a finite number")
 
 
 def read_csv(
@@ -262,8 +331,11 @@ def read_csv(
             spreadsheet (the header is row 1): a missing column, a row of the wrong width, a cell that is
             not a number, an empty, NaN or infinite value in a column read.
     """
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as error:
+        raise CorruptDataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     header = [name.strip() for name in rows[0]] if rows else []
     if require_date and "date" not in header:
         raise CorruptDataError(f"{path}: no 'date' column in the header {','.join(header)!r}")
@@ -323,35 +395,58 @@ def read_ts(path: Path) -> TsData:
     Header tags (``@problemName``, ``@timeStamps``, ``@missing``, ``@univariate``, ``@dimensions``,
     ``@equalLength``, ``@seriesLength``, ``@classLabel``) come before ``@data``; each data line is one case,
     channels separated by ``:``, values by ``,``, the class label last; ``?`` (or ``NaN``) marks a missing
-    value. Lines starting with ``#`` are comments. Time-stamped files are not supported.
+    value. Any other non-finite value (``inf``, or a number beyond float64) is an error naming its line,
+    case and channel. Lines starting with ``#`` are comments. Time-stamped files are not supported.
     """
-    tags, cases, labels, in_data = {}, [], [], False
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if not in_data:
+    tags, cases, labels, in_data, number = {}, [], [], False, 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if in_data:
+                    case, label = _ts_case(path, number, len(cases) + 1, line)
+                    cases.append(case)
+                    labels.append(label)
+                    continue
                 if not line.startswith("@"):
                     raise CorruptDataError(f"{path}, line {number}: expected a @tag or @data, got {line[:40]!r}")
                 tag, _, value = line[1:].partition(" ")
                 in_data = tag.lower() == "data"
                 tags[tag.lower()] = value.strip()
-                continue
-            *channels, label = line.split(":")
-            try:
-                values = [np.array(c.replace("?", "nan").split(","), dtype=np.float64) for c in channels]
-            except ValueError as error:
-                raise CorruptDataError(f"{path}, line {number}: bad value ({error})") from None
-            if not channels:
-                raise CorruptDataError(f"{path}, line {number}: expected 'values:...:label', got {line[:40]!r}")
-            case = np.full((max(len(v) for v in values), len(values)), np.nan)
-            for c, v in enumerate(values):
-                case[: len(v), c] = v
-            cases.append(case)
-            labels.append(label.strip())
+    except UnicodeDecodeError as error:
+        raise CorruptDataError(f"{path}, line {number + 1}: not UTF-8 text ({error.reason})") from None
     _check_ts(path, tags, in_data, cases, labels)
     return TsData(cases, labels, tuple(tags["classlabel"].split()[1:]))
+
+
+def _ts_case(path: Path, number: int, case: int, line: str) -> tuple[np.ndarray, str]:
+    """Data line ``number`` of a ``.ts`` file (case ``case``, counted from 1) as values ``(length, C)``,
+    NaN where missing or past a shorter channel's end, and its label."""
+    *channels, label = line.split(":")
+    if not channels:
+        raise CorruptDataError(f"{path}, line {number}: expected 'values:...:label', got {line[:40]!r}")
+    values = []
+    for c, text in enumerate(channels):
+        words = text.split(",")
+        try:
+            v = np.array([w.replace("?", "nan") for w in words], dtype=np.float64)
+        except ValueError:
+            raise CorruptDataError(
+                f"{path}, line {number}: bad value in case {case}, channel {c} ({text[:40]!r})"
+            ) from None
+        if np.isinf(v).any():
+            step = int(np.flatnonzero(np.isinf(v))[0])
+            raise CorruptDataError(
+                f"{path}, line {number}: non-finite value {words[step].strip()!r} in case {case}, channel {c}, "
+                f"step {step} (only '?' marks a missing value)"
+            )
+        values.append(v)
+    array = np.full((max(len(v) for v in values), len(values)), np.nan)
+    for c, v in enumerate(values):
+        array[: len(v), c] = v
+    return array, label.strip()
 
 
 def _check_ts(path: Path, tags: dict, in_data: bool, cases: list[np.ndarray], labels: list[str]) -> None:
@@ -364,7 +459,9 @@ def _check_ts(path: Path, tags: dict, in_data: bool, cases: list[np.ndarray], la
         raise CorruptDataError(f"{path}: not a classification file (expected '@classLabel true <labels>')")
     channels = {case.shape[1] for case in cases}
     declared = tags.get("dimensions")
-    expected = 1 if _flag(path, tags, "univariate") else int(declared) if declared and declared.isdigit() else None
+    if declared is not None and not (re.fullmatch("[0-9]+", declared) and int(declared) >= 1):
+        raise CorruptDataError(f"{path}: @dimensions must be a positive integer, got {declared!r}")
+    expected = 1 if _flag(path, tags, "univariate") else int(declared) if declared else None
     if len(channels) > 1 or (expected is not None and channels != {expected}):
         raise CorruptDataError(f"{path}: cases have {sorted(channels)} channel(s), expected {expected or 'the same'}")
     lengths = {len(case) for case in cases}
@@ -386,8 +483,11 @@ def read_npz(path: Path, key: str = "data", ndim: int = 3) -> np.ndarray:
         raise CorruptDataError(f"{path}: not a readable .npz file ({error})") from None
     if array is None:
         raise CorruptDataError(f"{path}: no array {key!r} (it has {sorted(names)})")
-    if array.ndim != ndim:
-        raise CorruptDataError(f"{path}: {key!r} has shape {array.shape}, expected {ndim} dimensions")
+    if array.ndim != ndim or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise CorruptDataError(
+            f"{path}: {key!r} has shape {array.shape} and dtype {array.dtype}, expected {ndim} dimensions of numbers"
+        )
+    check_finite(path, array, f"{key!r} entry")
     return array
 
 
@@ -411,19 +511,21 @@ def _fetch(url: str, target: Path) -> None:
 
 
 def _install(part: Path, target: Path, resource: Resource) -> None:
-    """Verifies the downloaded ``part`` and renames it to ``target``; a damaged file is deleted."""
-    problem = mismatch(part, resource)
+    """Verifies the downloaded ``part`` (against the published checksum, else the one recorded for
+    ``target``), renames it to ``target``, and records its sha256 when nothing was known."""
+    problem = mismatch(part, resource, target)
     if problem:
-        part.unlink()
         raise CorruptDataError(f"downloaded {resource.path} from {resource.url} is damaged and was not kept: {problem}")
     os.replace(part, target)
+    trust_first_use(target, resource)
 
 
 def download(source: str, root: str | os.PathLike | None = None) -> list[Path]:
     """Fetches the files of ``source`` into the data root, verifying their checksums.
 
     Files already present and valid are kept. Each file is written to ``NAME.part`` and renamed once it is
-    complete and verified, so an interrupted or damaged download never leaves a file that looks valid.
+    complete and verified, so an interrupted or damaged download never leaves a file that looks valid; a
+    failed one leaves nothing. A file without a published checksum has its sha256 recorded (``RECORD``).
 
     Returns:
         The paths of the source's files.
@@ -431,7 +533,7 @@ def download(source: str, root: str | os.PathLike | None = None) -> list[Path]:
     resources, base = _source(source), data_root(root)
     manual = [r for r in resources if r.url is None]
     if manual:
-        raise ValueError(f"{source}: {manual[0].where}")
+        raise MissingDataError(f"{source}: {manual[0].where}")
     archives: dict[str, Path] = {}
     try:
         for r in resources:
@@ -440,23 +542,34 @@ def download(source: str, root: str | os.PathLike | None = None) -> list[Path]:
                 verify(target, r, source)
                 logger.info("%s: present", target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             part = target.with_name(target.name + ".part")
-            if r.member is None:
-                logger.info("downloading %s", r.url)
-                _fetch(r.url, part)
-            else:
-                if r.url not in archives:
-                    logger.info("downloading %s", r.url)
-                    archives[r.url] = target.with_name(Path(r.url).name + ".part")
-                    _fetch(r.url, archives[r.url])
-                _extract(archives[r.url], r, part)
-            _install(part, target, r)
+            try:
+                _obtain(r, target, part, archives)
+            finally:
+                part.unlink(missing_ok=True)
             logger.info("%s: ok", target)
     finally:
         for archive in archives.values():
             archive.unlink(missing_ok=True)
     return [base / r.path for r in resources]
+
+
+def _obtain(resource: Resource, target: Path, part: Path, archives: dict[str, Path]) -> None:
+    """Downloads ``resource`` (from its archive in ``archives``, fetched once) to ``part``, then installs it."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"{target.parent}: cannot create the data folder ({reason(error)})") from error
+    if resource.member is None:
+        logger.info("downloading %s", resource.url)
+        _fetch(resource.url, part)
+    else:
+        if resource.url not in archives:
+            logger.info("downloading %s", resource.url)
+            archives[resource.url] = target.with_name(Path(resource.url).name + ".part")
+            _fetch(resource.url, archives[resource.url])
+        _extract(archives[resource.url], resource, part)
+    _install(part, target, resource)
 
 
 def _extract(archive: Path, resource: Resource, part: Path) -> None:
@@ -468,5 +581,5 @@ def _extract(archive: Path, resource: Resource, part: Path) -> None:
                 raise CorruptDataError(f"{resource.url}: the archive has no {resource.member}")
             with z.open(names[0]) as src, open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-    except zipfile.BadZipFile as error:
-        raise CorruptDataError(f"{resource.url}: not a zip archive ({error})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise CorruptDataError(f"{resource.url}: a damaged zip archive ({error})") from None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from ..errors import ConfigError
 from . import benchmarks, cache, files, synthetic, user
 from .config import DataConfig
 from .types import SequenceData
@@ -80,13 +81,24 @@ def find(name: str) -> Entry:
         return DATASETS[name]
     if name.startswith("uea-") and files.is_uea_name(name[4:]):
         return Entry(partial(benchmarks.uea, name=name[4:]), UEA_ANY[1])
-    raise ValueError(f"data.name: expected one of {sorted(DATASETS)} or uea-NAME, got {name!r}")
+    raise ConfigError(f"data.name: expected one of {sorted(DATASETS)} or uea-NAME, got {name!r}")
 
 
 def build_dataset(config: DataConfig) -> SequenceData:
     """The data set ``config.name``: generated (synthetic sets, cached on disk) or loaded."""
     entry = find(config.name)
+    seq_len = config.seq_len or synthetic.SEQ_LEN.get(config.name)
+    if config.context is not None and seq_len is not None:  # before anything is generated or cached
+        check_context(config.context, seq_len)
     data = cache.cached(config, entry.build) if entry.cached else entry.build(config)
-    if data.task == "forecast" and not 1 <= data.context < data.train.x.shape[1]:
-        raise ValueError(f"data.context: expected an integer in [1, {data.train.x.shape[1] - 1}], got {data.context}")
+    if data.task == "forecast":
+        check_context(data.context, data.train.x.shape[1])
     return data
+
+
+def check_context(context: int, seq_len: int) -> None:
+    """A forecasting set's context L must leave at least one of its ``seq_len`` steps to forecast."""
+    if not 1 <= context < seq_len:
+        raise ConfigError(
+            f"data.context: expected an integer in [1, {seq_len - 1}] (sequences of {seq_len} steps), got {context}"
+        )

@@ -198,13 +198,17 @@ def forecast_splits(train: Tensor, val: Tensor, test: Tensor, context: int, name
     return SequenceData(*splits, task="forecast", context=context, scaler=scaler, channel_names=names)
 
 
+SEQ_LEN = {"msd-small": 64, "msd": 256, "msd-zero": 256, "sine": 16}
+"""The default sequence length of each synthetic forecasting set (``data.seq_len`` overrides it)."""
+
+
 def msd_small(config: DataConfig) -> SequenceData:
     """A small mass-spring-damper reconstruction task for quick runs (the default job).
 
     The paper's training ranges m ~ U(0.02, 0.04), k ~ U(4, 16), c ~ U(0.01, 0.2), start (1, 0), state
     (x, v) on t in [0, 1]; defaults: 512 / 128 / 256 trajectories of 64 steps, context 16.
     """
-    seq_len = config.seq_len or 64
+    seq_len = config.seq_len or SEQ_LEN["msd-small"]
     sizes = (config.num_train or 512, config.num_val or 128, config.num_test or 256)
     generator = torch.Generator().manual_seed(config.seed)
     ranges = dict(m=(0.02, 0.04), k=(4.0, 16.0), c=(0.01, 0.2))
@@ -235,7 +239,7 @@ def msd_draws(
     """The train, validation and test draws of ``msd``: per split, the states ``(N, T, 2)`` and the
     parameters ``(N, 3)`` holding (m, k, c) of each trajectory."""
     n_train, n_val, n_test = sizes(config, *default_sizes)
-    seq_len, generator = config.seq_len or 256, torch.Generator().manual_seed(config.seed)
+    seq_len, generator = config.seq_len or SEQ_LEN["msd"], torch.Generator().manual_seed(config.seed)
 
     def draw(n, ranges):
         return mass_spring_damper(n, seq_len, generator=generator, x0_jitter=x0_jitter, **ranges)
@@ -285,7 +289,7 @@ def sine(config: DataConfig) -> SequenceData:
     context 1. Training sets are nested: ``num_train`` n takes the first n of 10,000 fixed draws (the
     paper's 1 / 10 / 100 / 1,000 / 10,000); 1,000 validation and 1,000 test sequences."""
     n_train, n_val, n_test = sizes(config, 10000, 1000, 1000)
-    seq_len, generator = config.seq_len or 16, torch.Generator().manual_seed(config.seed)
+    seq_len, generator = config.seq_len or SEQ_LEN["sine"], torch.Generator().manual_seed(config.seed)
 
     def draw(n):
         return sine_waves(n, seq_len, phase=(-math.pi / 6, math.pi / 6), generator=generator)[0]

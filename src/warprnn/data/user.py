@@ -96,19 +96,22 @@ def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> Seq
         labels = _checked(arrays, "y", source, shape=(n,))
         classes, codes = np.unique(labels, return_inverse=True)
         names = tuple(str(c) for c in classes)
-        return benchmarks.case_data(cases, torch.as_tensor(codes), names, index, config, generator)
+        return benchmarks.case_data(cases, torch.as_tensor(codes), names, index, config, generator, source)
     for i, case in enumerate(cases):
         if not np.isfinite(case).all():
             step, channel = np.argwhere(~np.isfinite(case))[0]
             raise files.CorruptDataError(
                 f"{source}: NaN or infinite target in case {i}, step {step}, channel {channel}"
             )
-    return sequences(cases, index, config, generator)
+    return sequences(cases, index, config, generator, source)
 
 
-def sequences(cases: list[np.ndarray], index: list[torch.Tensor], config: DataConfig, generator) -> SequenceData:
-    """A forecasting set of sequences ``(T_i, C)``, each its own target, split by ``index``."""
-    scaler = benchmarks.fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard")
+def sequences(
+    cases: list[np.ndarray], index: list[torch.Tensor], config: DataConfig, generator, source: str
+) -> SequenceData:
+    """A forecasting set of sequences ``(T_i, C)``, each its own target, split by ``index``; ``source`` names
+    the data in errors."""
+    scaler = benchmarks.fit_scaler(np.concatenate([cases[i] for i in index[0].tolist()]), "standard", source)
     x, lengths = benchmarks.pad([scaler.transform(torch.from_numpy(case).float()).numpy() for case in cases])
     splits = [Split(x[part], x[part], lengths[part]) for part in index]
     splits = benchmarks.subsample(splits, config, generator)

@@ -19,6 +19,7 @@ import yaml
 from ..baselines import ModelName
 from ..config import Mode, WarpConfig, check_fields, from_dict, positive_int
 from ..data.config import DataConfig
+from ..errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"  # the shipped experiments, ``NAME.yaml``
 
@@ -62,13 +63,13 @@ class OptimConfig:
         check_fields(self, "optim")
         positive_int("optim.warmup_steps", self.warmup_steps, minimum=0)
         if not self.lr > 0:
-            raise ValueError(f"optim.lr: expected a positive number, got {self.lr!r}")
+            raise ConfigError(f"optim.lr: expected a positive number, got {self.lr!r}")
         if self.lr_A is not None and not self.lr_A >= 0:
-            raise ValueError(f"optim.lr_A: expected a number >= 0 or null, got {self.lr_A!r}")
+            raise ConfigError(f"optim.lr_A: expected a number >= 0 or null, got {self.lr_A!r}")
         if not 0 < self.plateau_factor < 1:
-            raise ValueError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
+            raise ConfigError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:
-            raise ValueError("optim.grad_clip, optim.weight_decay and optim.min_lr must be >= 0")
+            raise ConfigError("optim.grad_clip, optim.weight_decay and optim.min_lr must be >= 0")
         positive_int("optim.plateau_patience", self.plateau_patience)
 
 
@@ -101,7 +102,8 @@ class TrainConfig:
             ``conv`` for the batch's size, ``warprnn.recurrence.fastest``), ``scan``, ``conv`` or ``reference``
             (see ``warprnn.recurrence``); all give the same result. Autoregressive passes always scan.
         out_dir: parent directory of run folders.
-        name: run folder name prefix (None: the data set's name).
+        name: run folder name prefix (None: the data set's name): a plain name, not a path, so that the
+            run folder stays inside ``out_dir``.
         plots: draw the run's figures (``plots/``) once trained (False: none; the estimators of
             ``warprnn.estimators`` draw none in their temporary run folders).
         tensorboard: also write the per-epoch metrics of ``metrics.csv`` as TensorBoard events in the
@@ -137,11 +139,22 @@ class TrainConfig:
         if self.patience is not None:
             positive_int("train.patience", self.patience)
         if self.time_budget is not None and not self.time_budget > 0:
-            raise ValueError(
+            raise ConfigError(
                 f"train.time_budget: expected a positive number of minutes or null, got {self.time_budget!r}"
             )
         if not 0 <= self.teacher_forcing <= 1:
-            raise ValueError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
+            raise ConfigError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
+        if self.name is not None and not is_plain_name(self.name):
+            raise ConfigError(
+                f"train.name: expected a plain folder name (no '/', '\\', '..' or leading '.'), got {self.name!r}"
+            )
+        if not self.out_dir:
+            raise ConfigError("train.out_dir: expected a folder, got an empty string")
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name that stays in its folder: no separators, not hidden, not ``.`` or ``..``, no NUL."""
+    return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
 
 
 @dataclass
@@ -167,9 +180,9 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         check_fields(self)
         if self.train.loss == "nll" and self.warp.head != "gaussian":
-            raise ValueError(f"train.loss: 'nll' needs warp.head='gaussian', got {self.warp.head!r}")
+            raise ConfigError(f"train.loss: 'nll' needs warp.head='gaussian', got {self.warp.head!r}")
         if (self.train.loss == "ce") != (self.warp.head == "classification"):
-            raise ValueError(
+            raise ConfigError(
                 f"train.loss: 'ce' goes with warp.head='classification' and only with it, "
                 f"got loss {self.train.loss!r} and head {self.warp.head!r}"
             )
@@ -195,25 +208,60 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
     for word in overrides:
         key, sep, raw = word.partition("=")
         if not sep or not key:
-            raise ValueError(f"override {word!r}: expected key=value, e.g. train.epochs=5")
+            raise ConfigError(f"override {word!r}: expected key=value, e.g. train.epochs=5")
         path = key.split(".")
         if len(path) > 2 or (len(path) == 2 and path[0] not in SECTIONS) or (len(path) == 1 and path[0] in SECTIONS):
-            raise ValueError(
+            raise ConfigError(
                 f"override {word!r}: expected 'model=...' or 'SECTION.KEY=...' with SECTION one of {sorted(SECTIONS)}"
             )
         target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = yaml.safe_load(raw)
+        if len(path) == 2:
+            if values.get(path[0]) is None:
+                values[path[0]] = {}
+            target = values[path[0]]
+            if not isinstance(target, dict):
+                raise ConfigError(f"override {word!r}: section {path[0]!r} is {target!r}, not a mapping of options")
+        try:
+            target[path[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {word!r}: the value is not a YAML scalar ({yaml_problem(error)})") from None
+    return values
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where."""
+    mark = getattr(error, "problem_mark", None)
+    what = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark else what
+
+
+def read_yaml(path: Path) -> dict:
+    """The mapping in YAML file ``path`` (empty: ``{}``).
+
+    Raises:
+        ConfigError: naming the file, when it is not UTF-8 text, not valid YAML, or not a mapping.
+    """
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {error.object[error.start]:#04x} at {error.start})"
+        ) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections (model, warp, data, optim, train), got {values!r:.60}"
+        )
     return values
 
 
 def load_experiment(source: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
     """Reads an experiment from a YAML file or a shipped config's name (the defaults when None) and
     applies ``SECTION.KEY=VALUE`` overrides."""
-    values = {}
-    if source is not None:
-        values = yaml.safe_load(config_path(source).read_text()) or {}
+    values = {} if source is None else read_yaml(config_path(source))
     return ExperimentConfig.from_dict(apply_overrides(values, list(overrides)))
 
 
@@ -226,7 +274,7 @@ def config_path(name: str | Path) -> Path:
         return path
     shipped = CONFIG_DIR / f"{name}.yaml"
     if not shipped.is_file():
-        raise ValueError(f"unknown experiment {str(name)!r}: not a file and not a shipped config {shipped_names()}")
+        raise ConfigError(f"unknown experiment {str(name)!r}: not a file and not a shipped config {shipped_names()}")
     return shipped
 
 

@@ -118,6 +118,20 @@ def evaluate(
     return {f"{prefix}{k}": v for k, v in results.items()}
 
 
+def metric_names(data: SequenceData, gaussian: bool, prefix: str) -> list[str]:
+    """The keys of the metrics ``evaluate`` returns for ``data`` (``gaussian``: the head predicts a std),
+    known before any model runs, so that ``train.metric`` is checked before training."""
+    if data.task == "classification":
+        names = ["loss", "accuracy", "f1"]
+    else:
+        names = ["loss", "mse", "mae", "rmse", "mape"]
+        if gaussian:
+            names += ["nll"] + (["bpd"] if data.bin_width is not None else [])
+        if data.scaler is not None:
+            names += ["mse_orig", "mae_orig", "rmse_orig"]
+    return [prefix + name for name in names]
+
+
 def naive_metrics(split: Split, data: SequenceData, prefix: str) -> dict[str, float]:
     """Forecast metrics of the naive last-value forecast on ``split``, keys ``{prefix}naive_*``."""
     pred = last_value_forecast(split.y, data.context)

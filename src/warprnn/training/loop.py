@@ -12,17 +12,18 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..baselines import count_parameters
 from ..data import SequenceData, Split, build_dataset
+from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import rundir
 from .build import build_model, build_optimizer, resolve_device
 from .config import ExperimentConfig
-from .evaluation import compute_loss, evaluate, step_mask
+from .evaluation import compute_loss, evaluate, metric_names, step_mask
 from .runs import finish
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,10 @@ def train(
 ) -> RunResult:
     """Trains ``config`` in a new run folder, or resumes the run in ``run_dir`` from its last checkpoint.
 
+    Everything that can be checked is checked before the run folder is created (or, when resuming,
+    before training continues): the config, the data, the metric, the model's size, the folder's
+    writability. Ctrl-C raises ``TrainingInterrupted`` naming the run folder to resume.
+
     Args:
         config: the experiment (None when resuming). run_dir: an existing run folder to resume (its
             config is used). progress: draw a progress bar on stderr when it is a terminal.
@@ -158,30 +163,90 @@ def train(
     if run_dir is not None:
         run_dir = Path(run_dir)
         config = rundir.read_config(run_dir)
+        rundir.check_writable(run_dir)
     device = resolve_device(config.train.device)
     data = build_dataset(config.data) if data is None else data
     if data.task != "forecast" and config.train.autoregressive:
-        raise ValueError(
+        raise ConfigError(
             f"train.autoregressive: {config.data.name!r} is a {data.task} task, whose inputs are "
             f"never replaced by predictions; set train.autoregressive=false"
         )
+    names = metric_names(data, config.warp.head == "gaussian", "val_")
+    if config.train.metric not in names:
+        raise ConfigError(f"train.metric: {config.train.metric!r} is not computed; choose one of {sorted(names)}")
     model = build_model(config, data, device)
     optimizer, scheduler = build_optimizer(config, model)
-    history, best, start, elapsed, stale = [], None, 1, 0.0, 0
+    state = RunState()
     if run_dir is None:
         run_dir = rundir.new_run_dir(config)
         rundir.write_config(run_dir, config)
-    elif rundir.checkpoint_path(run_dir, "last").is_file():
-        state = rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "last"))
-        model.load_state_dict(state["model"])
+    else:
+        rundir.clear_stale(run_dir)
+        if rundir.checkpoint_path(run_dir, "last").is_file():
+            state = restore(run_dir, model, optimizer, scheduler)
+    try:
+        return run_epochs(run_dir, config, data, model, optimizer, scheduler, device, state, progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run_dir) from None
+
+
+@dataclass
+class RunState:
+    """Where a run stands: what its last checkpoint holds besides the weights and the optimiser.
+
+    Attributes:
+        history: the rows of ``metrics.csv`` so far. best: the best validation metric (None: none yet).
+        start: the next epoch. elapsed: seconds of training so far (``train.time_budget``).
+        stale: validations since the best one (``train.patience``). stopped: the budget or early stopping
+            ended the run (a resumed run then only scores it).
+    """
+
+    history: list[dict] = field(default_factory=list)
+    best: float | None = None
+    start: int = 1
+    elapsed: float = 0.0
+    stale: int = 0
+    stopped: bool = False
+
+
+def restore(run_dir: Path, model, optimizer, scheduler) -> RunState:
+    """Loads the last checkpoint of ``run_dir`` into the model, optimiser and scheduler, and returns where
+    the run stands (checkpoints of earlier versions have no ``elapsed``, ``stale`` or ``stopped``)."""
+    path = rundir.checkpoint_path(run_dir, "last")
+    state = rundir.load_checkpoint(path, ("model", "optimizer", "scheduler", "history", "best", "epoch"))
+    rundir.load_weights(model, path)
+    try:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
-        history, best, start = state["history"], state["best"], state["epoch"] + 1
-        elapsed, stale = state.get("elapsed", 0.0), state.get("stale", 0)  # absent from older checkpoints
-        if state.get("stopped", False):
-            start = config.train.epochs + 1  # the budget or early stopping had ended it: only score it
-        logger.info("resumed %s after epoch %d", run_dir, state["epoch"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RunFolderError(f"{path}: its optimiser state does not fit the run's config ({error})") from None
+    logger.info("resumed %s after epoch %d", run_dir, state["epoch"])
+    return RunState(
+        history=state["history"],
+        best=state["best"],
+        start=state["epoch"] + 1,
+        elapsed=state.get("elapsed", 0.0),
+        stale=state.get("stale", 0),
+        stopped=state.get("stopped", False),
+    )
+
+
+def run_epochs(
+    run_dir: Path,
+    config: ExperimentConfig,
+    data: SequenceData,
+    model,
+    optimizer,
+    scheduler,
+    device,
+    state: RunState,
+    progress: bool,
+) -> RunResult:
+    """The epochs from ``state.start`` on (none when the run had stopped), a checkpoint after each, then the
+    test metrics and figures."""
+    history, best, elapsed, stale = state.history, state.best, state.elapsed, state.stale
+    start = config.train.epochs + 1 if state.stopped else state.start
     t = config.train
     size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
     logger.info("run folder: %s  (%s, %s, %d parameters)", run_dir, config.model, size, count_parameters(model))
@@ -202,11 +267,6 @@ def train(
             if out_of_time and not validate:  # the last epoch is always validated
                 row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
             if validate or out_of_time:
-                if t.metric not in row:
-                    raise ValueError(
-                        f"train.metric: {t.metric!r} is not computed; choose one of "
-                        f"{sorted(k for k in row if k.startswith('val_'))}"
-                    )
                 stale += 1
                 if is_better(t.metric, row[t.metric], best):
                     best, stale = row[t.metric], 0

@@ -13,25 +13,66 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 import yaml
 
-from ..atomic import save_torch, write_text
-from .config import ExperimentConfig
+from ..atomic import reason, remove_stale, save_torch, write_text
+from ..errors import ConfigError, RunFolderError, StorageError, one_line
+from .config import ExperimentConfig, is_plain_name, read_yaml
 
 
 def new_run_dir(config: ExperimentConfig) -> Path:
-    """A fresh run folder ``out_dir/name-YYYYmmdd-HHMMSS[-n]``."""
-    stem = f"{config.train.name or config.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    root = Path(config.train.out_dir)
-    run_dir, n = root / stem, 1
-    while run_dir.exists():
-        run_dir, n = root / f"{stem}-{n}", n + 1
-    run_dir.mkdir(parents=True)
-    return run_dir
+    """A fresh run folder ``out_dir/name-YYYYmmdd-HHMMSS[-n]``, inside ``out_dir``.
+
+    The folder is claimed by creating it (``mkdir`` fails if another process got there first, and the
+    next suffix is tried), so concurrent runs never share or collide on a folder.
+    """
+    name = config.train.name or config.data.name
+    if not is_plain_name(name):
+        raise ConfigError(f"train.name: expected a plain folder name, got {name!r}")
+    stem, root = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", Path(config.train.out_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"train.out_dir: cannot create the folder {str(root)!r} ({reason(error)})") from error
+    for n in range(10_000):
+        run_dir = root / (stem if n == 0 else f"{stem}-{n}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise StorageError(
+                f"train.out_dir: cannot create a run folder in {str(root)!r} ({reason(error)})"
+            ) from error
+    raise StorageError(f"train.out_dir: {str(root)!r} already holds 10000 run folders named {stem}-*")
+
+
+def check_writable(run_dir: Path) -> None:
+    """Raises ``StorageError`` unless files can be created in ``run_dir`` and its ``checkpoints/`` (probed
+    with a temporary file), so that a resumed run fails before training rather than after an epoch."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        try:
+            handle, probe = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as error:
+            raise StorageError(f"{folder}: cannot write in the run folder ({reason(error)})") from error
+
+
+def clear_stale(run_dir: Path) -> None:
+    """Deletes the temporary files of writes that a kill interrupted (``warprnn.atomic``)."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if folder.is_dir():
+            remove_stale(folder)
 
 
 def write_config(run_dir: Path, config: ExperimentConfig) -> None:
@@ -40,11 +81,19 @@ def write_config(run_dir: Path, config: ExperimentConfig) -> None:
 
 
 def read_config(run_dir: Path) -> ExperimentConfig:
-    """The experiment saved in a run folder."""
+    """The experiment saved in a run folder.
+
+    Raises:
+        RunFolderError: ``config.yaml`` is missing, not valid YAML, or not a valid experiment.
+    """
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"{str(run_dir)!r} is not a run folder: {str(path)!r} does not exist")
-    return ExperimentConfig.from_dict(yaml.safe_load(path.read_text()))
+        raise RunFolderError(f"{str(run_dir)!r} is not a run folder: {str(path)!r} does not exist")
+    try:
+        return ExperimentConfig.from_dict(read_yaml(path))
+    except ConfigError as error:
+        message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
+        raise RunFolderError(f"{message} (the run folder's config is damaged or was edited)") from None
 
 
 def write_metrics(run_dir: Path, history: list[dict]) -> None:
@@ -72,11 +121,56 @@ def save_checkpoint(path: Path, state: dict) -> None:
     save_torch(state, path)
 
 
-def load_checkpoint(path: Path) -> dict:
-    """Reads a checkpoint (tensors and plain Python values only: ``weights_only=True``)."""
+def load_checkpoint(path: Path, keys: tuple[str, ...] = ("model",)) -> dict:
+    """Reads a checkpoint (tensors and plain Python values only: ``weights_only=True``) holding ``keys``.
+
+    Raises:
+        RunFolderError: the file is missing, damaged (truncated, empty, not a checkpoint), or lacks ``keys``.
+    """
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        raise RunFolderError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any failure to read it means the file is not a whole checkpoint
+        raise RunFolderError(f"{path}: not a readable checkpoint ({damage(error)})") from None
+    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise RunFolderError(f"{path}: not a warprnn checkpoint (no {missing})")
+    return state
+
+
+def damage(error: Exception) -> str:
+    """What torch.load said about a damaged file, in a few words (without its advice to unpickle it)."""
+    text = one_line(error, 120)
+    if "weights_only" in str(error) or "Weights only" in str(error):
+        return "it holds objects other than tensors and plain values"
+    return text or type(error).__name__
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Loads the ``model`` weights of checkpoint ``path`` into ``model``.
+
+    Raises:
+        RunFolderError: the checkpoint is damaged, or its weights do not fit ``model`` (the run's
+            ``config.yaml`` no longer describes the model that was trained): names the differences.
+    """
+    weights = load_checkpoint(path)["model"]
+    expected = model.state_dict()
+    if not isinstance(weights, dict):
+        raise RunFolderError(f"{path}: not a warprnn checkpoint (its 'model' is not a state dict)")
+    differences = [f"{key} missing" for key in expected if key not in weights]
+    differences += [f"unexpected {key}" for key in weights if key not in expected]
+    differences += [
+        f"{key} {tuple(weights[key].shape)} where the model has {tuple(value.shape)}"
+        for key, value in expected.items()
+        if key in weights and getattr(weights[key], "shape", None) != value.shape
+    ]
+    if differences:
+        raise RunFolderError(
+            f"{path} does not fit the model that {path.parents[1] / 'config.yaml'} describes (was it edited?): "
+            f"{'; '.join(differences[:4])}{'; ...' if len(differences) > 4 else ''}"
+        )
+    model.load_state_dict(weights)
 
 
 class TensorBoard:

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import check_memory
 from ..data import SequenceData, StandardScaler, build_dataset
 from ..data.benchmarks import prepare_cases
+from ..errors import InputError
 from . import plots, rundir
 from .build import build_model, resolve_device
 from .config import ExperimentConfig
@@ -31,7 +33,7 @@ def finish(
 
 def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device) -> dict:
     """Loads the best checkpoint into ``model``, writes and returns its test metrics."""
-    model.load_state_dict(rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "best"))["model"])
+    rundir.load_weights(model, rundir.checkpoint_path(run_dir, "best"))
     t = config.train
     test = evaluate(model, data.test, data, t.loss, t.batch_size, device, t.mode, "test_")
     if data.task == "forecast":
@@ -51,7 +53,7 @@ def load_run(run_dir: Path):
 def best_model(run_dir: Path, config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
     """The model of ``config`` with the weights of the run's best checkpoint, in eval mode."""
     model = build_model(config, data, device)
-    model.load_state_dict(rundir.load_checkpoint(rundir.checkpoint_path(run_dir, "best"))["model"])
+    rundir.load_weights(model, rundir.checkpoint_path(run_dir, "best"))
     return model.eval()
 
 
@@ -79,16 +81,24 @@ def forecast_after(model, data: SequenceData, values: torch.Tensor, horizon: int
         ``(N, horizon, C)`` forecasts on the original scale.
     """
     if data.task != "forecast":
-        raise ValueError(f"predict: a {data.task} run classifies; only forecasting runs forecast")
+        raise InputError(f"predict: a {data.task} run classifies; only forecasting runs forecast")
     x = values.unsqueeze(0) if values.dim() == 2 else values
-    if x.dim() != 3 or x.shape[-1] != data.channels:
-        raise ValueError(
+    if x.dim() != 3 or x.shape[-1] != data.channels or 0 in x.shape:
+        raise InputError(
             f"--input: expected shape (T, {data.channels}) or (N, T, {data.channels}), got {tuple(values.shape)}"
         )
     context = x.shape[1]
     horizon = data.train.x.shape[1] - context if horizon is None else horizon
     if horizon < 1:
-        raise ValueError(f"--horizon: expected at least 1 step to forecast, got {horizon}")
+        raise InputError(f"--horizon: expected at least 1 step to forecast, got {horizon}")
+    state_width = model.d_theta if hasattr(model, "d_theta") else model.width  # WARP's theta, a baseline's features
+    steps, width = context + horizon, state_width + data.channels
+    check_memory(
+        f"forecasting {horizon} steps of {x.shape[0]} sequence(s)",
+        x.shape[0] * steps * width * x.element_size(),
+        device,
+        "ask for a shorter --horizon",
+    )
     if data.scaler is not None:
         x = data.scaler.transform(x)
     padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
