@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from warprnn.cli import main
-from warprnn.data import DataConfig, build_dataset
+from warprnn.data import DataConfig, benchmarks, build_dataset
 from warprnn.data import files as loaders
 from warprnn.training import load_experiment, train
 
@@ -392,3 +392,23 @@ def test_tiny_training_runs_on_real_data(tmp_path, config, extra):
     result = train(load_experiment(REPO / "configs" / f"{config}.yaml", overrides + extra))
     assert result.status == "finished"
     assert all(np.isfinite(v) for v in result.test_metrics.values())
+
+
+def test_a_stratified_validation_part_holds_every_class(caplog):
+    labels = torch.tensor([0] * 10 + [1] * 10 + [2] * 3 + [3] * 1)
+    val, train = benchmarks.carve(len(labels), 0.25, torch.Generator().manual_seed(0), labels)
+    assert torch.bincount(labels[val], minlength=4).tolist() == [2, 2, 1, 0]  # a quarter of each; one of 3; none of 1
+    assert sorted(torch.cat([val, train]).tolist()) == list(range(len(labels)))
+    plain, _ = benchmarks.carve(len(labels), 0.25, torch.Generator().manual_seed(0))
+    assert plain.tolist() == torch.randperm(24, generator=torch.Generator().manual_seed(0))[:6].sort().values.tolist()
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data absent")
+def test_basicmotions_validation_split_is_said_to_be_small(caplog):
+    caplog.set_level("WARNING", logger="warprnn")
+    data = build_dataset(DataConfig(name="uea-BasicMotions", root=str(SHARED)))  # the archive's 10%: 4 cases
+    assert len(data.val) == 4 and "the validation split has 4 cases" in caplog.text
+    stratified = build_dataset(DataConfig(name="uea-BasicMotions", root=str(SHARED), val_fraction=0.25, stratify=True))
+    assert torch.bincount(stratified.val.y).tolist() == [2, 2, 2, 2] and len(stratified.train) == 32
+    with pytest.raises(ValueError, match=r"data.val_fraction: expected a number in \(0, 1\), got 1.0"):
+        DataConfig(val_fraction=1.0)

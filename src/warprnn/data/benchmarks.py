@@ -7,6 +7,8 @@ random subset (drawn with ``data.seed``) of each split.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -15,7 +17,9 @@ from . import files
 from .config import DataConfig
 from .types import SequenceData, Split, StandardScaler, full_lengths
 
-VAL_FRACTION = 0.1  # of the training part, kept for validation when a benchmark has no validation split
+logger = logging.getLogger(__name__)
+
+SMALL_VALIDATION = 20  # fewer validation cases than this: a classification metric too coarse to select on
 PIXEL_BIN = 2 / 255  # the spacing of 8-bit pixels mapped to [-1, 1] by p / 127.5 - 1
 
 
@@ -26,11 +30,44 @@ def random_subset(count: int, n: int | None, generator: torch.Generator) -> Tens
     return torch.randperm(count, generator=generator)[:n].sort().values
 
 
-def carve(count: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Sorted indices of a random ``fraction`` of ``range(count)``, and of the rest."""
-    order = torch.randperm(count, generator=generator)
-    held = round(fraction * count)
-    return order[:held].sort().values, order[held:].sort().values
+def carve(
+    count: int, fraction: float, generator: torch.Generator, labels: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Sorted indices of a random ``fraction`` of ``range(count)``, and of the rest.
+
+    With ``labels`` ``(count,)`` the fraction is drawn class by class (at least one case of each class
+    that has two or more), so that the held part holds every class in proportion."""
+    if labels is None:
+        order = torch.randperm(count, generator=generator)
+        held = round(fraction * count)
+        return order[:held].sort().values, order[held:].sort().values
+    held = []
+    for label in labels.unique().tolist():
+        members = (labels == label).nonzero().squeeze(1)
+        order = members[torch.randperm(len(members), generator=generator)]
+        held.append(order[: max(round(fraction * len(members)), int(len(members) > 1))])
+    kept = torch.cat(held).sort().values
+    rest = torch.ones(count, dtype=torch.bool)
+    rest[kept] = False
+    return kept, rest.nonzero().squeeze(1)
+
+
+def validation_part(config: DataConfig, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The validation and training indices of a training part whose cases have ``labels`` ``(N,)``
+    (``data.val_fraction``, ``data.stratify``); warns when the validation part is too small to select
+    a checkpoint on."""
+    val, train = carve(len(labels), config.val_fraction, generator, labels if config.stratify else None)
+    if len(val) < SMALL_VALIDATION:
+        logger.warning(
+            "data: the validation split has %d cases (data.val_fraction %g of %d): its accuracy moves in "
+            "steps of %.3g%%, too coarse to pick a checkpoint on; a larger data.val_fraction or "
+            "data.split=resplit gives more",
+            len(val),
+            config.val_fraction,
+            len(labels),
+            100 / max(len(val), 1),
+        )
+    return val, train
 
 
 def subsample(splits: list[Split], config: DataConfig, generator: torch.Generator) -> list[Split]:
@@ -102,7 +139,12 @@ def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
             )
         parts[part] = images, labels
     generator = torch.Generator().manual_seed(config.seed)
-    val, train = carve(len(parts["train"][1]), VAL_FRACTION, generator)
+    val, train = carve(
+        len(parts["train"][1]),
+        config.val_fraction,
+        generator,
+        torch.from_numpy(parts["train"][1].astype(np.int64)) if config.stratify else None,
+    )
     chosen = [("train", train), ("train", val), ("t10k", torch.arange(len(parts["t10k"][1])))]
     splits = []
     for (part, index), n in zip(chosen, (config.num_train, config.num_val, config.num_test)):
@@ -271,7 +313,7 @@ def ts_pair(config: DataConfig, train_path, test_path) -> SequenceData:
     if config.split == "resplit":
         index = resplit(len(cases), generator)
     else:
-        val, train = carve(len(parts[0].cases), VAL_FRACTION, generator)
+        val, train = validation_part(config, labels[: len(parts[0].cases)], generator)
         index = [train, val, torch.arange(len(parts[0].cases), len(cases))]
     return case_data(cases, labels, classes, index, config, generator, str(train_path))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import check_fields, positive_int
+from ..errors import ConfigError
 
 
 @dataclass
@@ -39,8 +40,14 @@ class DataConfig:
         scaling: how the windowed forecasting sets are normalised, with statistics of the training
             part: ``standard`` (zero mean, unit variance per channel, the usual protocol) or ``minmax``
             (the training range mapped to [-1, 1] per channel, as in the WARP authors' code).
-        split: how UEA sets are split: ``archive`` (the archive's TRAIN part, less a random 10% kept for
-            validation, and its TEST part) or ``resplit`` (all cases pooled and split 70:15:15 at random).
+        split: how UEA sets are split: ``archive`` (the archive's TRAIN part, less a random ``val_fraction``
+            kept for validation, and its TEST part) or ``resplit`` (all cases pooled and split 70:15:15 at
+            random).
+        val_fraction: the part of the training cases kept for validation by sets that have no validation
+            split of their own (MNIST, UEA with ``split=archive``).
+        stratify: draw that validation part class by class (each class gives ``val_fraction`` of its cases,
+            at least one), so that a small set's validation split holds every class; False: a plain random
+            draw (the protocol of runs made before this option).
         seed: seed of the synthetic generator, and of the random subsets, validation carve-outs and
             re-splits of real sets (independent of the training seed).
     """
@@ -59,6 +66,8 @@ class DataConfig:
     horizon: int | None = None
     scaling: Literal["standard", "minmax"] = "standard"
     split: Literal["archive", "resplit"] = "archive"
+    val_fraction: float = 0.1
+    stratify: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -66,6 +75,8 @@ class DataConfig:
             if getattr(self, key) is not None:
                 positive_int(f"data.{key}", getattr(self, key))
         check_fields(self, "data")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction: expected a number in (0, 1), got {self.val_fraction!r}")
         if self.split_rows is not None:
             if not isinstance(self.split_rows, list) or len(self.split_rows) != 3:
                 raise ValueError(f"data.split_rows: expected [train, val, test] row counts, got {self.split_rows!r}")
