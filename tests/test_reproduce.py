@@ -117,7 +117,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared data folder {SHARED} is absent")
-def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
+def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(plots, "_save", skip_drawing)
     tiny = [
@@ -130,16 +130,20 @@ def test_reproduce_real_reports_every_model(tmp_path, monkeypatch):
         "warp.root_width=4",
         "warp.root_depth=1",
     ]
-    assert main(["reproduce", "real", *tiny, "--seeds", "1", "--out", "results"]) == 0
-    report = (tmp_path / "results" / "real-cpu.md").read_text()
-    for stem, models, keys in real.REAL_RUNS:
-        for model in models:
-            assert f"| {stem}-cpu | {MODEL_NAMES[model]} |" in report
-        assert " | ".join(k.removeprefix("test_") for k in keys) in report
-    assert "| mnist-cpu | WARP |" in report and " - |" not in report  # every metric was computed
     assert (
-        "![mnist](figures/real-cpu-mnist.png)" in report
-        and (tmp_path / "results" / "figures" / "real-cpu-mnist.png").is_file()
+        main(["reproduce", "real", *tiny, "--seeds", "2", "--out", "results", "--tasks", "mnist", "basicmotions"]) == 0
     )
-    with pytest.raises(ValueError, match="one seed"):
-        real.run_real("cpu", 3, tmp_path)
+    assert main(["reproduce", "real", *tiny, "--seeds", "1", "--out", "results", "--tasks", "etth1"]) == 0
+    report = (tmp_path / "results" / "real-cpu.md").read_text()
+    rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
+    assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
+    for name in ("mnist", "basicmotions", "etth1"):
+        task = real.TASKS[name]
+        assert f"## {name}" in report and " | ".join(k.removeprefix("test_") for k in task.metrics) in report
+        for model in task.models:
+            seeds = 1 if name == "etth1" else 2
+            assert f"| {MODEL_NAMES[model]} | " in report and f" | {seeds} | " in report
+        assert (tmp_path / "results" / "figures" / f"real-cpu-{name}-curves.png").is_file()
+    assert "mnist-class" not in report and " - |" not in report  # every metric of the tasks run was computed
+    assert "![mnist](figures/real-cpu-mnist.png)" in report
+    assert main(["reproduce", "dsr", "--tasks", "mnist"]) == 2  # dsr has no tasks

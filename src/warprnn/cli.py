@@ -196,7 +196,10 @@ def cmd_reproduce(args) -> int:
         raise InputError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.verbosity <= 0:  # one line per training run, not per epoch
         logging.getLogger("warprnn.training").setLevel(logging.WARNING)
-    path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides)
+    if args.tasks and args.experiment != "real":
+        raise ValueError(f"--tasks: only 'reproduce real' has tasks, got reproduce {args.experiment}")
+    extra = {"tasks": args.tasks} if args.tasks else {}
+    path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides, **extra)
     print(f"report: {path}")
     return 0
 
@@ -307,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=SCALES, default="cpu", help="the cpu configs (minutes) or the paper's sizes")
     p.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
     p.add_argument("--out", default="docs/results", help="folder of the report (default docs/results)")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="real only: some of its tasks (default: all)")
     p.set_defaults(run=cmd_reproduce)
     return parser
 

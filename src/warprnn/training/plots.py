@@ -40,6 +40,23 @@ def plot_losses(history: list[dict], path: Path, metric: str | None = None) -> P
     return _save(fig, path)
 
 
+def plot_curves(
+    curves: dict[str, list[tuple[float, float]]], path: Path, *, xlabel: str, ylabel: str, title: str = ""
+) -> Path:
+    """One line per name of ``curves`` ((x, y) points), e.g. a validation metric against wall-clock time
+    for several models."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, points in curves.items():
+        if points:
+            ax.plot(*zip(*points), "o-", ms=3, lw=1.2, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_predictions(
     truth: Tensor,
     pred: Tensor,
