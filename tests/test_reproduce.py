@@ -1,5 +1,6 @@
 """`warprnn reproduce`: the DSR table formatter, the ordering summary and a tiny end-to-end reproduction."""
 
+import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -29,8 +30,8 @@ TINY = [
 def fake_results() -> list[Result]:
     rows = []
     for model, mse in (("warp", 1.0), ("warp-phys", 0.05), ("gru", 2.0)):
-        rows += [Result("msd", model, seed, 100, mse * (1 + seed), mse) for seed in range(2)]
-    rows += [Result("lv-copy", "warp", 0, 100, 0.1, 0.2), Result("lv-copy", "lstm", 0, 90, 0.3, 0.4)]
+        rows += [Result("msd", model, seed, 100, mse * (1 + seed), mse, mse * (1 + seed) / 10) for seed in range(2)]
+    rows += [Result("lv-copy", "warp", 0, 100, 0.1, 0.2, 0.5), Result("lv-copy", "lstm", 0, 90, 0.3, 0.4, 0.6)]
     return rows
 
 
@@ -44,7 +45,7 @@ def test_mean_std_over_seeds_notes_diverged_runs():
 def test_table_has_a_row_per_data_set_and_model():
     lines = dsr_table(fake_results()).splitlines()
     assert len(lines) == 2 + 5
-    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 |"
+    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 |"
     assert lines[3].startswith("| MSD | WARP-Phys | 100 | 2 | 0.075 ± 0.035 |")
     assert lines[6].startswith("| LV repeat-copy | LSTM | 90 | 1 | 0.3 ± 0 |")
 
@@ -90,6 +91,11 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
     assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
     assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
+    runs = list(csv.DictReader((tmp_path / "results" / "dsr-cpu-runs.csv").read_text().splitlines()))
+    finished = [r for r in runs if math.isfinite(float(r["mse"]))]
+    assert finished and all(math.isfinite(float(r["mse_std"])) for r in finished)
+    msd = next(r for r in finished if r["dataset"] == "msd")  # physical scale: v reaches +-40, so the two differ
+    assert float(msd["mse_std"]) != pytest.approx(float(msd["mse"]))
 
 
 def test_reproduce_rejects_a_bad_seed_count(capsys):
@@ -109,7 +115,7 @@ def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
 def test_results_csv_has_one_row_per_run(tmp_path):
     dsr.write_results_csv(fake_results(), tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae" and len(lines) == 1 + len(fake_results())
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std" and len(lines) == 1 + len(fake_results())
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
