@@ -36,7 +36,8 @@ def test_id_uses_the_validation_split_and_ood_the_test_split(setup):
     filled = [b for b in result["bins"] if b["count"]]
     assert sum(b["mse"] * b["count"] for b in filled) / len(data.test) == pytest.approx(result["ood_mse"])
     assert all(math.isnan(b["mse"]) for b in result["bins"] if not b["count"])
-    assert markdown(result).count("\n") == 1 + 2 + len(BINS)
+    table = markdown({"WARP": result, "GRU": result})
+    assert table.count("\n") == 1 + 2 + len(BINS) and table.startswith("| split | WARP MSE | WARP MAE | GRU MSE |")
 
 
 def test_parameters_must_match_the_test_split(setup):

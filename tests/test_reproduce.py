@@ -91,6 +91,7 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
     assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
     assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
+    assert "| split | WARP MSE | WARP MAE | GRU MSE | GRU MAE | LSTM MSE | LSTM MAE |" in report  # the same OOD split
     runs = list(csv.DictReader((tmp_path / "results" / "dsr-cpu-runs.csv").read_text().splitlines()))
     finished = [r for r in runs if math.isfinite(float(r["mse"]))]
     assert finished and all(math.isfinite(float(r["mse_std"])) for r in finished)

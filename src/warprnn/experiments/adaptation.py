@@ -19,6 +19,7 @@ from ..data import SequenceData, Split
 from ..data.synthetic import MSD_TRAIN_RANGES, msd_draws
 from ..training import load_run, plots
 from ..training.evaluation import forecast
+from .report import MODEL_NAMES
 
 # (low, high] bins of the distance outside the training ranges, in units of each range's width; the
 # first holds the test trajectories inside the training ranges.
@@ -83,39 +84,58 @@ def mean_or_nan(values: Tensor) -> float:
     return values.mean().item() if len(values) else float("nan")
 
 
-def markdown(result: dict) -> str:
-    """The ``id_vs_ood`` result as a markdown paragraph and table."""
+def bin_label(low: float, high: float) -> str:
+    """A distance bin of ``BINS`` in words."""
+    if low == -math.inf:
+        return "inside the training ranges"
+    if high == math.inf:
+        return f"outside by more than {low:g} range widths"
+    return f"outside by ({low:g}, {high:g}] range widths"
+
+
+def markdown(results: dict[str, dict]) -> str:
+    """``id_vs_ood`` results of several models (by display name) as one markdown table: forecast MSE (and
+    MAE for the whole splits) per model, the test trajectories binned by distance outside the ranges."""
+    names = list(results)
+    first = results[names[0]]
     rows = [
-        f"| in distribution (validation split, training ranges) | {result['id_mse']:.4g} | {result['id_mae']:.4g} |",
-        f"| out of distribution (test split, wider ranges) | {result['ood_mse']:.4g} | {result['ood_mae']:.4g} |",
+        "| split | " + " | ".join(f"{n} MSE | {n} MAE" for n in names) + " |",
+        "|---|" + "---|---|" * len(names),
+        "| in distribution (validation split, training ranges) | "
+        + " | ".join(f"{r['id_mse']:.4g} | {r['id_mae']:.4g}" for r in results.values())
+        + " |",
+        "| out of distribution (test split, wider ranges) | "
+        + " | ".join(f"{r['ood_mse']:.4g} | {r['ood_mae']:.4g}" for r in results.values())
+        + " |",
     ]
-    for b in result["bins"]:
-        where = (
-            "inside the training ranges"
-            if b["low"] == -math.inf
-            else f"outside by more than {b['low']:g} range widths"
-            if b["high"] == math.inf
-            else f"outside by ({b['low']:g}, {b['high']:g}] range widths"
-        )
-        rows.append(f"| test trajectories {where} ({b['count']}) | {b['mse']:.4g} | |")
-    return "\n".join(["| split | forecast MSE | forecast MAE |", "|---|---|---|", *rows])
+    for i, b in enumerate(first["bins"]):
+        cells = " | ".join(f"{r['bins'][i]['mse']:.4g} | " for r in results.values())
+        rows.append(f"| test trajectories {bin_label(b['low'], b['high'])} ({b['count']}) | {cells} |")
+    return "\n".join(rows)
 
 
-def report(run_dir: Path, figure: Path) -> str:
-    """The adaptation section for the WARP MSD run in ``run_dir``: its table, and the theta_t figure
-    (first coordinates of theta_t along the most out-of-distribution test trajectory) written to ``figure``."""
-    config, data, model, device = load_run(Path(run_dir))
-    if config.data.name != "msd":
-        raise ValueError(f"run {str(run_dir)!r}: adaptation needs an 'msd' run, got data.name={config.data.name!r}")
-    test_params = msd_draws(config.data)[2][1]
-    result = id_vs_ood(model, data, test_params, config.train.batch_size, device)
+def report(runs: dict[str, Path], figure: Path) -> str:
+    """The adaptation section for MSD runs by model name (``warp`` among them): one table of every model's
+    errors in and out of distribution, and the theta_t figure of WARP (first coordinates of theta_t along the
+    most out-of-distribution test trajectory) written to ``figure``."""
+    results, warp = {}, None
+    for name, run_dir in runs.items():
+        config, data, model, device = load_run(Path(run_dir))
+        if config.data.name != "msd":
+            raise ValueError(f"run {str(run_dir)!r}: adaptation needs an 'msd' run, got data.name={config.data.name!r}")
+        test_params = msd_draws(config.data)[2][1]
+        results[MODEL_NAMES.get(name, name)] = id_vs_ood(model, data, test_params, config.train.batch_size, device)
+        if name == "warp":
+            warp = model, data, device, test_params
+    model, data, device, test_params = warp
     farthest = int(outside_distance(test_params).argmax())
     theta = forecast(model, data.test.batch(torch.tensor([farthest])), data.context, 1, device)["theta"][0]
     plots.plot_theta_trajectory(theta, figure, context=data.context)
     m, k, c = test_params[farthest].tolist()
     return (
-        f"WARP (seed 0) forecasts MSD after the {data.context}-step context with no gradient step at test "
-        f"time; only theta_t moves with the data. Errors per trajectory, averaged:\n\n{markdown(result)}\n\n"
-        f"theta_t along the most out-of-distribution test trajectory (m={m:.3g}, k={k:.3g}, c={c:.3g}), "
+        f"Every model (seed 0) forecasts MSD after the {data.context}-step context with no gradient step at "
+        f"test time: WARP's theta_t, like the recurrent baselines' hidden states, moves with the data. Errors "
+        f"per trajectory, averaged, on the same splits:\n\n{markdown(results)}\n\n"
+        f"WARP's theta_t along the most out-of-distribution test trajectory (m={m:.3g}, k={k:.3g}, c={c:.3g}), "
         f"context boundary dotted:\n\n![theta](figures/{figure.name})"
     )

@@ -211,11 +211,11 @@ def run_dsr(scale: str, seeds: int, out: Path, overrides: list[str] = ()) -> Pat
             if run.status == "finished":
                 first_runs.setdefault((dataset, model), run.run_dir)
     plots = copy_forecast_plots(first_runs, figures, scale)
-    msd_warp = first_runs.get(("msd", "warp"))
+    msd_runs = {m: first_runs[d, m] for d, m in first_runs if d == "msd" and m in ("warp", "gru", "lstm")}
     tta = (
-        "Not measured: no WARP run on MSD finished."
-        if msd_warp is None
-        else adaptation.report(msd_warp, figures / f"dsr-{scale}-theta.png")
+        adaptation.report(msd_runs, figures / f"dsr-{scale}-theta.png")
+        if "warp" in msd_runs
+        else "Not measured: no WARP run on MSD finished."
     )
     command = shlex.join(
         ["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds), "--out", str(out)]
