@@ -67,9 +67,9 @@ def dense(A: Transition) -> Tensor:
 def recurrence_ref(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
     """Eq. 1 as written: ``theta_t = A theta_{t-1} + B dx_t``, one sequence and one step at a time.
 
-    Same arguments and result as ``scan``: A ``(D, D)`` (a structured one as its matrix), B ``(D, C')``, theta0 ``(batch, D)``, dx
-    ``(batch, T, C')`` (``dx[:, 0]`` unused), valid ``(batch, T)`` or None. Returns theta ``(batch, T, D)``,
-    zero where not valid.
+    Same arguments and result as ``scan``: A ``(D, D)`` (a structured one read as its matrix), B ``(D, C')``,
+    theta0 ``(batch, D)``, dx ``(batch, T, C')`` (``dx[:, 0]`` unused), valid ``(batch, T)`` or None. Returns
+    theta ``(batch, T, D)``, zero where not valid.
     """
     A, sequences = dense(A), []
     for b in range(dx.shape[0]):
@@ -133,7 +133,8 @@ class StructuredRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, op: Operator, theta0: Tensor, u: Tensor, keep: Tensor | None, *factors: Tensor) -> Tensor:
-        """op: A, whose ``factors`` are ``factors``. theta0: ``(batch, D)``. u: ``(T, batch, D)``. Returns ``(T, batch, D)``."""
+        """op: A, whose factors are ``factors``. theta0: ``(batch, D)``. u: ``(T, batch, D)``, ``u[0]`` unused.
+        Returns ``(T, batch, D)``."""
         theta = torch.empty_like(u)
         theta[0] = theta0
         for t in range(1, u.shape[0]):
@@ -201,7 +202,7 @@ def kernel(A: Transition, M: Tensor, length: int) -> Tensor:
     Returns:
         K: ``(length, D, m)``.
     """
-    if isinstance(A, Operator) and not isinstance(A, Dense):
+    if isinstance(A, Operator):  # a closed form (diagonal), or None
         K = A.kernel(M, length)
         if K is not None:
             return K
@@ -374,7 +375,8 @@ def fastest(batch: int, T: int, D: int, kernel_columns: int | None, transition: 
     low-rank) and has no D x D matrix to re-read at each step: ``scan`` ``T batch w / D^2``, ``conv``
     ``T m w / D^2`` (the kernel; a diagonal's closed form costs as much) plus the same FFTs and products;
     scan wins unless an application of A costs more than the FFTs per value. The constants were measured
-    with ``benchmarks/run.py``. Autoregressive runs (``kernel_columns`` None) have only ``scan``.
+    with ``benchmarks/run.py`` on the dense A; the structured costs reuse them (not measured apart).
+    Autoregressive runs (``kernel_columns`` None) have only ``scan``.
 
     Args:
         kernel_columns: m, the columns that ``convolve`` propagates: C' plus theta_0's (``initial_columns``).

@@ -55,8 +55,8 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     Each sequence b is run on its first ``lengths[b]`` steps only; outputs past them are zero.
     Same arguments and returns as ``autoregressive``; teacher forcing is ``feed_truth`` all True.
     """
-    T, A, B = x.shape[1], model.transition_operator().matrix(), model.B  # A read once per pass (a parametrised
-    # A is computed once); a structured A as its dense matrix
+    # A read once: a parametrised A is computed once per pass; a structured A as its dense matrix
+    T, A, B = x.shape[1], model.transition_operator().matrix(), model.B
     all_thetas, all_raws = [], []
     for b in range(x.shape[0]):
         length = lengths[b : b + 1]
