@@ -24,7 +24,8 @@ Python process (``--in-process``: all in this one), so that its peak memory is i
 what earlier cases left to the allocator. Reported per case and mode: seconds per step
 (forward / backward / optimiser), the peak resident memory above the memory held before the step,
 against ``2 x state + parameters`` (state: batch x T x D_theta floats), the throughput of the
-recurrence (``6 batch (T - 1) D^2`` flops: theta A^T forward, lam A backward, A's gradient) over the
+recurrence (``6 batch (T - 1) w`` flops, w = D^2 multiply-adds for a dense A, ``transition.multiply_adds``
+for a structured one: theta A^T forward, lam A backward, A's gradient) over the
 whole step, against a ``(batch, D) @ (D, D)`` matmul and a large square matmul timed in the same run,
 the step time against the first mode of the case, against a ``torch.nn.GRU`` with as many trainable
 parameters (within 5%), and against the authors' JAX step time measured on this machine.
@@ -376,7 +377,10 @@ def main(argv=None) -> int:
         print(json.dumps(row))
         return 0
     for spec in args.transitions or ():
-        WarpConfig(transition=spec)  # a bad value fails here, naming warp.transition, not in a worker
+        try:
+            WarpConfig(transition=spec)  # a bad value fails here, naming warp.transition, not in a worker
+        except ValueError as error:
+            parser.error(str(error))
     print(
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
