@@ -3,6 +3,7 @@
     python benchmarks/run.py --quick     # tiny sizes, a smoke run well under a minute
     python benchmarks/run.py             # the configurations below at full size (several minutes)
     python benchmarks/run.py --cases mnist-ar tf-784
+    python benchmarks/run.py --cases mnist-ar msd-ar --transitions dense diagonal   # A's structures
 
 Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
 
@@ -14,12 +15,17 @@ Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
 * ``tf-784``: the MNIST model teacher-forced, every mode.
 * ``classify-1024``: classification of T = 1,024 steps of 6 channels into 10 classes.
 
+Each case runs each of its transitions (``warp.transition``): the autoregressive cases every structure
+(``dense``, ``diagonal``, ``block:16``, ``lowrank:16``), the others ``dense``; ``--transitions`` sets
+them for every case. ``/dense`` is a row's step time against the dense transition's in the same mode.
+
 A training step is forward, backward and an Adam update. Each case and mode is measured in a fresh
 Python process (``--in-process``: all in this one), so that its peak memory is its own and not shaped by
 what earlier cases left to the allocator. Reported per case and mode: seconds per step
 (forward / backward / optimiser), the peak resident memory above the memory held before the step,
 against ``2 x state + parameters`` (state: batch x T x D_theta floats), the throughput of the
-recurrence (``6 batch (T - 1) D^2`` flops: theta A^T forward, lam A backward, A's gradient) over the
+recurrence (``6 batch (T - 1) w`` flops, w = D^2 multiply-adds for a dense A, ``transition.multiply_adds``
+for a structured one: theta A^T forward, lam A backward, A's gradient) over the
 whole step, against a ``(batch, D) @ (D, D)`` matmul and a large square matmul timed in the same run,
 the step time against the first mode of the case, against a ``torch.nn.GRU`` with as many trainable
 parameters (within 5%), and against the authors' JAX step time measured on this machine.
@@ -48,6 +54,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from warprnn import WARP, WarpConfig  # noqa: E402
+from warprnn.transition import multiply_adds  # noqa: E402
 
 MNIST = dict(
     in_channels=1,
@@ -84,12 +91,16 @@ class Case:
     quick: tuple[int, int]  # (batch, T) of --quick
     teacher_forcing: float | None = None  # autoregressive when set
     authors: tuple[float, int] | None = None  # the authors' seconds per step here, at their batch size
+    transitions: tuple[str, ...] = ("dense",)  # warp.transition, each with every mode
     notes: list[str] = field(default_factory=list)
 
 
+STRUCTURES = ("dense", "diagonal", "block:16", "lowrank:16")
 CASES = {
-    "mnist-ar": Case(MNIST, 128, 784, ("scan",), (8, 64), teacher_forcing=0.15, authors=(10.0, 128)),
-    "msd-ar": Case(MSD, 32, 256, ("scan",), (2, 16), teacher_forcing=0.25, authors=(68.0, 256)),
+    "mnist-ar": Case(
+        MNIST, 128, 784, ("scan",), (8, 64), teacher_forcing=0.15, authors=(10.0, 128), transitions=STRUCTURES
+    ),
+    "msd-ar": Case(MSD, 32, 256, ("scan",), (2, 16), teacher_forcing=0.25, authors=(68.0, 256), transitions=STRUCTURES),
     "tf-784": Case(MNIST, 128, 784, ("scan", "conv", "auto"), (8, 128)),
     "classify-1024": Case(CLASSIFY, 32, 1024, ("scan", "conv", "auto"), (4, 256)),
 }
@@ -185,24 +196,40 @@ def train_steps(model, loss_fn, repeats: int) -> dict:
     return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak)
 
 
-def case_data(case: Case, quick: bool):
+def case_data(case: Case, quick: bool, transition: str = "dense"):
     """The case's config, batch, T, seeded inputs ``(batch, T, C)`` and labels ``(batch,)``."""
     batch, T = case.quick if quick else (case.batch, case.T)
     torch.manual_seed(0)
-    config = WarpConfig(**case.config)
+    config = WarpConfig(**case.config, transition=transition)
     x = torch.randn(batch, T, config.in_channels).clamp(-3, 3)
     labels = torch.randint(0, config.num_classes or 1, (batch,))
     return config, batch, T, x, labels
 
 
-def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
-    """One row: WARP's training step in ``mode`` on the case's data."""
-    config, batch, T, x, labels = case_data(case, quick)
+def trained_looking(model: WARP) -> None:
+    """Moves A off the identity (each structure alike, gain about 0.1) and B off zero."""
+    D = model.d_theta
+    with torch.no_grad():
+        if model.transition is None:
+            model.A.add_(0.1 / D**0.5 * torch.randn_like(model.A))
+        for name, p in (model.transition or nn.Module()).named_parameters():
+            if name == "nu":
+                p.copy_(torch.log(0.001 + 0.1 * torch.rand_like(p)))  # eigenvalues in (0.9, 0.999)
+            elif name == "blocks":
+                p.add_(0.1 / p.shape[1] ** 0.5 * torch.randn_like(p))
+            elif name == "U":
+                p.normal_(std=0.1 / D**0.5)
+        model.B.normal_(std=0.01)
+
+
+def measure_mode(
+    name: str, case: Case, mode: str, quick: bool, repeats: int, square: float, transition: str = "dense"
+) -> dict:
+    """One row: WARP's training step with ``transition`` in ``mode`` on the case's data."""
+    config, batch, T, x, labels = case_data(case, quick, transition)
     kwargs = {} if case.teacher_forcing is None else dict(teacher_forcing=case.teacher_forcing)
     model = WARP(config)
-    with torch.no_grad():  # a trained-looking transition: not the identity, B non-zero
-        model.A.add_(0.1 / model.d_theta**0.5 * torch.randn_like(model.A))
-        model.B.normal_(std=0.01)
+    trained_looking(model)
     D, params = model.d_theta, sum(p.numel() for p in model.parameters())
 
     def warp_loss():
@@ -211,10 +238,11 @@ def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, sq
 
     result = train_steps(model, warp_loss, repeats)
     step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
-    flops = 6 * batch * (T - 1) * D * D
+    flops = 6 * batch * (T - 1) * multiply_adds(transition, D)  # theta A^T, lam A, A's gradient
     return dict(
         case=name,
         mode=mode,
+        transition=transition,
         batch=batch,
         T=T,
         D=D,
@@ -228,23 +256,33 @@ def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, sq
     )
 
 
-def measure_in_subprocess(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
+def measure_in_subprocess(
+    name: str, case: Case, mode: str, quick: bool, repeats: int, square: float, transition: str = "dense"
+) -> dict:
     """``measure_mode`` in a fresh Python process, so that no earlier case's memory is resident or reused
     and the peak is this step's alone."""
-    command = [sys.executable, __file__, "--worker", name, mode, str(square), "--repeats", str(repeats)]
+    command = [sys.executable, __file__, "--worker", name, mode, transition, str(square), "--repeats", str(repeats)]
     done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
 def run_case(
-    name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict, measure=measure_mode
+    name: str,
+    case: Case,
+    quick: bool,
+    repeats: int,
+    square: float,
+    gru_steps: dict,
+    measure=measure_mode,
+    transitions: tuple[str, ...] | None = None,
 ) -> list[dict]:
-    """Every mode of one case (each by ``measure``), then the GRU (timed once per configuration and size,
-    in ``gru_steps``)."""
+    """Every transition (default: the case's) and mode of one case (each by ``measure``), then the GRU
+    (matched to the first row's size, timed once per configuration and size, in ``gru_steps``)."""
     rows = []
-    for mode in case.modes:
-        rows.append(measure(name, case, mode, quick, repeats, square))
-        gc.collect()
+    for transition in transitions or case.transitions:
+        for mode in case.modes:
+            rows.append(measure(name, case, mode, quick, repeats, square, transition))
+            gc.collect()
     config, batch, T, x, labels = case_data(case, quick)
     hidden = GRUBaseline.hidden_for(rows[0]["params"], config.in_channels, config.out_features)
     gru = GRUBaseline(config.in_channels, hidden, config.out_features)
@@ -261,12 +299,14 @@ def run_case(
     if key not in gru_steps:
         gru_steps[key] = train_steps(gru, gru_loss, 1)
     gru_result = gru_steps[key]
+    dense = {r["mode"]: r["step"] for r in rows if r["transition"] == "dense"}
     for row in rows:
         row.update(
             gru_step=gru_result["step"],
             gru_hidden=hidden,
             gru_params=gru_params,
             vs_first=row["step"] / rows[0]["step"],
+            vs_dense=row["step"] / dense[row["mode"]] if row["mode"] in dense else None,
         )
         if case.authors is not None:
             seconds, their_batch = case.authors
@@ -283,8 +323,8 @@ def fmt(value, spec: str) -> str:
 
 def report(rows: list[dict]) -> None:
     print(
-        f"{'case':<14}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
-        f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}"
+        f"{'case':<14}{'A':<11}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
+        f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}{'/dense':>7}"
         f"{'/GRU':>6}{'/authors':>9}"
     )
     for r in rows:
@@ -292,11 +332,12 @@ def report(rows: list[dict]) -> None:
         rec = r["rec_gflops"]
         authors = r.get("authors_step")
         print(
-            f"{r['case']:<14}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  {r['step']:>7.3f} {split:<17}"
+            f"{r['case']:<14}{r['transition']:<11}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  "
+            f"{r['step']:>7.3f} {split:<17}"
             f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
             f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
-            f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{r['step'] / r['gru_step']:>6.2f}"
-            f"{fmt(authors and r['step'] / authors, '.2f'):>9}"
+            f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{fmt(r['vs_dense'], '.2f'):>7}"
+            f"{r['step'] / r['gru_step']:>6.2f}{fmt(authors and r['step'] / authors, '.2f'):>9}"
         )
     print()
     for case in dict.fromkeys(r["case"] for r in rows):
@@ -319,13 +360,27 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--in-process", action="store_true", help="measure every mode in this process (default: each in a fresh one)"
     )
-    parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "SQUARE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--transitions",
+        nargs="+",
+        default=None,
+        metavar="SPEC",
+        help="warp.transition values to run in every case (default: each case's own; the autoregressive "
+        f"cases: {' '.join(STRUCTURES)})",
+    )
+    parser.add_argument("--worker", nargs=4, metavar=("CASE", "MODE", "TRANSITION", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
     if args.worker:
-        name, mode, square = args.worker
-        print(json.dumps(measure_mode(name, CASES[name], mode, args.quick, repeats, float(square))))
+        name, mode, transition, square = args.worker
+        row = measure_mode(name, CASES[name], mode, args.quick, repeats, float(square), transition)
+        print(json.dumps(row))
         return 0
+    for spec in args.transitions or ():
+        try:
+            WarpConfig(transition=spec)  # a bad value fails here, naming warp.transition, not in a worker
+        except ValueError as error:
+            parser.error(str(error))
     print(
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
@@ -342,6 +397,7 @@ def main(argv=None) -> int:
             square,
             gru_steps,
             measure_mode if args.in_process else measure_in_subprocess,
+            tuple(args.transitions) if args.transitions else None,
         )
     report(rows)
     print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048):.1f} GFLOP/s; {load()}")

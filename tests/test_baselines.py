@@ -1,8 +1,12 @@
-"""The contract every model keeps (WARP and each baseline), parameter matching, and S4D's two views."""
+"""The contract every model keeps (WARP with each transition, and each baseline), parameter matching, and
+S4D's two views."""
+
+import dataclasses
 
 import pytest
 import torch
 
+from conftest import perturb_transition
 from warprnn import WarpConfig
 from warprnn.baselines import MODELS, build_model, count_parameters, relative_size
 from warprnn.baselines.s4d import S4DLayer
@@ -15,17 +19,26 @@ HEADS = {
 }
 
 
+STRUCTURED = ("warp:diagonal", "warp:block:3", "warp:lowrank:2")  # WARP with a structured transition
+VARIANTS = MODELS + STRUCTURED
+
+
 def make(name, head="point", seed=0):
-    """A float64 model; WARP's B is made non-zero (it starts at zero) so that inputs after x_0 matter."""
+    """A float64 model; WARP's B is made non-zero (it starts at zero) so that inputs after x_0 matter.
+    ``warp:SPEC`` is WARP with ``transition=SPEC``, moved off its initialisation."""
     torch.manual_seed(seed)
-    model = build_model(name, WarpConfig(**HEADS[head]), dtype=torch.float64)
+    name, _, transition = name.partition(":")
+    config = dataclasses.replace(WarpConfig(**HEADS[head]), transition=transition or "dense")
+    model = build_model(name, config, dtype=torch.float64)
     if name == "warp":
+        if transition:
+            perturb_transition(model, 0.3)
         with torch.no_grad():
             model.B.normal_(std=0.1)
     return model
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("head", HEADS)
 def test_shapes_and_padding(name, head):
     model = make(name, head)
@@ -45,7 +58,7 @@ def test_shapes_and_padding(name, head):
         torch.testing.assert_close(got, want, **TOL)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_autoregressive_protocol(name):
     model = make(name)
     x = torch.randn(2, 9, 2, dtype=torch.float64)
@@ -65,7 +78,7 @@ def test_autoregressive_protocol(name):
     )
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_autoregressive_feeds_predictions_step_by_step(name):
     """The autoregressive run equals stepping by hand and feeding each prediction back."""
     model = make(name)
@@ -78,7 +91,7 @@ def test_autoregressive_feeds_predictions_step_by_step(name):
         torch.testing.assert_close(out.mean, auto[:, t], **TOL)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("head", ["gaussian", "classification"])
 def test_step_matches_forward(name, head):
     model = make(name, head)
@@ -96,7 +109,7 @@ def test_step_matches_forward(name, head):
         model.step(x[:, 0], state)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_save_load_round_trip(name, tmp_path):
     model, other = make(name, "gaussian", seed=0), make(name, "gaussian", seed=1)
     x = torch.randn(2, 6, 2, dtype=torch.float64)

@@ -1,4 +1,5 @@
-"""`warprnn train CONFIG model=NAME` works for every shipped config and every model, at a tiny size.
+"""`warprnn train CONFIG model=NAME` works for every shipped config and every model, and WARP with every
+structured transition (`warp.transition`), at a tiny size.
 
 Real files come from ``../shared/data``; the sets that are not there (the paper's six UEA sets, PEMS08)
 are generated in their canonical formats, so that each config's whole pipeline runs.
@@ -63,11 +64,9 @@ def data_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared data folder {SHARED} is absent")
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_config_trains_with_every_model(tmp_path, data_root, config, model):
-    overrides = TINY + [f"model={model}", f"data.root={data_root}", f"train.out_dir={tmp_path}"]
+def tiny_overrides(config: Path, model: str, data_root: Path, out_dir: Path) -> list[str]:
+    """The overrides that run ``config`` at a tiny size with ``model``."""
+    overrides = TINY + [f"model={model}", f"data.root={data_root}", f"train.out_dir={out_dir}"]
     if load_experiment(config).data.name in ("mnist", "fashion-mnist"):
         # 784 autoregressive steps cost seconds per pass (the Transformer recomputes its prefix at
         # every step): forecast the last few pixels only, and train teacher-forced.
@@ -75,6 +74,30 @@ def test_config_trains_with_every_model(tmp_path, data_root, config, model):
     if load_experiment(config).data.name in ("msd", "msd-zero", "lv-copy"):
         # The same for the 256-step synthetic sets: shorter sequences, forecast after 8 steps.
         overrides += ["data.seq_len=32", "data.context=8"]
-    result = train(load_experiment(config, overrides))
+    return overrides
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared data folder {SHARED} is absent")
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_config_trains_with_every_model(tmp_path, data_root, config, model):
+    result = train(load_experiment(config, tiny_overrides(config, model, data_root, tmp_path)))
     assert result.status == "finished" and result.model == model
+    assert all(np.isfinite(v) for v in result.test_metrics.values())
+
+
+STRUCTURED = ("diagonal", "block:4", "lowrank:2")
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared data folder {SHARED} is absent")
+@pytest.mark.parametrize("transition", STRUCTURED)
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_config_trains_with_every_transition(tmp_path, data_root, config, transition):
+    """WARP with each structured transition (``warp.transition``) trains on every config (a root that
+    declares its own dense A, ``msd-moments``, rejects them: ``tests/test_transition.py``)."""
+    if load_experiment(config).warp.root == "msd-moments":
+        pytest.skip("root='msd-moments' declares its own dense A")
+    overrides = tiny_overrides(config, "warp", data_root, tmp_path) + [f"warp.transition={transition}"]
+    result = train(load_experiment(config, overrides))
+    assert result.status == "finished" and result.model == "warp"
     assert all(np.isfinite(v) for v in result.test_metrics.values())

@@ -81,6 +81,17 @@ def positive_int(name: str, value: Any, minimum: int = 1) -> None:
         raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
 
+def parse_transition(spec: str) -> tuple[str, int]:
+    """``WarpConfig.transition`` as (kind, size): ``dense`` and ``diagonal`` have size 0, ``block:K`` K >= 1
+    and ``lowrank:R`` R >= 1. Raises ``ConfigError`` naming ``transition`` for anything else."""
+    kind, _, size = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if kind in ("dense", "diagonal") and not size and ":" not in spec:
+        return kind, 0
+    if kind in ("block", "lowrank") and size.isascii() and size.isdigit() and int(size) >= 1:
+        return kind, int(size)
+    raise ConfigError(f"transition: expected 'dense', 'diagonal', 'block:K' or 'lowrank:R' (K, R >= 1), got {spec!r}")
+
+
 @dataclass
 class WarpConfig:
     """Architecture of one WARP model (paper Sec. 3).
@@ -109,6 +120,10 @@ class WarpConfig:
             root reads in place of tau (root_{theta_t}(key_t)); neither phi nor B sees them, so theta is
             driven by the other channels alone (0: the root reads tau; the training harness sets it
             from the data, see the ``icl`` data set). MLP root only.
+        transition: the structure of the transition A (``warprnn.transition``): ``dense``, the paper's
+            free ``(D, D)`` matrix; ``diagonal``, real eigenvalues ``0 < lambda_i < 1`` initialised just
+            below 1; ``block:K``, block-diagonal with free ``K x K`` blocks initialised to I; ``lowrank:R``,
+            ``I + U V^T`` with U, V ``(D, R)``, U initialised to 0 (A = I).
         transition_norm: how the transition A is parametrised (``warprnn.transition``): ``none``, the
             paper's free matrix; ``spectral``, A = W / max(1, ||W||_2), which keeps ||A^t|| <= 1 at any
             learning rate.
@@ -136,6 +151,7 @@ class WarpConfig:
     positional_encoding: int = 0
     input_prev_obs: bool = False
     key_channels: int = 0
+    transition: str = "dense"
     transition_norm: TransitionNorm = "none"
     theta0: Theta0 = "hypernet"
     hypernet_depth: Literal[0, 1, 2] = 1
@@ -180,7 +196,17 @@ class WarpConfig:
                 )
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ConfigError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
+        parse_transition(self.transition)
+        if self.transition != "dense" and self.transition_norm != "none":
+            raise ConfigError(
+                f"transition_norm: 'spectral' bounds a dense A, so 'none' with transition={self.transition!r} "
+                f"(a diagonal A is bounded by construction), got {self.transition_norm!r}"
+            )
         if self.root == "msd-moments":
+            if self.transition != "dense":
+                raise ConfigError(
+                    f"transition: root='msd-moments' declares its own dense A, so 'dense', got {self.transition!r}"
+                )
             if self.transition_norm != "none":
                 raise ValueError(
                     f"transition_norm: root='msd-moments' declares its own A, so 'none', got {self.transition_norm!r}"

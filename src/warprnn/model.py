@@ -5,6 +5,7 @@ evolves by a linear recurrence driven by input differences and decodes itself:
 
     theta_0 = phi(x_0)                                  hypernetwork (or a learned vector)
     theta_t = A theta_{t-1} + B (x_t - x_{t-1})         A: (D, D), starts at I; B: (D, C), starts at 0
+                                                        (or a structured A: ``warprnn.transition``)
     y_t     = root_{theta_t}(tau_{t+1})                 tau_t = t / (length - 1)
 
 ``y_t`` is the prediction of ``x_{t+1}``: a point value, a Gaussian (mean and softplus std) or, for
@@ -28,7 +29,7 @@ from .errors import InputError
 from .heads import WarpOutput
 from .physics import MSDMomentsRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root, activation
-from .transition import SpectralBound
+from .transition import Dense, Operator, SpectralBound, build_transition, transition_size
 
 TEACHER_FORCED_MODES = typing.get_args(Mode)
 AUTOREGRESSIVE_MODES = tuple(m for m in TEACHER_FORCED_MODES if m != "conv")  # feedback is sequential
@@ -95,8 +96,13 @@ class WARP(nn.Module):
         device, dtype: where and in which precision to create the parameters (``device="meta"``
             allocates nothing: sizes only).
 
+    Parameters: the dense A is ``A`` ``(D, D)`` (``transition='dense'``, the paper's); a structured one's
+    parameters are those of the module ``transition`` (``warprnn.transition``), and ``A`` is absent. Both
+    are read through ``transition_operator()``.
+
     Raises:
-        TooLargeError: A ``(D_theta, D_theta)`` and B would not fit in the memory available on ``device``.
+        TooLargeError: A (``(D_theta, D_theta)`` when dense) and B would not fit in the memory available on
+            ``device``.
     """
 
     def __init__(self, config: WarpConfig, *, device=None, dtype=None):
@@ -106,13 +112,15 @@ class WARP(nn.Module):
         D = self.root.num_params
         itemsize = torch.empty(0, dtype=dtype).element_size()
         check_memory(
-            f"WARP with D_theta = {D}: its transition matrix A ({D} x {D}) and B",
-            D * (D + config.drive_channels) * itemsize,
+            f"WARP with D_theta = {D}: its transition matrix A ({config.transition}, {D} x {D}) and B",
+            (transition_size(config.transition, D) + D * config.drive_channels) * itemsize,
             device,
             "choose a smaller root (warp.root_width, warp.root_depth)",
         )
         factory = {"device": device, "dtype": dtype}
-        self.A = nn.Parameter(torch.empty(D, D, **factory))
+        self.transition = build_transition(config.transition, D, **factory)  # None when dense
+        if self.transition is None:
+            self.A = nn.Parameter(torch.empty(D, D, **factory))
         if config.transition_norm == "spectral":  # A read through W / max(1, sigma(W)); state key A.original
             parametrize.register_parametrization(self, "A", SpectralBound(D, **factory), unsafe=True)
         self.B = nn.Parameter(torch.empty(D, config.drive_channels, **factory))
@@ -135,19 +143,23 @@ class WARP(nn.Module):
         return self.root.num_params
 
     def reset_parameters(self) -> None:
-        """A = I, B = 0, theta_0 (or the hypernetwork's output bias) = a freshly initialised root; a root
-        whose state has a fixed meaning sets A, B and phi's weight instead (``Root.initial_recurrence``)."""
+        """A = I (a structured A: at or near it, ``warprnn.transition``), B = 0, theta_0 (or the
+        hypernetwork's output bias) = a freshly initialised root; a root whose state has a fixed meaning
+        sets A, B and phi's weight instead (``Root.initial_recurrence``; dense A only)."""
         with torch.no_grad():
-            self.set_transition(torch.eye(self.d_theta, dtype=self.B.dtype, device=self.B.device))
+            if self.transition is None:
+                self.set_transition(torch.eye(self.d_theta, dtype=self.B.dtype, device=self.B.device))
+            else:
+                self.transition.reset_parameters()
             nn.init.zeros_(self.B)
-            fresh = self.root.initial_theta(dtype=self.A.dtype, device=self.A.device)
+            fresh = self.root.initial_theta(dtype=self.B.dtype, device=self.B.device)
             if self.config.theta0 == "learned":
                 self.theta_init.copy_(fresh)
             else:
                 for layer in [*self.hypernet.hidden, self.hypernet.out]:
                     layer.reset_parameters()
                 self.hypernet.out.bias.copy_(fresh)
-            recurrence = self.root.initial_recurrence(self.config.drive_channels, self.A.dtype, self.A.device)
+            recurrence = self.root.initial_recurrence(self.config.drive_channels, self.B.dtype, self.B.device)
             if recurrence is not None:
                 A, B, phi = recurrence
                 self.set_transition(A)
@@ -155,13 +167,26 @@ class WARP(nn.Module):
                 self.hypernet.out.weight.copy_(phi)
 
     def set_transition(self, A: Tensor) -> None:
-        """Sets the transition to A ``(D, D)`` (through ``transition_norm``'s parametrisation, if any)."""
+        """Sets the dense transition to A ``(D, D)`` (through ``transition_norm``'s parametrisation, if any)."""
+        if self.transition is not None:
+            raise ValueError(f"set_transition: transition={self.config.transition!r} is not a dense A")
         if parametrize.is_parametrized(self, "A"):
             self.A = A
         else:
             self.A.copy_(A)
 
     # ----- the pieces of Eq. 1 and the decoder ---------------------------------------------------
+
+    @property
+    def like(self) -> Tensor:
+        """The parameter whose dtype and device inputs must have: A when dense (read as it always was: a
+        ``spectral`` A is computed, and its power iteration moves, on each read), else B."""
+        return self.A if self.transition is None else self.B
+
+    def transition_operator(self) -> Operator:
+        """A of Eq. 1 as an ``Operator``: the dense ``A`` (through its parametrisation, computed once per
+        call) or the structured transition's factors. Read once per pass."""
+        return Dense(self.A) if self.transition is None else self.transition.operator()
 
     @property
     def theta0_rank(self) -> int:
@@ -270,7 +295,7 @@ class WARP(nn.Module):
         Returns:
             ``WarpOutput``; ``mean[:, t]`` predicts ``x[:, t + 1]``.
         """
-        lengths = check_sequence(x, self.config.in_channels, lengths, self.A.dtype)
+        lengths = check_sequence(x, self.config.in_channels, lengths, self.like.dtype)
         batch, T, C = x.shape
         check_memory(
             f"the states theta of {batch} sequences of {T} steps (D_theta = {self.d_theta})",
@@ -286,7 +311,7 @@ class WARP(nn.Module):
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)  # (batch, T)
             check_choice("mode", mode, AUTOREGRESSIVE_MODES)
             if mode == "auto":
-                mode = recurrence.fastest(batch, T, self.d_theta, None)
+                mode = recurrence.fastest(batch, T, self.d_theta, None, self.config.transition)
             run = rollout.reference if mode == "reference" else rollout.autoregressive
             theta, raw = run(self, x, lengths, feed_truth, noise)
             theta = theta.masked_fill(~valid.unsqueeze(-1), 0.0)
@@ -295,15 +320,17 @@ class WARP(nn.Module):
             if mode == "auto":
                 # the kernel's columns: B's, and theta_0's (see recurrence.initial_columns)
                 columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)
-                mode = recurrence.fastest(batch, T, self.d_theta, columns)
+                mode = recurrence.fastest(batch, T, self.d_theta, columns, self.config.transition)
             if mode == "reference":
                 theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)
             else:
                 dx = self.drive(recurrence.differences(x), steps, lengths)  # (batch, T, C')
                 if mode == "scan":
-                    theta = recurrence.scan(self.A, self.B, self.theta0(x[:, 0]), dx, valid)
+                    theta0 = self.theta0(x[:, 0])
+                    theta = recurrence.scan(self.transition_operator(), self.B, theta0, dx, valid)
                 else:
-                    theta = recurrence.convolve(self.A, self.B, self.theta0_parts(x[:, 0]), dx, valid)
+                    parts = self.theta0_parts(x[:, 0])
+                    theta = recurrence.convolve(self.transition_operator(), self.B, parts, dx, valid)
                 raw = self.decode(theta, steps, lengths, x)
         return heads.sequence_output(self.config, raw, theta, valid, lengths)
 
@@ -313,7 +340,7 @@ class WARP(nn.Module):
             raise InputError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.A.device)
+        lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.like.device)
         return WarpState(theta=None, fed=None, t=0, lengths=lengths)
 
     def step(self, x_t: Tensor, state: WarpState) -> tuple[WarpOutput, WarpState]:
@@ -326,7 +353,7 @@ class WARP(nn.Module):
         if not isinstance(x_t, Tensor) or x_t.shape != (batch, self.config.in_channels):
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise InputError(f"x_t: expected shape ({batch}, {self.config.in_channels}), got {shape}")
-        check_dtype("x_t", x_t, self.A.dtype)
+        check_dtype("x_t", x_t, self.like.dtype)
         if not torch.isfinite(x_t).all():
             raise InputError("x_t: contains NaN or Inf")
         if state.t >= int(state.lengths[0]):
@@ -336,7 +363,7 @@ class WARP(nn.Module):
             theta = self.theta0(x_t)
         else:
             dx = self.drive((x_t - state.fed).unsqueeze(1), steps, state.lengths)[:, 0]
-            theta = state.theta @ self.A.T + dx @ self.B.T
+            theta = self.transition_operator().apply(state.theta) + dx @ self.B.T  # dense: theta A^T + dx B^T
         raw = self.decode(theta.unsqueeze(1), steps, state.lengths, x_t.unsqueeze(1))[:, 0]
         new_state = WarpState(theta=theta, fed=x_t, t=state.t + 1, lengths=state.lengths)
         return heads.step_output(self.config, raw, theta), new_state

@@ -26,6 +26,12 @@ and gradients):
   causal, and no step runs the batch through A.
 * ``fastest``: ``mode="auto"``, ``conv`` when it needs fewer multiply-adds than ``scan``, else ``scan``.
 
+A is a ``(D, D)`` tensor (the paper's dense transition) or a structured ``warprnn.transition.Operator``
+(``WarpConfig.transition``). A dense one runs exactly as it always has; a structured one runs the same
+recurrence and adjoint through the operator's products (``StructuredRecurrence``), and its kernel is the
+operator's closed form where it has one (diagonal: ``K_j = lambda^j M``), else Eq. 1 run on M's columns.
+The references read a structured A as its dense matrix.
+
 Running the recurrence with the model's predictions fed back (autoregressive mode) needs the root
 network, so it lives in ``warprnn.rollout``.
 """
@@ -40,6 +46,11 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .transition import Dense, Operator, multiply_adds
+
+Transition = Tensor | Operator
+"""A of Eq. 1: a dense ``(D, D)`` tensor or a structured ``Operator``."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -48,14 +59,19 @@ def differences(x: Tensor) -> Tensor:
     return torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
 
 
-def recurrence_ref(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
+def dense(A: Transition) -> Tensor:
+    """A as a ``(D, D)`` tensor: itself, or a structured operator's matrix."""
+    return A if isinstance(A, Tensor) else A.matrix()
+
+
+def recurrence_ref(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
     """Eq. 1 as written: ``theta_t = A theta_{t-1} + B dx_t``, one sequence and one step at a time.
 
-    Same arguments and result as ``scan``: A ``(D, D)``, B ``(D, C')``, theta0 ``(batch, D)``, dx
-    ``(batch, T, C')`` (``dx[:, 0]`` unused), valid ``(batch, T)`` or None. Returns theta ``(batch, T, D)``,
-    zero where not valid.
+    Same arguments and result as ``scan``: A ``(D, D)`` (a structured one read as its matrix), B ``(D, C')``,
+    theta0 ``(batch, D)``, dx ``(batch, T, C')`` (``dx[:, 0]`` unused), valid ``(batch, T)`` or None. Returns
+    theta ``(batch, T, D)``, zero where not valid.
     """
-    sequences = []
+    A, sequences = dense(A), []
     for b in range(dx.shape[0]):
         theta, states = theta0[b], [theta0[b]]
         for t in range(1, dx.shape[1]):
@@ -110,11 +126,55 @@ class LinearRecurrence(torch.autograd.Function):
         return grad_A, grad_theta0, lam, None
 
 
-def scan(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
-    """Eq. 1 run step by step over the whole batch (``LinearRecurrence``).
+class StructuredRecurrence(torch.autograd.Function):
+    """``LinearRecurrence`` for a structured A (an ``Operator``): the same forward and adjoint
+    (``lam_{t-1} = g_{t-1} + lam_t A``), each step one ``op.step`` / ``op.step_T``, and the gradients of
+    A's factors from one ``op.grads`` over all steps. Padding (``keep``) as in ``LinearRecurrence``."""
+
+    @staticmethod
+    def forward(ctx, op: Operator, theta0: Tensor, u: Tensor, keep: Tensor | None, *factors: Tensor) -> Tensor:
+        """op: A, whose factors are ``factors``. theta0: ``(batch, D)``. u: ``(T, batch, D)``, ``u[0]`` unused.
+        Returns ``(T, batch, D)``."""
+        theta = torch.empty_like(u)
+        theta[0] = theta0
+        for t in range(1, u.shape[0]):
+            op.step(theta[t - 1], u[t], out=theta[t])
+        if keep is not None:
+            theta.masked_fill_(~keep, 0.0)
+        ctx.op, ctx.keep = op, keep
+        ctx.save_for_backward(theta)
+        return theta
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        (theta,), op, keep = ctx.saved_tensors, ctx.op, ctx.keep
+        lam = torch.empty_like(theta)  # (T, batch, D)
+        lam[-1] = grad[-1]
+        for t in range(theta.shape[0] - 1, 0, -1):
+            if keep is not None:
+                lam[t].masked_fill_(~keep[t], 0.0)
+            lam[t - 1] = op.step_T(lam[t], grad[t - 1])
+        grads = op.grads(lam[1:].flatten(0, 1), theta[:-1].flatten(0, 1))
+        grad_theta0 = lam[0].clone()
+        lam[0] = 0.0  # u_0 is unused
+        return None, grad_theta0, lam, None, *grads
+
+
+def recur(A: Transition, theta0: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
+    """``theta_t = theta_{t-1} A^T + u_t`` time-major (``LinearRecurrence`` or ``StructuredRecurrence``)."""
+    if isinstance(A, Dense):
+        A = A.A
+    if isinstance(A, Tensor):
+        return LinearRecurrence.apply(A, theta0, u, keep)
+    return StructuredRecurrence.apply(A, theta0, u, keep, *A.factors)
+
+
+def scan(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Eq. 1 run step by step over the whole batch (``LinearRecurrence``, or ``StructuredRecurrence``).
 
     Args:
-        A: ``(D, D)`` transition. B: ``(D, C')`` input matrix. theta0: ``(batch, D)``.
+        A: ``(D, D)`` transition, or a structured ``Operator``. B: ``(D, C')`` input matrix. theta0: ``(batch, D)``.
         dx: ``(batch, T, C')`` driving differences, ``dx[:, 0]`` unused (zero by definition).
         valid: ``(batch, T)`` bool, the steps within each length; theta is zero elsewhere (None: all).
 
@@ -123,29 +183,37 @@ def scan(A: Tensor, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None 
     """
     u = dx.transpose(0, 1) @ B.T  # (T, batch, D), every step's input in one product
     keep = None if valid is None else valid.T.unsqueeze(-1)  # (T, batch, 1)
-    return LinearRecurrence.apply(A, theta0, u, keep).transpose(0, 1)
+    return recur(A, theta0, u, keep).transpose(0, 1)
 
 
-def kernel(A: Tensor, M: Tensor, length: int) -> Tensor:
+def kernel(A: Transition, M: Tensor, length: int) -> Tensor:
     """The convolution kernel ``K_j = A^j M`` for ``j < length`` (Eq. 3).
 
     The kernel is Eq. 1 itself run on the m columns of M as a batch (``LinearRecurrence``):
     ``length m D^2`` multiply-adds, fewer than repeated squaring of A needs (``log2(length) D^3``, and
     as many again to fill the kernel), and a backward that forms A's gradient in one product.
 
+    A structured A uses its closed form where it has one (a diagonal A's Vandermonde product), else the
+    same recurrence through its products (``length m`` applications of A).
+
     Args:
-        A: ``(D, D)``. M: ``(D, m)``, the columns to propagate (B, and the theta_0 terms).
+        A: ``(D, D)`` or an ``Operator``. M: ``(D, m)``, the columns to propagate (B, and the theta_0 terms).
 
     Returns:
         K: ``(length, D, m)``.
     """
+    if isinstance(A, Operator):  # a closed form (diagonal), or None
+        K = A.kernel(M, length)
+        if K is not None:
+            return K
     D, m = M.shape
-    K = LinearRecurrence.apply(A, M.T, M.new_zeros(length, m, D))  # (length, m, D): row j is (A^j M)^T
+    K = recur(A, M.T, M.new_zeros(length, m, D))  # (length, m, D): row j is (A^j M)^T
     return K.transpose(1, 2)
 
 
-def kernel_ref(A: Tensor, M: Tensor, length: int) -> Tensor:
-    """``kernel`` by matrix powers, ``K_j = A^j M``. Same arguments and returns."""
+def kernel_ref(A: Transition, M: Tensor, length: int) -> Tensor:
+    """``kernel`` by matrix powers, ``K_j = A^j M`` (a structured A as its matrix). Same arguments and returns."""
+    A = dense(A)
     return torch.stack([torch.linalg.matrix_power(A, j) @ M for j in range(length)])
 
 
@@ -268,7 +336,7 @@ def initial_columns(theta0_parts: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor
 
 
 def convolve(
-    A: Tensor, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor, valid: Tensor | None = None
+    A: Transition, B: Tensor, theta0_parts: tuple[Tensor, Tensor, Tensor], dx: Tensor, valid: Tensor | None = None
 ) -> Tensor:
     """Eq. 3: theta for every step as one causal convolution, theta_0 term included.
 
@@ -277,7 +345,7 @@ def convolve(
     ``[dx_t | coef delta_t0]`` and the kernel ``A^j [B | M0]``. No step runs the batch through A.
 
     Args:
-        A: ``(D, D)``. B: ``(D, C')``. dx: ``(batch, T, C')`` with ``dx[:, 0] = 0``.
+        A: ``(D, D)`` or an ``Operator``. B: ``(D, C')``. dx: ``(batch, T, C')`` with ``dx[:, 0] = 0``.
         valid: ``(batch, T)`` bool, the steps within each length; theta is zero elsewhere (None: all).
         theta0_parts: ``(h, W, b)`` with ``theta_0 = h W^T + b``; h ``(batch, H)``, W ``(D, H)``, b ``(D,)``.
 
@@ -297,24 +365,40 @@ FFT_COST = 32  # multiply-adds' worth of time per output value and log2(2T) of t
 
 
 @functools.cache
-def fastest(batch: int, T: int, D: int, kernel_columns: int | None) -> str:
+def fastest(batch: int, T: int, D: int, kernel_columns: int | None, transition: str = "dense") -> str:
     """``mode="auto"``: the fastest valid mode, logged once per distinct problem size.
 
-    Costs in units of D^2 multiply-adds, for a forward pass: ``scan`` ``T max(batch, SEQUENTIAL_ROWS)``;
-    ``conv`` ``T max(m, SEQUENTIAL_ROWS)`` to build the kernel of m columns plus, per output value,
-    ``FFT_COST log2(2T)`` for the FFTs and ``4 m`` for the complex products. The constants were
-    measured with ``benchmarks/run.py``. Autoregressive runs (``kernel_columns`` None) have only ``scan``.
+    Costs in units of D^2 multiply-adds, for a forward pass. Dense A: ``scan`` ``T max(batch,
+    SEQUENTIAL_ROWS)``; ``conv`` ``T max(m, SEQUENTIAL_ROWS)`` to build the kernel of m columns plus, per
+    output value, ``FFT_COST log2(2T)`` for the FFTs and ``4 m`` for the complex products. A structured A
+    costs w multiply-adds per state vector (``transition.multiply_adds``: D diagonal, K D block, 2 R D
+    low-rank) and has no D x D matrix to re-read at each step: ``scan`` ``T batch w / D^2``, ``conv``
+    ``T m w / D^2`` (the kernel; a diagonal's closed form costs as much) plus the same FFTs and products;
+    scan wins unless an application of A costs more than the FFTs per value. The constants were measured
+    with ``benchmarks/run.py`` on the dense A; the structured costs reuse them (not measured apart).
+    Autoregressive runs (``kernel_columns`` None) have only ``scan``.
 
     Args:
         kernel_columns: m, the columns that ``convolve`` propagates: C' plus theta_0's (``initial_columns``).
+        transition: ``WarpConfig.transition``.
     """
+    fft = batch * T * (FFT_COST * math.log2(2 * T) + 4 * (kernel_columns or 0)) / D
     if kernel_columns is None:
         choice = "scan"
-    else:
+    elif transition == "dense":
         m = kernel_columns
-        conv = T * max(m, SEQUENTIAL_ROWS) + batch * T * (FFT_COST * math.log2(2 * T) + 4 * m) / D
+        conv = T * max(m, SEQUENTIAL_ROWS) + fft
         choice = "conv" if conv < T * max(batch, SEQUENTIAL_ROWS) else "scan"
+    else:
+        w = multiply_adds(transition, D) / D**2
+        choice = "conv" if T * kernel_columns * w + fft < T * batch * w else "scan"
     logger.info(
-        "mode='auto' chose %r for batch=%d, T=%d, D_theta=%d, kernel columns=%s", choice, batch, T, D, kernel_columns
+        "mode='auto' chose %r for batch=%d, T=%d, D_theta=%d, kernel columns=%s, transition=%s",
+        choice,
+        batch,
+        T,
+        D,
+        kernel_columns,
+        transition,
     )
     return choice

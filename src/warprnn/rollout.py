@@ -15,6 +15,8 @@ fed-back predictions, as in the authors' code.
   (``AutoregressiveRollout``) that saves theta once and forms A's gradient from large products.
 
 Both need the decoder of a model, not the model class: any object with the methods of ``Decoder``.
+A structured transition (``WarpConfig.transition``) runs through its operator's products
+(``warprnn.transition.Operator``); the reference reads it as its dense matrix.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .config import WarpConfig
+from .transition import Operator
 
 
 class Decoder(Protocol):
@@ -33,8 +36,9 @@ class Decoder(Protocol):
     maps around it. Shapes as in ``WARP``'s methods of the same names."""
 
     config: WarpConfig
-    A: Tensor  # (D, D), read once per pass
     B: Tensor  # (D, C')
+
+    def transition_operator(self) -> Operator: ...  # A, read once per pass
 
     def theta0(self, x0: Tensor) -> Tensor: ...
 
@@ -51,7 +55,8 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     Each sequence b is run on its first ``lengths[b]`` steps only; outputs past them are zero.
     Same arguments and returns as ``autoregressive``; teacher forcing is ``feed_truth`` all True.
     """
-    T, A, B = x.shape[1], model.A, model.B  # A read once: a parametrised A is computed once per pass
+    # A read once: a parametrised A is computed once per pass; a structured A as its dense matrix
+    T, A, B = x.shape[1], model.transition_operator().matrix(), model.B
     all_thetas, all_raws = [], []
     for b in range(x.shape[0]):
         length = lengths[b : b + 1]
@@ -116,14 +121,17 @@ class AutoregressiveRollout(torch.autograd.Function):
 
     recomputing only ``feed_step`` (cheap: one root evaluation per sequence) under autograd, and forms
     ``dL/dA = sum_t lam_{t+1}^T theta_t`` and ``dL/dB = sum_t lam_{t+1}^T dx_{t+1}`` as products over
-    chunks of ``CHUNK`` steps rather than one D x D update per step.
+    chunks of ``CHUNK`` steps rather than one D x D update per step. A is an ``Operator`` (``op``): the
+    steps are ``op.step`` and ``op.step_T``, and the gradients of its factors ``op.accumulate`` (for a dense
+    A, the products above).
     """
 
     CHUNK = 64
 
     @staticmethod
-    def forward(ctx, model, lengths, feed_truth, noise, theta0, A, B, x):
-        """theta0: ``(batch, D)``; x: ``(batch, T, C)``. Returns theta ``(T, batch, D)``, raw ``(T, batch, out)``."""
+    def forward(ctx, model, lengths, feed_truth, noise, op, theta0, B, x, *factors):
+        """op: A, whose factors are ``factors``. theta0: ``(batch, D)``; x: ``(batch, T, C)``. Returns theta
+        ``(T, batch, D)``, raw ``(T, batch, out)``."""
         (batch, T, C), D = x.shape, theta0.shape[1]
         theta = theta0.new_empty(T, batch, D)
         fed = x.new_empty(T, batch, C)
@@ -135,25 +143,25 @@ class AutoregressiveRollout(torch.autograd.Function):
             raw[t], fed[t + 1], dx[t + 1] = feed_step(
                 model, t, theta[t], fed[t], x[:, t + 1], feed_truth[:, t + 1], eps, lengths
             )
-            torch.addmm(dx[t + 1] @ B.T, theta[t], A.T, out=theta[t + 1])
+            op.step(theta[t], dx[t + 1] @ B.T, out=theta[t + 1])
         raw[T - 1] = model.decode(
             theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed[T - 1].unsqueeze(1)
         )[:, 0]
-        ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise = model, lengths, feed_truth, noise
-        ctx.save_for_backward(theta, fed, dx, A, B, x)
+        ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op = model, lengths, feed_truth, noise, op
+        ctx.save_for_backward(theta, fed, dx, B, x)
         ctx.set_materialize_grads(False)
         return theta, raw
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_theta, grad_raw):
-        theta, fed, dx, A, B, x = ctx.saved_tensors
-        model, lengths, feed_truth, noise = ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise
+        theta, fed, dx, B, x = ctx.saved_tensors
+        model, lengths, feed_truth, noise, op = ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op
         T, batch, D = theta.shape
         zeros_raw = theta.new_zeros(batch, model.config.out_features)
         g_raw = [zeros_raw] * T if grad_raw is None else grad_raw.unbind(0)
         grad_x = torch.zeros_like(x)
-        grad_A, grad_B = torch.zeros_like(A), torch.zeros_like(B)
+        grad_factors, grad_B = [torch.zeros_like(f) for f in op.factors], torch.zeros_like(B)
         lam_chunk = theta.new_empty(min(AutoregressiveRollout.CHUNK, T - 1), batch, D)  # lam_{t+1}, t in chunk
 
         with torch.enable_grad():  # the last step only decodes
@@ -181,16 +189,16 @@ class AutoregressiveRollout(torch.autograd.Function):
                 )
             grad_x[:, t + 1] = a_x
             nu = a_fed
-            lam = torch.addmm(a_theta, lam, A)
+            lam = op.step_T(lam, a_theta)
             if grad_theta is not None:
                 lam = lam + grad_theta[t]
             if slot == 0:  # the chunk [t, t + n) is complete: A's and B's gradients in two products
                 n = min(lam_chunk.shape[0], T - 1 - t)
                 lams = lam_chunk[:n].flatten(0, 1)
-                grad_A.addmm_(lams.T, theta[t : t + n].flatten(0, 1))
+                op.accumulate(grad_factors, lams, theta[t : t + n].flatten(0, 1))
                 grad_B.addmm_(lams.T, dx[t + 1 : t + 1 + n].flatten(0, 1))
         grad_x[:, 0] = nu
-        return None, None, None, None, lam, grad_A, grad_B, grad_x
+        return None, None, None, None, None, lam, grad_B, grad_x, *grad_factors
 
 
 def autoregressive(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, noise: Tensor | None):
@@ -205,7 +213,7 @@ def autoregressive(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tenso
     Returns:
         theta ``(batch, T, D)`` and the root's raw output ``(batch, T, out_features)``.
     """
-    theta, raw = AutoregressiveRollout.apply(
-        model, lengths, feed_truth, noise, model.theta0(x[:, 0]), model.A, model.B, x
-    )
+    theta0 = model.theta0(x[:, 0])
+    op = model.transition_operator()
+    theta, raw = AutoregressiveRollout.apply(model, lengths, feed_truth, noise, op, theta0, model.B, x, *op.factors)
     return theta.transpose(0, 1), raw.transpose(0, 1)

@@ -1,4 +1,29 @@
-"""How the transition A of Eq. 1 is parametrised (``WarpConfig.transition_norm``).
+"""The transition A of Eq. 1: its structure (``WarpConfig.transition``) and, for a dense A, its
+parametrisation (``WarpConfig.transition_norm``).
+
+Structures. Each is an ``Operator``, the few tensors ("factors") that define A and the products the
+recurrence needs, and a module that holds its parameters and builds the operator once per pass:
+
+- ``dense`` (the paper's): A ``(D, D)``, the parameter ``WARP.A`` itself (state key ``A``), initialised to
+  the identity. Applying it costs D^2 multiply-adds per state vector.
+- ``diagonal``: A = diag(lambda), lambda_i = exp(-exp(nu_i)), so ``0 < lambda_i < 1`` for any nu: A^t never
+  overflows, whatever the learning rate. Real, not complex-conjugate pairs: theta is the flat weight
+  vector of the root, and pairing two arbitrary weights into a rotation has no meaning there, while a
+  real lambda_i is a per-weight memory (how much of its accumulated updates weight i keeps per step);
+  rotations between neighbouring coordinates are ``block:2``. Initialised near the identity, as the
+  paper's A = I: ``1 - lambda = EPS = 1e-4`` (``lambda^784 = 0.92``). Exactly 1 would need a
+  parametrisation whose gradient vanishes or that saturates at the bound; this one (the LRU's, Orvieto et
+  al. 2023) moves ``log(1 - lambda)`` by about the learning rate per Adam step. Its convolution kernel is
+  a Vandermonde product, ``K_j = lambda^j * M``, with no D x D work; a step costs D multiply-adds.
+- ``block:K``: block-diagonal with free ``K x K`` blocks (the last one cut to D), initialised to the
+  identity and unbounded, as the dense A: ``K D`` multiply-adds a step. ``block:2`` holds rotations.
+- ``lowrank:R``: ``A = I + U V^T``, U and V ``(D, R)``; U starts at 0 (A = I), V at N(0, 1/D), so that
+  U's first gradient ``lam^T (theta V)`` is not zero (as LoRA's). Identity plus rank R, not diagonal plus
+  rank R: WARP keeps A near the identity (its A = I holds theta's memory of every input), and the
+  correction is what training adds; a learned diagonal is ``diagonal``'s, and combining both would make
+  the bound on lambda no bound on A. ``2 R D`` multiply-adds a step.
+
+Parametrisations of a dense A (``transition_norm``):
 
 - ``none`` (the paper's): A is a free ``(D, D)`` matrix, initialised to the identity. Adam moves each of
   its D^2 entries by about the learning rate per step, so its spectral radius can grow by up to
@@ -15,8 +40,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .config import parse_transition
 
 
 class SpectralBound(nn.Module):
@@ -54,3 +84,226 @@ class SpectralBound(nn.Module):
 def spectral_norm_ref(A: Tensor) -> Tensor:
     """The largest singular value of A, by SVD: the reference for ``SpectralBound``'s estimate."""
     return torch.linalg.matrix_norm(A, ord=2)
+
+
+# ----- structures: the operators (tensors only) ----------------------------------------------------
+#
+# Rows: theta and lam are ``(..., D)``; ``grads`` reads ``(N, D)`` rows (steps x batch, flattened).
+
+
+class Operator:
+    """A transition A of Eq. 1 as its factors (the tensors that define it, computed once per pass) and
+    the products that the recurrence (``warprnn.recurrence``) and the rollout (``warprnn.rollout``) need."""
+
+    factors: tuple[Tensor, ...]
+
+    def matrix(self) -> Tensor:
+        """A as a dense ``(D, D)`` matrix, differentiable in the factors: for the reference loops."""
+        raise NotImplementedError
+
+    def apply(self, theta: Tensor) -> Tensor:
+        """``theta A^T`` (row form of ``A theta``)."""
+        raise NotImplementedError
+
+    def step(self, theta: Tensor, u: Tensor, out: Tensor | None = None) -> Tensor:
+        """Eq. 1 for rows: ``theta A^T + u``, written into ``out`` when given."""
+        result = self.apply(theta) + u
+        return result if out is None else out.copy_(result)
+
+    def step_T(self, lam: Tensor, g: Tensor) -> Tensor:
+        """The adjoint step: ``g + lam A``."""
+        raise NotImplementedError
+
+    def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
+        """The gradients of ``sum_z lam_z . (A theta_z)`` with respect to each factor. lam, theta: ``(N, D)``."""
+        raise NotImplementedError
+
+    def accumulate(self, grads: list[Tensor], lam: Tensor, theta: Tensor) -> None:
+        """Adds ``grads(lam, theta)`` to ``grads`` in place."""
+        for total, g in zip(grads, self.grads(lam, theta)):
+            total.add_(g)
+
+    def kernel(self, M: Tensor, length: int) -> Tensor | None:
+        """``K_j = A^j M`` ``(length, D, m)`` in closed form, or None: then Eq. 1 is run on M's columns."""
+        return None
+
+
+class Dense(Operator):
+    """The paper's A ``(D, D)``: every product as ``recurrence.LinearRecurrence`` and the rollout have always
+    computed it (the same calls, so the same numbers)."""
+
+    def __init__(self, A: Tensor):
+        self.A, self.factors = A, (A,)
+
+    def matrix(self) -> Tensor:
+        return self.A
+
+    def apply(self, theta: Tensor) -> Tensor:
+        return theta @ self.A.T
+
+    def step(self, theta: Tensor, u: Tensor, out: Tensor | None = None) -> Tensor:
+        return torch.addmm(u, theta, self.A.T) if out is None else torch.addmm(u, theta, self.A.T, out=out)
+
+    def step_T(self, lam: Tensor, g: Tensor) -> Tensor:
+        return torch.addmm(g, lam, self.A)
+
+    def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
+        return (lam.T @ theta,)
+
+    def accumulate(self, grads: list[Tensor], lam: Tensor, theta: Tensor) -> None:
+        grads[0].addmm_(lam.T, theta)
+
+
+class Diagonal(Operator):
+    """A = diag(a), a ``(D,)``: every product elementwise; the kernel a Vandermonde product."""
+
+    def __init__(self, a: Tensor):
+        self.a, self.factors = a, (a,)
+
+    def matrix(self) -> Tensor:
+        return torch.diag(self.a)
+
+    def apply(self, theta: Tensor) -> Tensor:
+        return theta * self.a
+
+    def step(self, theta: Tensor, u: Tensor, out: Tensor | None = None) -> Tensor:
+        return torch.addcmul(u, theta, self.a) if out is None else torch.addcmul(u, theta, self.a, out=out)
+
+    def step_T(self, lam: Tensor, g: Tensor) -> Tensor:
+        return torch.addcmul(g, lam, self.a)
+
+    def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
+        return ((lam * theta).sum(0),)
+
+    def kernel(self, M: Tensor, length: int) -> Tensor:
+        """``K_j = diag(a^j) M``: the powers ``a_i^j`` ``(length, D)`` (a Vandermonde matrix) times M's rows."""
+        j = torch.arange(length, dtype=self.a.dtype, device=self.a.device)
+        return (self.a ** j.unsqueeze(1)).unsqueeze(-1) * M  # (length, D, m)
+
+
+class BlockDiagonal(Operator):
+    """A = blockdiag(W_1, ..., W_n) cut to ``(D, D)``, W ``(n, K, K)``, ``n = ceil(D / K)``: theta is
+    zero-padded to ``n K`` and read as n blocks of K."""
+
+    def __init__(self, W: Tensor, D: int):
+        self.W, self.D, self.factors = W, D, (W,)
+
+    def blocks(self, theta: Tensor) -> Tensor:
+        """``(..., D)`` -> ``(..., n, K)``, zero-padded."""
+        n, K, _ = self.W.shape
+        return F.pad(theta, (0, n * K - self.D)).unflatten(-1, (n, K))
+
+    def matrix(self) -> Tensor:
+        return torch.block_diag(*self.W)[: self.D, : self.D]
+
+    def apply(self, theta: Tensor) -> Tensor:
+        return torch.einsum("...nk,njk->...nj", self.blocks(theta), self.W).flatten(-2)[..., : self.D]
+
+    def step_T(self, lam: Tensor, g: Tensor) -> Tensor:
+        return g + torch.einsum("...nj,njk->...nk", self.blocks(lam), self.W).flatten(-2)[..., : self.D]
+
+    def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
+        return (torch.einsum("znj,znk->njk", self.blocks(lam), self.blocks(theta)),)
+
+
+class LowRank(Operator):
+    """A = I + U V^T, U and V ``(D, R)``: ``theta A^T = theta + (theta V) U^T``, never a D x D matrix."""
+
+    def __init__(self, U: Tensor, V: Tensor):
+        self.U, self.V, self.factors = U, V, (U, V)
+
+    def matrix(self) -> Tensor:
+        return torch.eye(self.U.shape[0], dtype=self.U.dtype, device=self.U.device) + self.U @ self.V.T
+
+    def apply(self, theta: Tensor) -> Tensor:
+        return theta + (theta @ self.V) @ self.U.T
+
+    def step_T(self, lam: Tensor, g: Tensor) -> Tensor:
+        return g + lam + (lam @ self.U) @ self.V.T
+
+    def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
+        return lam.T @ (theta @ self.V), theta.T @ (lam @ self.U)  # (D, R) each: lam^T theta V, theta^T lam U
+
+
+# ----- structures: the parameters ------------------------------------------------------------------
+
+
+class DiagonalTransition(nn.Module):
+    """``diagonal``: lambda = exp(-exp(nu)), nu ``(D,)``, initialised to ``lambda = exp(-EPS)``."""
+
+    EPS = 1e-4
+
+    def __init__(self, D: int, *, device=None, dtype=None):
+        super().__init__()
+        self.nu = nn.Parameter(torch.empty(D, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.nu.fill_(math.log(self.EPS))
+
+    def operator(self) -> Diagonal:
+        return Diagonal(torch.exp(-torch.exp(self.nu)))
+
+
+class BlockTransition(nn.Module):
+    """``block:K``: the blocks W ``(ceil(D / K), K, K)``, each initialised to the identity."""
+
+    def __init__(self, D: int, K: int, *, device=None, dtype=None):
+        super().__init__()
+        self.D = D
+        self.blocks = nn.Parameter(torch.empty(math.ceil(D / K), K, K, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            K, factory = self.blocks.shape[1], {"dtype": self.blocks.dtype, "device": self.blocks.device}
+            self.blocks.copy_(torch.eye(K, **factory).expand_as(self.blocks))
+
+    def operator(self) -> BlockDiagonal:
+        return BlockDiagonal(self.blocks, self.D)
+
+
+class LowRankTransition(nn.Module):
+    """``lowrank:R``: A = I + U V^T, U ``(D, R)`` initialised to 0, V ``(D, R)`` to N(0, 1/D)."""
+
+    def __init__(self, D: int, R: int, *, device=None, dtype=None):
+        super().__init__()
+        self.U = nn.Parameter(torch.empty(D, R, device=device, dtype=dtype))
+        self.V = nn.Parameter(torch.empty(D, R, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            nn.init.zeros_(self.U)
+            nn.init.normal_(self.V, std=self.V.shape[0] ** -0.5)
+
+    def operator(self) -> LowRank:
+        return LowRank(self.U, self.V)
+
+
+def build_transition(spec: str, D: int, *, device=None, dtype=None) -> nn.Module | None:
+    """The module holding a structured transition's parameters; None for ``dense`` (``WARP.A`` itself)."""
+    kind, size = parse_transition(spec)
+    factory = {"device": device, "dtype": dtype}
+    if kind == "diagonal":
+        return DiagonalTransition(D, **factory)
+    if kind == "block":
+        return BlockTransition(D, size, **factory)
+    if kind == "lowrank":
+        return LowRankTransition(D, size, **factory)
+    return None
+
+
+def transition_size(spec: str, D: int) -> int:
+    """The number of values that define A (its parameters), for memory checks."""
+    kind, size = parse_transition(spec)
+    return {"dense": D * D, "diagonal": D, "block": math.ceil(D / max(size, 1)) * size * size, "lowrank": 2 * D * size}[
+        kind
+    ]
+
+
+def multiply_adds(spec: str, D: int) -> int:
+    """Multiply-adds of one application of A to one state vector (``theta A^T``): for the cost model."""
+    kind, size = parse_transition(spec)
+    return {"dense": D * D, "diagonal": D, "block": size * D, "lowrank": 2 * size * D}[kind]

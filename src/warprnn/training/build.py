@@ -35,7 +35,10 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None)."""
     o = config.optim
     cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-    is_A = ("A", "parametrizations.A.original").__contains__  # WARP's A, free or parametrised; baselines have none
+
+    def is_A(name: str) -> bool:  # WARP's A: free, parametrised or structured; baselines have none
+        return name in ("A", "parametrizations.A.original") or name.startswith("transition.")
+
     transition = [p for name, p in model.named_parameters() if is_A(name)]
     rest = [p for name, p in model.named_parameters() if not is_A(name)]
     groups = [{"params": rest}] + (

@@ -36,7 +36,8 @@ class OptimConfig:
             ``lr_A D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and
             lr 1e-3 within the first epoch); a smaller ``lr_A`` keeps such runs finite while the rest of
             the model trains at ``lr``; 0 keeps A fixed (a root whose state has a fixed meaning,
-            ``msd-moments``). Schedules scale both alike.
+            ``msd-moments``). Schedules scale both alike. A structured A (``warp.transition``): the
+            parameters of its ``transition`` module.
         weight_decay: decoupled for ``adamw``, L2 for ``adam``.
         grad_clip: maximum global gradient norm (0: no clipping).
         scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
