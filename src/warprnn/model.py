@@ -177,12 +177,6 @@ class WARP(nn.Module):
 
     # ----- the pieces of Eq. 1 and the decoder ---------------------------------------------------
 
-    @property
-    def like(self) -> Tensor:
-        """The parameter whose dtype and device inputs must have: A when dense (read as it always was: a
-        ``spectral`` A is computed, and its power iteration moves, on each read), else B."""
-        return self.A if self.transition is None else self.B
-
     def transition_operator(self) -> Operator:
         """A of Eq. 1 as an ``Operator``: the dense ``A`` (through its parametrisation, computed once per
         call) or the structured transition's factors. Read once per pass."""
@@ -295,7 +289,7 @@ class WARP(nn.Module):
         Returns:
             ``WarpOutput``; ``mean[:, t]`` predicts ``x[:, t + 1]``.
         """
-        lengths = check_sequence(x, self.config.in_channels, lengths, self.like.dtype)
+        lengths = check_sequence(x, self.config.in_channels, lengths, self.B.dtype)
         batch, T, C = x.shape
         check_memory(
             f"the states theta of {batch} sequences of {T} steps (D_theta = {self.d_theta})",
@@ -340,7 +334,7 @@ class WARP(nn.Module):
             raise InputError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.like.device)
+        lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.B.device)
         return WarpState(theta=None, fed=None, t=0, lengths=lengths)
 
     def step(self, x_t: Tensor, state: WarpState) -> tuple[WarpOutput, WarpState]:
@@ -353,7 +347,7 @@ class WARP(nn.Module):
         if not isinstance(x_t, Tensor) or x_t.shape != (batch, self.config.in_channels):
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise InputError(f"x_t: expected shape ({batch}, {self.config.in_channels}), got {shape}")
-        check_dtype("x_t", x_t, self.like.dtype)
+        check_dtype("x_t", x_t, self.B.dtype)
         if not torch.isfinite(x_t).all():
             raise InputError("x_t: contains NaN or Inf")
         if state.t >= int(state.lengths[0]):
