@@ -158,3 +158,41 @@ def test_torchrun_trains_like_one_process_and_resumes(tmp_path, monkeypatch):
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2", "3"]
     assert (run / "test_metrics.json").is_file()
     shutil.rmtree(tmp_path)
+
+
+DYING_RANK = """
+import os, sys
+from warprnn.cli import main
+from warprnn.training import loop
+
+real = loop.train_epoch
+
+
+def dies_in_epoch_2(*args):
+    if args[-1] == 2 and os.environ["RANK"] == "1":
+        os._exit(3)
+    return real(*args)
+
+
+loop.train_epoch = dies_in_epoch_2
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_stops_the_others_with_a_clear_message(tmp_path):
+    """Two processes started by hand (no torchrun agent to stop the survivor): rank 1 exits in epoch 2, rank 0
+    fails at its next collective with one line and exit code 2, rather than waiting."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    env.update(MASTER_PORT=str(port), WORLD_SIZE="2", LOCAL_RANK="0")
+    args = [sys.executable, "-c", DYING_RANK, "train", "msd-small", "train.device=cpu", "train.epochs=3"]
+    args += ["data.num_train=64", f"train.out_dir={tmp_path}"]
+    ranks = [subprocess.Popen(args, env=dict(env, RANK=str(r)), stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    (_, err), _ = (p.communicate(timeout=300) for p in ranks)
+    assert [p.returncode for p in ranks] == [2, 3]
+    assert "warprnn: error: another process of this torchrun run failed or did not answer within 30 min" in err

@@ -14,14 +14,18 @@ How N processes train as one on the global batch ``train.batch_size``:
       (``drawing_rows``);
     - rank 0 alone validates, tests, draws figures and writes the run folder; what it decides is sent to
       the others (``share``).
-A rank that dies makes the others fail at their next collective (``torchrun`` also stops them); one that
-hangs makes them fail after ``TIMEOUT``.
+A rank that dies makes the others fail at their next collective with a ``ProcessGroupError`` (``torchrun``
+also stops them, with SIGTERM, which ends a run as Ctrl-C does: resumable); one that hangs makes them fail
+after ``TIMEOUT``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +33,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from ..errors import ProcessGroupError, one_line
 from .build import resolve_device
 
 TIMEOUT = timedelta(minutes=30)
@@ -71,10 +76,36 @@ def process_group(device_name: str) -> Iterator[tuple[World, torch.device]]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved = signal.signal(signal.SIGTERM, interrupt) if main_thread else None
     try:
         yield world, device
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, saved)
         dist.destroy_process_group()
+
+
+def interrupt(signum, frame):
+    """SIGTERM, which ``torchrun`` sends the other ranks when one fails, as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def collective(function):
+    """``function``, a collective, with the error of a lost rank (gloo's "connection closed by peer", a timeout)
+    as a ``ProcessGroupError``."""
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except RuntimeError as error:
+            raise ProcessGroupError(
+                f"another process of this torchrun run failed or did not answer within {TIMEOUT.total_seconds() / 60:g} min "
+                f"({one_line(error, 160)}); the run folder resumes with 'warprnn train --resume'"
+            ) from None
+
+    return guarded
 
 
 def rows(batch: int, world: World) -> tuple[int, int]:
@@ -82,6 +113,7 @@ def rows(batch: int, world: World) -> tuple[int, int]:
     return batch * world.rank // world.size, batch * (world.rank + 1) // world.size
 
 
+@collective
 def share(value, world: World):
     """Rank 0's ``value`` (any picklable object), on every rank."""
     if world.size == 1:
@@ -91,6 +123,7 @@ def share(value, world: World):
     return box[0]
 
 
+@collective
 def total(value: torch.Tensor, world: World) -> torch.Tensor:
     """The sum over the ranks of a tensor of the same shape on each."""
     if world.size == 1:
@@ -100,12 +133,14 @@ def total(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
+@collective
 def barrier(world: World) -> None:
     """Waits until every rank gets here (rank 0 has prepared the run folder, say)."""
     if world.size > 1:
         dist.barrier()
 
 
+@collective
 def sum_gradients(parameters: list[torch.Tensor], world: World) -> None:
     """Replaces every gradient by its sum over the ranks, in one all-reduce.
 
