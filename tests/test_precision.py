@@ -31,3 +31,22 @@ def test_bf16_on_cpu_trains_the_default_job_like_fp32(tmp_path, extra):
         result = train(load_experiment("msd-small", [*overrides, f"train.out_dir={tmp_path / precision}"]))
         scores[precision] = result.test_metrics["test_mse"]
     assert scores["bf16"] == pytest.approx(scores["fp32"], rel=0.05), scores
+
+
+@pytest.mark.slow
+def test_compiled_training_gives_the_weights_of_eager_training(tmp_path):
+    """``train.compile=true`` (``torch.compile`` of the training forward pass; about a minute to compile on
+    2 CPU cores): the weights of eager training to float tolerance (the compiled kernels fuse and reorder
+    float32 operations, ~1e-6 relative per step)."""
+    import torch
+
+    from warprnn.training.rundir import load_checkpoint
+
+    weights = {}
+    for compiled in ("false", "true"):
+        overrides = ["train.epochs=1", "train.autoregressive=false", "train.device=cpu", "train.plots=false"]
+        overrides += ["data.num_train=64", f"train.compile={compiled}", f"train.out_dir={tmp_path / compiled}"]
+        run = train(load_experiment("msd-small", overrides)).run_dir
+        weights[compiled] = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    for key, value in weights["false"].items():
+        torch.testing.assert_close(weights["true"][key], value, rtol=0, atol=1e-5, msg=key)

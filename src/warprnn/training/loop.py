@@ -136,7 +136,7 @@ def build_engine(config: ExperimentConfig, model, world: distributed.World, devi
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         autocast = partial(torch.autocast, device.type, dtype=dtype)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    return Engine(world, device, autocast, scaler, model)
+    return Engine(world, device, autocast, scaler, torch.compile(model) if config.train.compile else model)
 
 
 def train_epoch(
