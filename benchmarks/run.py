@@ -3,6 +3,8 @@
     python benchmarks/run.py --quick     # tiny sizes, a smoke run well under a minute
     python benchmarks/run.py             # the configurations below at full size (several minutes)
     python benchmarks/run.py --cases mnist-ar tf-784
+    python benchmarks/run.py --variants fp32 bf16 compile   # also under bf16 autocast and torch.compile
+    python benchmarks/run.py --device cuda --variants fp32 bf16   # on a GPU (benchmarks/gpu.sh)
 
 Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
 
@@ -13,6 +15,11 @@ Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
   batch of 256 takes minutes per step here; the batch is reduced and their time scaled to it.
 * ``tf-784``: the MNIST model teacher-forced, every mode.
 * ``classify-1024``: classification of T = 1,024 steps of 6 channels into 10 classes.
+
+Variants (``--variants``): ``fp32``; ``bf16``, the forward pass and loss under ``torch.autocast`` in bf16
+(WARP's recurrence stays fp32, as in ``train.precision``); ``compile``, the model through ``torch.compile``,
+whose compilation is the warm-up step (its seconds: column ``1st s``). On ``--device cuda`` the times are
+synchronised and the peak memory is CUDA's peak allocation.
 
 A training step is forward, backward and an Adam update. Each case and mode is measured in a fresh
 Python process (``--in-process``: all in this one), so that its peak memory is its own and not shaped by
@@ -28,6 +35,7 @@ parameters (within 5%), and against the authors' JAX step time measured on this 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -120,13 +128,16 @@ def reset_peak_memory() -> None:
         f.write("5")
 
 
-def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
-    """Throughput of an ``(m, k) @ (k, n)`` float32 product, the best of repeated timings."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, device: str = "cpu") -> float:
+    """Throughput of an ``(m, k) @ (k, n)`` float32 product on ``device``, the best of repeated timings."""
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
     best, start = math.inf, time.perf_counter()
     while time.perf_counter() - start < seconds:
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * m * k * n / best / 1e9
 
@@ -162,59 +173,81 @@ def loss_of(config: WarpConfig, x, labels, mean, std, logits):
     return F.mse_loss(mean[:, :-1], x[:, 1:])
 
 
-def train_steps(model, loss_fn, repeats: int) -> dict:
-    """One warm-up step, then ``repeats`` timed ones: seconds of each phase and peak memory above the start."""
+def train_steps(model, loss_fn, repeats: int, device: str = "cpu") -> dict:
+    """One warm-up step (seconds: ``first``), then ``repeats`` timed ones: seconds of each phase and peak memory
+    above the start (resident memory on the CPU, allocated memory on CUDA)."""
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else lambda: None
 
     def step():
+        sync()
         t0 = time.perf_counter()
         loss = loss_fn()
+        sync()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
+        sync()
         return t1 - t0, t2 - t1, time.perf_counter() - t2
 
-    step()
+    first = sum(step())
     reset_peak_memory()
-    before = memory_mb("VmRSS")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated() / 2**20 if cuda else memory_mb("VmRSS")
     phases = [step() for _ in range(repeats)]
-    peak = memory_mb("VmHWM") - before
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda else memory_mb("VmHWM")) - before
     fwd, bwd, opt = (sum(p[i] for p in phases) / repeats for i in range(3))
-    return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak)
+    return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak, first=first)
 
 
-def case_data(case: Case, quick: bool):
-    """The case's config, batch, T, seeded inputs ``(batch, T, C)`` and labels ``(batch,)``."""
+def variant_of(model: nn.Module, variant: str, device: str):
+    """The forward function and autocast context of a variant: ``fp32``, ``bf16`` or ``compile``."""
+    forward = torch.compile(model) if variant == "compile" else model
+    if variant == "bf16":
+        return forward, lambda: torch.autocast(device, dtype=torch.bfloat16)
+    return forward, contextlib.nullcontext
+
+
+def case_data(case: Case, quick: bool, device: str = "cpu"):
+    """The case's config, batch, T, seeded inputs ``(batch, T, C)`` and labels ``(batch,)`` on ``device``."""
     batch, T = case.quick if quick else (case.batch, case.T)
     torch.manual_seed(0)
     config = WarpConfig(**case.config)
     x = torch.randn(batch, T, config.in_channels).clamp(-3, 3)
     labels = torch.randint(0, config.num_classes or 1, (batch,))
-    return config, batch, T, x, labels
+    return config, batch, T, x.to(device), labels.to(device)
 
 
-def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
-    """One row: WARP's training step in ``mode`` on the case's data."""
-    config, batch, T, x, labels = case_data(case, quick)
+def measure_mode(
+    name: str, case: Case, mode: str, quick: bool, repeats: int, square: float, variant: str = "fp32", device="cpu"
+) -> dict:
+    """One row: WARP's training step in ``mode`` and ``variant`` on the case's data."""
+    config, batch, T, x, labels = case_data(case, quick, device)
     kwargs = {} if case.teacher_forcing is None else dict(teacher_forcing=case.teacher_forcing)
     model = WARP(config)
     with torch.no_grad():  # a trained-looking transition: not the identity, B non-zero
         model.A.add_(0.1 / model.d_theta**0.5 * torch.randn_like(model.A))
         model.B.normal_(std=0.01)
+    model.to(device)
     D, params = model.d_theta, sum(p.numel() for p in model.parameters())
+    forward, autocast = variant_of(model, variant, device)
 
     def warp_loss():
-        out = model(x, mode=mode, **kwargs)
-        return loss_of(config, x, labels, out.mean, out.std, out.logits)
+        with autocast():
+            out = forward(x, mode=mode, **kwargs)
+            return loss_of(config, x, labels, out.mean, out.std, out.logits)
 
-    result = train_steps(model, warp_loss, repeats)
-    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
+    result = train_steps(model, warp_loss, repeats, device)
+    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0, device=device)
     flops = 6 * batch * (T - 1) * D * D
     return dict(
         case=name,
-        mode=mode,
+        mode=mode if variant == "fp32" else f"{mode}+{variant}",
         batch=batch,
         T=T,
         D=D,
@@ -228,26 +261,38 @@ def measure_mode(name: str, case: Case, mode: str, quick: bool, repeats: int, sq
     )
 
 
-def measure_in_subprocess(name: str, case: Case, mode: str, quick: bool, repeats: int, square: float) -> dict:
+def measure_in_subprocess(
+    name: str, case: Case, mode: str, quick: bool, repeats: int, square: float, variant: str = "fp32", device="cpu"
+) -> dict:
     """``measure_mode`` in a fresh Python process, so that no earlier case's memory is resident or reused
     and the peak is this step's alone."""
     command = [sys.executable, __file__, "--worker", name, mode, str(square), "--repeats", str(repeats)]
+    command += ["--variants", variant, "--device", device]
     done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
 def run_case(
-    name: str, case: Case, quick: bool, repeats: int, square: float, gru_steps: dict, measure=measure_mode
+    name: str,
+    case: Case,
+    quick: bool,
+    repeats: int,
+    square: float,
+    gru_steps: dict,
+    measure=measure_mode,
+    variants: tuple[str, ...] = ("fp32",),
+    device: str = "cpu",
 ) -> list[dict]:
-    """Every mode of one case (each by ``measure``), then the GRU (timed once per configuration and size,
-    in ``gru_steps``)."""
+    """Every mode and variant of one case (each by ``measure``), then the GRU in fp32 (timed once per
+    configuration and size, in ``gru_steps``)."""
     rows = []
     for mode in case.modes:
-        rows.append(measure(name, case, mode, quick, repeats, square))
-        gc.collect()
-    config, batch, T, x, labels = case_data(case, quick)
+        for variant in variants:
+            rows.append(measure(name, case, mode, quick, repeats, square, variant, device))
+            gc.collect()
+    config, batch, T, x, labels = case_data(case, quick, device)
     hidden = GRUBaseline.hidden_for(rows[0]["params"], config.in_channels, config.out_features)
-    gru = GRUBaseline(config.in_channels, hidden, config.out_features)
+    gru = GRUBaseline(config.in_channels, hidden, config.out_features).to(device)
     gru_params = sum(p.numel() for p in gru.parameters())
     assert abs(gru_params / rows[0]["params"] - 1) < 0.05
 
@@ -259,7 +304,7 @@ def run_case(
 
     key = (str(case.config), batch, T)
     if key not in gru_steps:
-        gru_steps[key] = train_steps(gru, gru_loss, 1)
+        gru_steps[key] = train_steps(gru, gru_loss, 1, device)
     gru_result = gru_steps[key]
     for row in rows:
         row.update(
@@ -283,7 +328,7 @@ def fmt(value, spec: str) -> str:
 
 def report(rows: list[dict]) -> None:
     print(
-        f"{'case':<14}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
+        f"{'case':<14}{'mode':<13}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}{'1st s':>7}"
         f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}"
         f"{'/GRU':>6}{'/authors':>9}"
     )
@@ -292,7 +337,8 @@ def report(rows: list[dict]) -> None:
         rec = r["rec_gflops"]
         authors = r.get("authors_step")
         print(
-            f"{r['case']:<14}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  {r['step']:>7.3f} {split:<17}"
+            f"{r['case']:<14}{r['mode']:<13}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  {r['step']:>7.3f} {split:<17}"
+            f"{r['first']:>7.1f}"
             f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
             f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
             f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{r['step'] / r['gru_step']:>6.2f}"
@@ -319,19 +365,24 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--in-process", action="store_true", help="measure every mode in this process (default: each in a fresh one)"
     )
+    parser.add_argument("--variants", nargs="+", choices=["fp32", "bf16", "compile"], default=["fp32"])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device")
     if args.worker:
         name, mode, square = args.worker
-        print(json.dumps(measure_mode(name, CASES[name], mode, args.quick, repeats, float(square))))
+        row = measure_mode(name, CASES[name], mode, args.quick, repeats, float(square), args.variants[0], args.device)
+        print(json.dumps(row))
         return 0
     print(
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
     )
-    square = matmul_gflops(2048, 2048, 2048)
-    print(f"square 2048^3 float32 matmul: {square:.1f} GFLOP/s\n")
+    square = matmul_gflops(2048, 2048, 2048, device=args.device)
+    print(f"square 2048^3 float32 matmul on {args.device}: {square:.1f} GFLOP/s\n")
     rows, gru_steps = [], {}
     for name in args.cases:
         rows += run_case(
@@ -342,9 +393,11 @@ def main(argv=None) -> int:
             square,
             gru_steps,
             measure_mode if args.in_process else measure_in_subprocess,
+            tuple(args.variants),
+            args.device,
         )
     report(rows)
-    print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048):.1f} GFLOP/s; {load()}")
+    print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048, device=args.device):.1f} GFLOP/s; {load()}")
     return 0
 
 

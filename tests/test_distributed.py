@@ -196,3 +196,12 @@ def test_a_rank_that_dies_stops_the_others_with_a_clear_message(tmp_path):
     (_, err), _ = (p.communicate(timeout=300) for p in ranks)
     assert [p.returncode for p in ranks] == [2, 3]
     assert "warprnn: error: another process of this torchrun run failed or did not answer within 30 min" in err
+
+
+def test_a_run_trained_on_a_gpu_loads_on_a_machine_without_one(caplog):
+    from warprnn.training.build import loading_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert loading_device("cuda:1") == torch.device("cpu")
+    assert "loading the run on cpu instead" in caplog.text
