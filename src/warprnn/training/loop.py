@@ -152,8 +152,8 @@ def train_epoch(
     """One pass over the training split (epoch ``epoch``, from 1). Returns the mean loss, or a non-finite loss
     as soon as one occurs.
 
-    Under ``torchrun`` each rank runs its rows of every batch (``distributed.rows``) and the ranks' gradients
-    are summed, so that each step is the step of one process on the whole batch (see ``distributed``).
+    Under ``torchrun`` each rank runs its rows of every batch (``rank_loss``) and the ranks' gradients are
+    summed, so that each step is the step of one process on the whole batch (see ``distributed``).
     """
     t, world, device = config.train, engine.world, engine.device
     first_step = (epoch - 1) * math.ceil(len(data.train) / t.batch_size)
@@ -161,39 +161,9 @@ def train_epoch(
     order = torch.randperm(len(data.train), generator=generator)
     batches = list(order.split(t.batch_size))
     parameters = [p for p in model.parameters() if p.requires_grad]
-    forcing = t.teacher_forcing if t.autoregressive else None
-    sampled = config.warp.head == "gaussian" and config.warp.ar_feed == "sample"
     total = 0.0
     for i, index in enumerate(batches):
-        whole = data.train.batch(index)
-        start, stop = distributed.rows(len(index), world)
-        draws = generator if device.type == "cpu" else None
-        if forcing is None:
-            drawing = contextlib.nullcontext(draws)
-        else:
-            noise = whole.x.dtype if sampled else None
-            drawing = distributed.drawing_rows(draws, start, stop, tuple(whole.x.shape), noise, world)
-        with drawing as draws:
-            if stop > start:
-                batch = Split(*(part[start:stop].to(device) for part in (whole.x, whole.y, whole.lengths)))
-                with engine.autocast():
-                    out = engine.forward(
-                        batch.x,
-                        batch.lengths,
-                        teacher_forcing=forcing,
-                        mode=t.mode if forcing is None else "scan",
-                        generator=draws,
-                    )
-        if t.loss == "ce":
-            mask = None
-        else:
-            mask = step_mask(whole.lengths.to(device), whole.x.shape[1], t.loss_steps, generator)
-        loss = None
-        if stop > start:
-            with engine.autocast():
-                loss = compute_loss(out, batch, t.loss, None if mask is None else mask[start:stop]).float()
-            if world.size > 1:
-                loss = loss * distributed.share_of_loss(mask, start, stop, len(index))
+        loss = rank_loss(data.train.batch(index), config, engine, generator)
         whole_loss = distributed.total(torch.zeros((), device=device) if loss is None else loss.detach(), world)
         if not torch.isfinite(whole_loss):
             progress.close()
@@ -213,6 +183,36 @@ def train_epoch(
         progress.update(i + 1, whole_loss.item())
     progress.close()
     return total / len(data.train)
+
+
+def rank_loss(whole: Split, config: ExperimentConfig, engine: Engine, generator) -> torch.Tensor | None:
+    """This process's part of the training loss of the batch ``whole`` (on the CPU), None when its share of the
+    batch is empty. One process: the batch's loss. Rank r of N: the loss of its rows ``distributed.rows``
+    times their share of the batch's loss terms, so that the N parts add up to the batch's loss; its
+    teacher-forcing draws are its rows of the batch's (``distributed.drawing_rows``), and the loss steps
+    (``train.loss_steps``) are drawn for the whole batch, as one process draws them."""
+    t, world, device = config.train, engine.world, engine.device
+    start, stop = distributed.rows(len(whole), world)
+    forcing = t.teacher_forcing if t.autoregressive else None
+    draws = generator if device.type == "cpu" else None
+    if forcing is None:
+        drawing = contextlib.nullcontext(draws)
+    else:
+        sampled = config.warp.head == "gaussian" and config.warp.ar_feed == "sample"
+        noise = whole.x.dtype if sampled else None
+        drawing = distributed.drawing_rows(draws, start, stop, tuple(whole.x.shape), noise, world)
+    with drawing as draws:
+        if stop > start:
+            batch = Split(*(part[start:stop].to(device) for part in (whole.x, whole.y, whole.lengths)))
+            mode = t.mode if forcing is None else "scan"
+            with engine.autocast():
+                out = engine.forward(batch.x, batch.lengths, teacher_forcing=forcing, mode=mode, generator=draws)
+    mask = None if t.loss == "ce" else step_mask(whole.lengths.to(device), whole.x.shape[1], t.loss_steps, generator)
+    if stop == start:
+        return None
+    with engine.autocast():
+        loss = compute_loss(out, batch, t.loss, None if mask is None else mask[start:stop]).float()
+    return loss if world.size == 1 else loss * distributed.share_of_loss(mask, start, stop, len(whole))
 
 
 def train(
