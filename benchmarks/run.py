@@ -4,6 +4,8 @@
     python benchmarks/run.py             # the configurations below at full size (several minutes)
     python benchmarks/run.py --cases mnist-ar tf-784
     python benchmarks/run.py --cases mnist-ar msd-ar --transitions dense diagonal   # A's structures
+    python benchmarks/run.py --variants fp32 bf16 compile   # also under bf16 autocast and torch.compile
+    python benchmarks/run.py --device cuda --variants fp32 bf16   # on a GPU (benchmarks/gpu.sh)
 
 Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
 
@@ -19,6 +21,11 @@ Each case runs each of its transitions (``warp.transition``): the autoregressive
 (``dense``, ``diagonal``, ``block:16``, ``lowrank:16``), the others ``dense``; ``--transitions`` sets
 them for every case. ``/dense`` is a row's step time against the dense transition's in the same mode.
 
+Variants (``--variants``): ``fp32``; ``bf16``, the forward pass and loss under ``torch.autocast`` in bf16
+(WARP's recurrence stays fp32, as in ``train.precision``); ``compile``, the model through ``torch.compile``,
+whose compilation is the warm-up step (its seconds: column ``1st s``). On ``--device cuda`` the times are
+synchronised and the peak memory is CUDA's peak allocation.
+
 A training step is forward, backward and an Adam update. Each case and mode is measured in a fresh
 Python process (``--in-process``: all in this one), so that its peak memory is its own and not shaped by
 what earlier cases left to the allocator. Reported per case and mode: seconds per step
@@ -28,12 +35,14 @@ recurrence (``6 batch (T - 1) w`` flops, w = D^2 multiply-adds for a dense A, ``
 for a structured one: theta A^T forward, lam A backward, A's gradient) over the
 whole step, against a ``(batch, D) @ (D, D)`` matmul and a large square matmul timed in the same run,
 the step time against the first mode of the case, against a ``torch.nn.GRU`` with as many trainable
-parameters (within 5%), and against the authors' JAX step time measured on this machine.
+parameters (within 5%). No ratio to the authors' JAX code is printed: one needs their step timed
+side by side in the same run (an earlier version divided by a constant from another day, issue 15).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -90,17 +99,14 @@ class Case:
     modes: tuple[str, ...]
     quick: tuple[int, int]  # (batch, T) of --quick
     teacher_forcing: float | None = None  # autoregressive when set
-    authors: tuple[float, int] | None = None  # the authors' seconds per step here, at their batch size
     transitions: tuple[str, ...] = ("dense",)  # warp.transition, each with every mode
     notes: list[str] = field(default_factory=list)
 
 
 STRUCTURES = ("dense", "diagonal", "block:16", "lowrank:16")
 CASES = {
-    "mnist-ar": Case(
-        MNIST, 128, 784, ("scan",), (8, 64), teacher_forcing=0.15, authors=(10.0, 128), transitions=STRUCTURES
-    ),
-    "msd-ar": Case(MSD, 32, 256, ("scan",), (2, 16), teacher_forcing=0.25, authors=(68.0, 256), transitions=STRUCTURES),
+    "mnist-ar": Case(MNIST, 128, 784, ("scan",), (8, 64), teacher_forcing=0.15, transitions=STRUCTURES),
+    "msd-ar": Case(MSD, 32, 256, ("scan",), (2, 16), teacher_forcing=0.25, transitions=STRUCTURES),
     "tf-784": Case(MNIST, 128, 784, ("scan", "conv", "auto"), (8, 128)),
     "classify-1024": Case(CLASSIFY, 32, 1024, ("scan", "conv", "auto"), (4, 256)),
 }
@@ -131,13 +137,16 @@ def reset_peak_memory() -> None:
         f.write("5")
 
 
-def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
-    """Throughput of an ``(m, k) @ (k, n)`` float32 product, the best of repeated timings."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, device: str = "cpu") -> float:
+    """Throughput of an ``(m, k) @ (k, n)`` float32 product on ``device``, the best of repeated timings."""
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
     best, start = math.inf, time.perf_counter()
     while time.perf_counter() - start < seconds:
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * m * k * n / best / 1e9
 
@@ -173,37 +182,54 @@ def loss_of(config: WarpConfig, x, labels, mean, std, logits):
     return F.mse_loss(mean[:, :-1], x[:, 1:])
 
 
-def train_steps(model, loss_fn, repeats: int) -> dict:
-    """One warm-up step, then ``repeats`` timed ones: seconds of each phase and peak memory above the start."""
+def train_steps(model, loss_fn, repeats: int, device: str = "cpu") -> dict:
+    """One warm-up step (seconds: ``first``), then ``repeats`` timed ones: seconds of each phase and peak memory
+    above the start (resident memory on the CPU, allocated memory on CUDA)."""
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else lambda: None
 
     def step():
+        sync()
         t0 = time.perf_counter()
         loss = loss_fn()
+        sync()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
+        sync()
         return t1 - t0, t2 - t1, time.perf_counter() - t2
 
-    step()
+    first = sum(step())
     reset_peak_memory()
-    before = memory_mb("VmRSS")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated() / 2**20 if cuda else memory_mb("VmRSS")
     phases = [step() for _ in range(repeats)]
-    peak = memory_mb("VmHWM") - before
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda else memory_mb("VmHWM")) - before
     fwd, bwd, opt = (sum(p[i] for p in phases) / repeats for i in range(3))
-    return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak)
+    return dict(fwd=fwd, bwd=bwd, opt=opt, step=fwd + bwd + opt, peak_mb=peak, first=first)
 
 
-def case_data(case: Case, quick: bool, transition: str = "dense"):
-    """The case's config, batch, T, seeded inputs ``(batch, T, C)`` and labels ``(batch,)``."""
+def variant_of(model: nn.Module, variant: str, device: str):
+    """The forward function and autocast context of a variant: ``fp32``, ``bf16`` or ``compile``."""
+    forward = torch.compile(model) if variant == "compile" else model
+    if variant == "bf16":
+        return forward, lambda: torch.autocast(device, dtype=torch.bfloat16)
+    return forward, contextlib.nullcontext
+
+
+def case_data(case: Case, quick: bool, transition: str = "dense", device: str = "cpu"):
+    """The case's config, batch, T, seeded inputs ``(batch, T, C)`` and labels ``(batch,)`` on ``device``."""
     batch, T = case.quick if quick else (case.batch, case.T)
     torch.manual_seed(0)
     config = WarpConfig(**case.config, transition=transition)
     x = torch.randn(batch, T, config.in_channels).clamp(-3, 3)
     labels = torch.randint(0, config.num_classes or 1, (batch,))
-    return config, batch, T, x, labels
+    return config, batch, T, x.to(device), labels.to(device)
 
 
 def trained_looking(model: WARP) -> None:
@@ -223,25 +249,36 @@ def trained_looking(model: WARP) -> None:
 
 
 def measure_mode(
-    name: str, case: Case, mode: str, quick: bool, repeats: int, square: float, transition: str = "dense"
+    name: str,
+    case: Case,
+    mode: str,
+    quick: bool,
+    repeats: int,
+    square: float,
+    transition: str = "dense",
+    variant: str = "fp32",
+    device: str = "cpu",
 ) -> dict:
-    """One row: WARP's training step with ``transition`` in ``mode`` on the case's data."""
-    config, batch, T, x, labels = case_data(case, quick, transition)
+    """One row: WARP's training step with ``transition`` in ``mode`` and ``variant`` on the case's data."""
+    config, batch, T, x, labels = case_data(case, quick, transition, device)
     kwargs = {} if case.teacher_forcing is None else dict(teacher_forcing=case.teacher_forcing)
     model = WARP(config)
     trained_looking(model)
+    model.to(device)
     D, params = model.d_theta, sum(p.numel() for p in model.parameters())
+    forward, autocast = variant_of(model, variant, device)
 
     def warp_loss():
-        out = model(x, mode=mode, **kwargs)
-        return loss_of(config, x, labels, out.mean, out.std, out.logits)
+        with autocast():
+            out = forward(x, mode=mode, **kwargs)
+            return loss_of(config, x, labels, out.mean, out.std, out.logits)
 
-    result = train_steps(model, warp_loss, repeats)
-    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0)
+    result = train_steps(model, warp_loss, repeats, device)
+    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0, device=device)
     flops = 6 * batch * (T - 1) * multiply_adds(transition, D)  # theta A^T, lam A, A's gradient
     return dict(
         case=name,
-        mode=mode,
+        mode=mode if variant == "fp32" else f"{mode}+{variant}",
         transition=transition,
         batch=batch,
         T=T,
@@ -257,11 +294,20 @@ def measure_mode(
 
 
 def measure_in_subprocess(
-    name: str, case: Case, mode: str, quick: bool, repeats: int, square: float, transition: str = "dense"
+    name: str,
+    case: Case,
+    mode: str,
+    quick: bool,
+    repeats: int,
+    square: float,
+    transition: str = "dense",
+    variant: str = "fp32",
+    device: str = "cpu",
 ) -> dict:
     """``measure_mode`` in a fresh Python process, so that no earlier case's memory is resident or reused
     and the peak is this step's alone."""
     command = [sys.executable, __file__, "--worker", name, mode, transition, str(square), "--repeats", str(repeats)]
+    command += ["--variants", variant, "--device", device]
     done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -275,17 +321,20 @@ def run_case(
     gru_steps: dict,
     measure=measure_mode,
     transitions: tuple[str, ...] | None = None,
+    variants: tuple[str, ...] = ("fp32",),
+    device: str = "cpu",
 ) -> list[dict]:
-    """Every transition (default: the case's) and mode of one case (each by ``measure``), then the GRU
-    (matched to the first row's size, timed once per configuration and size, in ``gru_steps``)."""
+    """Every transition (default: the case's), mode and variant of one case (each by ``measure``), then the
+    GRU in fp32 (matched to the first row's size, timed once per configuration and size, in ``gru_steps``)."""
     rows = []
     for transition in transitions or case.transitions:
         for mode in case.modes:
-            rows.append(measure(name, case, mode, quick, repeats, square, transition))
-            gc.collect()
-    config, batch, T, x, labels = case_data(case, quick)
+            for variant in variants:
+                rows.append(measure(name, case, mode, quick, repeats, square, transition, variant, device))
+                gc.collect()
+    config, batch, T, x, labels = case_data(case, quick, device=device)
     hidden = GRUBaseline.hidden_for(rows[0]["params"], config.in_channels, config.out_features)
-    gru = GRUBaseline(config.in_channels, hidden, config.out_features)
+    gru = GRUBaseline(config.in_channels, hidden, config.out_features).to(device)
     gru_params = sum(p.numel() for p in gru.parameters())
     assert abs(gru_params / rows[0]["params"] - 1) < 0.05
 
@@ -297,7 +346,7 @@ def run_case(
 
     key = (str(case.config), batch, T)
     if key not in gru_steps:
-        gru_steps[key] = train_steps(gru, gru_loss, 1)
+        gru_steps[key] = train_steps(gru, gru_loss, 1, device)
     gru_result = gru_steps[key]
     dense = {r["mode"]: r["step"] for r in rows if r["transition"] == "dense"}
     for row in rows:
@@ -308,9 +357,6 @@ def run_case(
             vs_first=row["step"] / rows[0]["step"],
             vs_dense=row["step"] / dense[row["mode"]] if row["mode"] in dense else None,
         )
-        if case.authors is not None:
-            seconds, their_batch = case.authors
-            row["authors_step"] = seconds * batch / their_batch  # their time, scaled linearly to this batch
     return rows
 
 
@@ -323,21 +369,20 @@ def fmt(value, spec: str) -> str:
 
 def report(rows: list[dict]) -> None:
     print(
-        f"{'case':<14}{'A':<11}{'mode':<6}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
-        f"{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}{'/dense':>7}"
-        f"{'/GRU':>6}{'/authors':>9}"
+        f"{'case':<14}{'A':<11}{'mode':<13}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
+        f"{'1st s':>7}{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}{'/dense':>7}"
+        f"{'/GRU':>6}"
     )
     for r in rows:
         split = f"({r['fwd']:.2f}/{r['bwd']:.2f}/{r['opt']:.2f})"
         rec = r["rec_gflops"]
-        authors = r.get("authors_step")
         print(
-            f"{r['case']:<14}{r['transition']:<11}{r['mode']:<6}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  "
-            f"{r['step']:>7.3f} {split:<17}"
+            f"{r['case']:<14}{r['transition']:<11}{r['mode']:<13}{r['batch']:>6}{r['T']:>6}{r['D']:>6}  "
+            f"{r['step']:>7.3f} {split:<17}{r['first']:>7.1f}"
             f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
             f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
             f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{fmt(r['vs_dense'], '.2f'):>7}"
-            f"{r['step'] / r['gru_step']:>6.2f}{fmt(authors and r['step'] / authors, '.2f'):>9}"
+            f"{r['step'] / r['gru_step']:>6.2f}"
         )
     print()
     for case in dict.fromkeys(r["case"] for r in rows):
@@ -347,8 +392,6 @@ def report(rows: list[dict]) -> None:
             f"(batch, D) @ (D, D) matmul {r['step_matmul']:.0f} GFLOP/s; GRU hidden {r['gru_hidden']} "
             f"({r['gru_params']:,} parameters) {r['gru_step']:.3f} s/step"
         )
-        if "authors_step" in r:
-            line += f"; authors' step scaled to batch {r['batch']}: {r['authors_step']:.2f} s"
         print(line)
 
 
@@ -368,12 +411,18 @@ def main(argv=None) -> int:
         help="warp.transition values to run in every case (default: each case's own; the autoregressive "
         f"cases: {' '.join(STRUCTURES)})",
     )
+    parser.add_argument("--variants", nargs="+", choices=["fp32", "bf16", "compile"], default=["fp32"])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--worker", nargs=4, metavar=("CASE", "MODE", "TRANSITION", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device")
     if args.worker:
         name, mode, transition, square = args.worker
-        row = measure_mode(name, CASES[name], mode, args.quick, repeats, float(square), transition)
+        row = measure_mode(
+            name, CASES[name], mode, args.quick, repeats, float(square), transition, args.variants[0], args.device
+        )
         print(json.dumps(row))
         return 0
     for spec in args.transitions or ():
@@ -385,8 +434,8 @@ def main(argv=None) -> int:
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
     )
-    square = matmul_gflops(2048, 2048, 2048)
-    print(f"square 2048^3 float32 matmul: {square:.1f} GFLOP/s\n")
+    square = matmul_gflops(2048, 2048, 2048, device=args.device)
+    print(f"square 2048^3 float32 matmul on {args.device}: {square:.1f} GFLOP/s\n")
     rows, gru_steps = [], {}
     for name in args.cases:
         rows += run_case(
@@ -398,9 +447,11 @@ def main(argv=None) -> int:
             gru_steps,
             measure_mode if args.in_process else measure_in_subprocess,
             tuple(args.transitions) if args.transitions else None,
+            tuple(args.variants),
+            args.device,
         )
     report(rows)
-    print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048):.1f} GFLOP/s; {load()}")
+    print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048, device=args.device):.1f} GFLOP/s; {load()}")
     return 0
 
 

@@ -361,6 +361,8 @@ def test_warmup_scales_the_first_steps_and_restores_the_schedule():
 def test_the_loop_counts_optimiser_steps_across_epochs(tmp_path, monkeypatch):
     steps = []
     real = loop.optimizer_step
-    monkeypatch.setattr(loop, "optimizer_step", lambda opt, step, warmup: (steps.append(step), real(opt, step, warmup)))
+    monkeypatch.setattr(
+        loop, "optimizer_step", lambda opt, step, warmup, *rest: (steps.append(step), real(opt, step, warmup, *rest))
+    )
     train(tiny(tmp_path, "train.epochs=2", "optim.warmup_steps=4"))
     assert steps == list(range(6))  # 48 sequences in batches of 16: 3 steps an epoch

@@ -24,6 +24,7 @@ from .atomic import write_atomic, write_text
 from .config import WarpConfig
 from .errors import InputError, TrainingInterrupted, WarprnnError, one_line
 from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
+from .training.distributed import launched
 
 EPILOG = """examples:
   warprnn train                                   the default job: WARP on a small mass-spring-damper task
@@ -51,7 +52,8 @@ def cmd_train(args) -> int:
         result = train(config, progress=True)
     if result.status != "finished":
         return 1
-    print_report(result)
+    if launched().main:  # under torchrun, rank 0 reports for all
+        print_report(result)
     return 0
 
 
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    with showing_logs(args.verbosity):
+    with showing_logs(args.verbosity if launched().main else -1):  # other ranks of torchrun: warnings only
         try:
             return args.run(args)
         except KeyboardInterrupt as stop:

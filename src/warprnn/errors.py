@@ -42,6 +42,10 @@ class TooLargeError(WarprnnError, MemoryError):
     """Sizes known before allocating need more memory than is available."""
 
 
+class ProcessGroupError(WarprnnError, RuntimeError):
+    """Another process of a ``torchrun`` run failed, or did not answer in time (``training.distributed``)."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training; ``run_dir`` is the run folder to resume (None: it was not created yet)."""
 

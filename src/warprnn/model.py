@@ -45,6 +45,13 @@ class WarpState:
     lengths: Tensor  # (batch,) the lengths tau is normalised by
 
 
+def full_precision(x: Tensor):
+    """A context in which ``torch.autocast`` is off, so that the recurrence (theta_0, A, B and the rollouts)
+    runs in the weights' type under mixed-precision training: its states are products of up to T transitions,
+    and bf16's 8-bit mantissa loses them (``train.precision``). Without autocast it changes nothing."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def build_root(config: WarpConfig) -> Root:
     """The root network that ``config`` asks for."""
     if config.root == "sine":
@@ -307,7 +314,8 @@ class WARP(nn.Module):
             if mode == "auto":
                 mode = recurrence.fastest(batch, T, self.d_theta, None, self.config.transition)
             run = rollout.reference if mode == "reference" else rollout.autoregressive
-            theta, raw = run(self, x, lengths, feed_truth, noise)
+            with full_precision(x):
+                theta, raw = run(self, x, lengths, feed_truth, noise)
             theta = theta.masked_fill(~valid.unsqueeze(-1), 0.0)
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
@@ -316,16 +324,18 @@ class WARP(nn.Module):
                 columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)
                 mode = recurrence.fastest(batch, T, self.d_theta, columns, self.config.transition)
             if mode == "reference":
-                theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)
+                with full_precision(x):
+                    theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)
             else:
-                dx = self.drive(recurrence.differences(x), steps, lengths)  # (batch, T, C')
-                if mode == "scan":
-                    theta0 = self.theta0(x[:, 0])
-                    theta = recurrence.scan(self.transition_operator(), self.B, theta0, dx, valid)
-                else:
-                    parts = self.theta0_parts(x[:, 0])
-                    theta = recurrence.convolve(self.transition_operator(), self.B, parts, dx, valid)
-                raw = self.decode(theta, steps, lengths, x)
+                with full_precision(x):
+                    dx = self.drive(recurrence.differences(x), steps, lengths)  # (batch, T, C')
+                    if mode == "scan":
+                        theta0 = self.theta0(x[:, 0])
+                        theta = recurrence.scan(self.transition_operator(), self.B, theta0, dx, valid)
+                    else:
+                        parts = self.theta0_parts(x[:, 0])
+                        theta = recurrence.convolve(self.transition_operator(), self.B, parts, dx, valid)
+                raw = self.decode(theta, steps, lengths, x)  # the root network: in autocast's type, if any
         return heads.sequence_output(self.config, raw, theta, valid, lengths)
 
     def init_state(self, batch_size: int, seq_len: int) -> WarpState:

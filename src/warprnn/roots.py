@@ -99,7 +99,8 @@ class MLPRoot(Root):
         lead = torch.broadcast_shapes(theta.shape[:-1], inputs.shape[:-1])
         theta = theta.expand(*lead, -1).reshape(-1, theta.shape[-1])  # (N, D), a view for (T, batch, D) storage
         h = inputs.expand(*lead, -1).reshape(-1, inputs.shape[-1])  # (N, in_features)
-        return PerSampleMLP.apply(theta, h, self).unflatten(0, lead)
+        with torch.autocast(theta.device.type, enabled=False):  # the custom node runs in theta's type
+            return PerSampleMLP.apply(theta, h.to(theta.dtype), self).unflatten(0, lead)
 
 
 def mlp_ref(root: MLPRoot, theta: Tensor, inputs: Tensor) -> Tensor:

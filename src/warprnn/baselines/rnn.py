@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..config import WarpConfig
@@ -16,12 +17,18 @@ class RNNBaseline(Baseline):
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
         self.rnn = rnn(config.in_channels, width, layers, batch_first=True, device=device, dtype=dtype)
 
+    def run(self, x: Tensor, inner=None):
+        """The cell over ``x`` ``(batch, T, C)``, in the weights' type even under ``torch.autocast`` (the
+        recurrence stays fp32 under mixed precision, as WARP's does; CPU LSTMs have no bf16 kernel)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.rnn(x.to(self.rnn.weight_ih_l0.dtype), inner)
+
     def encode(self, x: Tensor) -> Tensor:
-        return self.rnn(x)[0]
+        return self.run(x)[0]
 
     def encode_prefix(self, x: Tensor):
-        return self.rnn(x)
+        return self.run(x)
 
     def encode_step(self, x_t: Tensor, inner):
-        out, inner = self.rnn(x_t.unsqueeze(1), inner)
+        out, inner = self.run(x_t.unsqueeze(1), inner)
         return out[:, 0], inner

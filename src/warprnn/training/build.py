@@ -3,22 +3,56 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 
 import torch
 
 from ..baselines import build_model as build_named_model
 from ..data import SequenceData
+from ..errors import ConfigError
 from .config import ExperimentConfig
 
+logger = logging.getLogger(__name__)
 
-def resolve_device(name: str) -> torch.device:
-    """The device ``train.device`` names (``auto``: CUDA when torch sees it, else the CPU)."""
+
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """The device ``train.device`` names.
+
+    ``auto`` is CUDA when torch sees it, else the CPU (an Apple GPU is used only when named: ``mps``).
+    ``local_rank`` (a process of ``torchrun``, None otherwise) makes ``cuda`` the GPU ``cuda:local_rank``.
+
+    Raises:
+        ConfigError: the device named is not there.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device: 'cuda' was asked for but torch sees no CUDA device")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name[5:]) if ":" in name else (local_rank or 0)
+        if count == 0:
+            raise ConfigError(f"train.device: {name!r} was asked for but torch sees no CUDA device")
+        if local_rank is not None and ":" in name:
+            raise ConfigError(
+                f"train.device: {name!r} under torchrun; use 'cuda' (each process takes its local rank's GPU)"
+            )
+        if index >= count:
+            raise ConfigError(f"train.device: GPU {index} was asked for but torch sees {count} CUDA device(s)")
+        return torch.device("cuda", index)
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device: 'mps' was asked for but torch sees no Apple GPU (MPS)")
     return torch.device(name)
+
+
+def loading_device(name: str) -> torch.device:
+    """The device to load a trained run on: ``train.device`` when it is here, else ``auto`` (a run trained
+    on a GPU is evaluated on a machine without one), with a warning."""
+    try:
+        return resolve_device(name)
+    except ConfigError as error:
+        device = resolve_device("auto")
+        logger.warning("%s; loading the run on %s instead", error, device)
+        return device
 
 
 def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:

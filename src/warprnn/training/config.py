@@ -9,6 +9,7 @@ experiments are ``configs/NAME.yaml`` in the package, loadable by name.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,15 @@ class TrainConfig:
         metric: the validation metric that picks the best checkpoint (e.g. ``val_mse``,
             ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
         seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
-        device: ``cpu``, ``cuda`` or ``auto`` (cuda when available).
+        device: ``auto`` (CUDA when torch sees it, else the CPU; an Apple GPU only when named), ``cpu``,
+            ``cuda``, ``cuda:N`` or ``mps``. Under ``torchrun`` each process takes the GPU of its local rank
+            (``cuda:LOCAL_RANK``), and ``cuda:N`` is not allowed. Checkpoints load on any device.
+        precision: ``fp32``; ``bf16`` or ``fp16``: the training forward pass and loss run under
+            ``torch.autocast`` in that type (weights, optimiser and evaluation stay fp32); ``fp16`` needs
+            CUDA (its gradients are scaled by ``torch.amp.GradScaler``). The recurrences (WARP's scan, rollouts
+            and per-sample root; GRU and LSTM cells) stay fp32: in bf16, WARP's states drift by 4% over 64 steps.
+        compile: train through ``torch.compile(model)`` (the first steps compile; validation and the saved
+            weights use the model itself). See the README for where it helps.
         mode: how WARP's recurrence runs when teacher-forced: ``auto`` (the faster of ``scan`` and
             ``conv`` for the batch's size, ``warprnn.recurrence.fastest``), ``scan``, ``conv`` or ``reference``
             (see ``warprnn.recurrence``); all give the same result. Autoregressive passes always scan.
@@ -123,7 +132,9 @@ class TrainConfig:
     val_every: int = 1
     metric: str = "val_mse"
     seed: int = 0
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
     mode: Mode = "auto"
     out_dir: str = "runs"
     name: str | None = None
@@ -149,8 +160,17 @@ class TrainConfig:
             raise ConfigError(
                 f"train.name: expected a plain folder name (no '/', '\\', '..' or leading '.'), got {self.name!r}"
             )
+        if not is_device_name(self.device):
+            raise ConfigError(
+                f"train.device: expected one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', got {self.device!r}"
+            )
         if not self.out_dir:
             raise ConfigError("train.out_dir: expected a folder, got an empty string")
+
+
+def is_device_name(name: str) -> bool:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` (N a GPU index) or ``mps``."""
+    return name in ("auto", "cpu", "cuda", "mps") or bool(re.fullmatch(r"cuda:[0-9]+", name))
 
 
 def is_plain_name(name: str) -> bool:

@@ -8,11 +8,14 @@ loggers: one line per epoch at INFO.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,8 +23,8 @@ import torch
 from ..baselines import count_parameters
 from ..data import SequenceData, Split, build_dataset
 from ..errors import ConfigError, RunFolderError, TrainingInterrupted
-from . import rundir
-from .build import build_model, build_optimizer, resolve_device
+from . import distributed, rundir
+from .build import build_model, build_optimizer
 from .config import ExperimentConfig
 from .evaluation import compute_loss, evaluate, metric_names, step_mask
 from .runs import finish
@@ -89,56 +92,127 @@ class Progress:
             sys.stderr.write("\r" + " " * 80 + "\r")
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, step: int, warmup_steps: int) -> None:
-    """``optimizer.step()``, with every group's learning rate scaled by ``(step + 1) / warmup_steps`` while
-    ``step < warmup_steps`` (linear warmup on top of the schedule, which it leaves as it was)."""
+def optimizer_step(optimizer: torch.optim.Optimizer, step: int, warmup_steps: int, scaler=None) -> None:
+    """``optimizer.step()`` (through ``scaler``, a ``torch.amp.GradScaler``, when given), with every group's
+    learning rate scaled by ``(step + 1) / warmup_steps`` while ``step < warmup_steps`` (linear warmup on top
+    of the schedule, which it leaves as it was)."""
+    take_step = optimizer.step if scaler is None else lambda: scaler.step(optimizer)
     if step >= warmup_steps:
-        optimizer.step()
+        take_step()
         return
     scheduled = [group["lr"] for group in optimizer.param_groups]
     for group in optimizer.param_groups:
         group["lr"] *= (step + 1) / warmup_steps
-    optimizer.step()
+    take_step()
     for group, lr in zip(optimizer.param_groups, scheduled):
         group["lr"] = lr
 
 
+@dataclass
+class Engine:
+    """How a run computes: this process's ``world`` (``distributed.World``) and ``device``; ``autocast``, the
+    context of a training forward pass (``train.precision``); ``scaler``, fp16's gradient scaler (None
+    otherwise); ``forward``, the model or its ``torch.compile`` version (``train.compile``)."""
+
+    world: distributed.World
+    device: torch.device
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    scaler: torch.amp.GradScaler | None
+    forward: Callable
+
+
+def build_engine(config: ExperimentConfig, model, world: distributed.World, device: torch.device) -> Engine:
+    """The ``Engine`` of ``train.precision`` on ``device``.
+
+    Raises:
+        ConfigError: fp16 asked for on a device other than CUDA.
+    """
+    precision = config.train.precision
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.precision: 'fp16' needs CUDA (gradient scaling), the device is {device}; use bf16")
+    if precision == "fp32":
+        autocast = contextlib.nullcontext
+    else:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        autocast = partial(torch.autocast, device.type, dtype=dtype)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    return Engine(world, device, autocast, scaler, torch.compile(model) if config.train.compile else model)
+
+
 def train_epoch(
-    model, data: SequenceData, config: ExperimentConfig, optimizer, generator, device, progress: Progress, epoch: int
+    model,
+    data: SequenceData,
+    config: ExperimentConfig,
+    optimizer,
+    generator,
+    engine: Engine,
+    progress: Progress,
+    epoch: int,
 ):
     """One pass over the training split (epoch ``epoch``, from 1). Returns the mean loss, or a non-finite loss
-    as soon as one occurs."""
-    t = config.train
+    as soon as one occurs.
+
+    Under ``torchrun`` each rank runs its rows of every batch (``rank_loss``) and the ranks' gradients are
+    summed, so that each step is the step of one process on the whole batch (see ``distributed``).
+    """
+    t, world, device = config.train, engine.world, engine.device
     first_step = (epoch - 1) * math.ceil(len(data.train) / t.batch_size)
     model.train()
     order = torch.randperm(len(data.train), generator=generator)
     batches = list(order.split(t.batch_size))
+    parameters = [p for p in model.parameters() if p.requires_grad]
     total = 0.0
     for i, index in enumerate(batches):
-        cpu_batch = data.train.batch(index)
-        batch = Split(cpu_batch.x.to(device), cpu_batch.y.to(device), cpu_batch.lengths.to(device))
-        forcing = t.teacher_forcing if t.autoregressive else None
-        out = model(
-            batch.x,
-            batch.lengths,
-            teacher_forcing=forcing,
-            mode=t.mode if forcing is None else "scan",
-            generator=generator if device.type == "cpu" else None,
-        )
-        mask = None if t.loss == "ce" else step_mask(batch.lengths, batch.x.shape[1], t.loss_steps, generator)
-        loss = compute_loss(out, batch, t.loss, mask)
-        if not torch.isfinite(loss):
+        loss = rank_loss(data.train.batch(index), config, engine, generator)
+        whole_loss = distributed.total(torch.zeros((), device=device) if loss is None else loss.detach(), world)
+        if not torch.isfinite(whole_loss):
             progress.close()
-            return loss.item()
+            return whole_loss.item()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss is not None:
+            (loss if engine.scaler is None else engine.scaler.scale(loss)).backward()
+        distributed.sum_gradients(parameters, world)
+        if engine.scaler is not None:
+            engine.scaler.unscale_(optimizer)
         if config.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        optimizer_step(optimizer, first_step + i, config.optim.warmup_steps)
-        total += loss.item() * len(index)
-        progress.update(i + 1, loss.item())
+        optimizer_step(optimizer, first_step + i, config.optim.warmup_steps, engine.scaler)
+        if engine.scaler is not None:
+            engine.scaler.update()
+        total += whole_loss.item() * len(index)
+        progress.update(i + 1, whole_loss.item())
     progress.close()
     return total / len(data.train)
+
+
+def rank_loss(whole: Split, config: ExperimentConfig, engine: Engine, generator) -> torch.Tensor | None:
+    """This process's part of the training loss of the batch ``whole`` (on the CPU), None when its share of the
+    batch is empty. One process: the batch's loss. Rank r of N: the loss of its rows ``distributed.rows``
+    times their share of the batch's loss terms, so that the N parts add up to the batch's loss; its
+    teacher-forcing draws are its rows of the batch's (``distributed.drawing_rows``), and the loss steps
+    (``train.loss_steps``) are drawn for the whole batch, as one process draws them."""
+    t, world, device = config.train, engine.world, engine.device
+    start, stop = distributed.rows(len(whole), world)
+    forcing = t.teacher_forcing if t.autoregressive else None
+    draws = generator if device.type == "cpu" else None
+    if forcing is None:
+        drawing = contextlib.nullcontext(draws)
+    else:
+        sampled = config.warp.head == "gaussian" and config.warp.ar_feed == "sample"
+        noise = whole.x.dtype if sampled else None
+        drawing = distributed.drawing_rows(draws, start, stop, tuple(whole.x.shape), noise, world)
+    with drawing as draws:
+        if stop > start:
+            batch = Split(*(part[start:stop].to(device) for part in (whole.x, whole.y, whole.lengths)))
+            mode = t.mode if forcing is None else "scan"
+            with engine.autocast():
+                out = engine.forward(batch.x, batch.lengths, teacher_forcing=forcing, mode=mode, generator=draws)
+    mask = None if t.loss == "ce" else step_mask(whole.lengths.to(device), whole.x.shape[1], t.loss_steps, generator)
+    if stop == start:
+        return None
+    with engine.autocast():
+        loss = compute_loss(out, batch, t.loss, None if mask is None else mask[start:stop]).float()
+    return loss if world.size == 1 else loss * distributed.share_of_loss(mask, start, stop, len(whole))
 
 
 def train(
@@ -164,7 +238,20 @@ def train(
         run_dir = Path(run_dir)
         config = rundir.read_config(run_dir)
         rundir.check_writable(run_dir)
-    device = resolve_device(config.train.device)
+    with distributed.process_group(config.train.device) as (world, device):
+        return train_on(config, run_dir, world, device, progress, data)
+
+
+def train_on(
+    config: ExperimentConfig,
+    run_dir: Path | None,
+    world: distributed.World,
+    device: torch.device,
+    progress: bool,
+    data: SequenceData | None,
+) -> RunResult:
+    """``train`` in this process of ``world``, on ``device``: the checks, then rank 0 makes (or clears) the
+    run folder, every rank builds the model and restores the last checkpoint, and the epochs run."""
     data = build_dataset(config.data) if data is None else data
     if data.task != "forecast" and config.train.autoregressive:
         raise ConfigError(
@@ -175,17 +262,22 @@ def train(
     if config.train.metric not in names:
         raise ConfigError(f"train.metric: {config.train.metric!r} is not computed; choose one of {sorted(names)}")
     model = build_model(config, data, device)
+    engine = build_engine(config, model, world, device)
     optimizer, scheduler = build_optimizer(config, model)
     state = RunState()
     if run_dir is None:
-        run_dir = rundir.new_run_dir(config)
-        rundir.write_config(run_dir, config)
+        if world.main:
+            run_dir = rundir.new_run_dir(config)
+            rundir.write_config(run_dir, config)
+        run_dir = distributed.share(run_dir, world)
     else:
-        rundir.clear_stale(run_dir)
+        if world.main:
+            rundir.clear_stale(run_dir)
+        distributed.barrier(world)
         if rundir.checkpoint_path(run_dir, "last").is_file():
             state = restore(run_dir, model, optimizer, scheduler)
     try:
-        return run_epochs(run_dir, config, data, model, optimizer, scheduler, device, state, progress)
+        return run_epochs(run_dir, config, data, model, optimizer, scheduler, engine, state, progress)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir) from None
 
@@ -239,40 +331,48 @@ def run_epochs(
     model,
     optimizer,
     scheduler,
-    device,
+    engine: Engine,
     state: RunState,
     progress: bool,
 ) -> RunResult:
     """The epochs from ``state.start`` on (none when the run had stopped), a checkpoint after each, then the
-    test metrics and figures."""
+    test metrics and figures. Under ``torchrun``, rank 0 alone validates and writes; the others follow its
+    decisions (``distributed.share``)."""
     history, best, elapsed, stale = state.history, state.best, state.elapsed, state.stale
     start = config.train.epochs + 1 if state.stopped else state.start
-    t = config.train
+    t, world, device = config.train, engine.world, engine.device
     size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
     logger.info("run folder: %s  (%s, %s, %d parameters)", run_dir, config.model, size, count_parameters(model))
-    board = rundir.TensorBoard(run_dir, start) if t.tensorboard else None
+    if world.size > 1:
+        logger.info("data-parallel over %d processes (%s)", world.size, device.type)
+    board = rundir.TensorBoard(run_dir, start) if t.tensorboard and world.main else None
     try:
         for epoch in range(start, t.epochs + 1):
             began = time.monotonic()
             generator = epoch_generator(t.seed, epoch)
-            bar = Progress(math.ceil(len(data.train) / t.batch_size), f"epoch {epoch}/{t.epochs}", progress)
-            train_loss = train_epoch(model, data, config, optimizer, generator, device, bar, epoch)
+            steps = math.ceil(len(data.train) / t.batch_size)
+            bar = Progress(steps, f"epoch {epoch}/{t.epochs}", progress and world.main)
+            train_loss = train_epoch(model, data, config, optimizer, generator, engine, bar, epoch)
             if not math.isfinite(train_loss):
                 return stop_non_finite(run_dir, config.model, count_parameters(model), epoch, train_loss)
             row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             validate = epoch % t.val_every == 0 or epoch == t.epochs
-            if validate:
-                row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
-            out_of_time = budget_spent(t.time_budget, elapsed, time.monotonic() - began)
-            if out_of_time and not validate:  # the last epoch is always validated
-                row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
+            out_of_time = False
+            if world.main:
+                if validate:
+                    row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
+                out_of_time = budget_spent(t.time_budget, elapsed, time.monotonic() - began)
+                if out_of_time and not validate:  # the last epoch is always validated
+                    row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
+            row, out_of_time = distributed.share((row, out_of_time), world)
             if validate or out_of_time:
                 stale += 1
                 if is_better(t.metric, row[t.metric], best):
                     best, stale = row[t.metric], 0
-                    rundir.save_checkpoint(
-                        rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
-                    )
+                    if world.main:
+                        rundir.save_checkpoint(
+                            rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
+                        )
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(train_loss)
             elif scheduler is not None:
@@ -282,23 +382,10 @@ def run_epochs(
             row["time"] = elapsed
             history.append(row)
             stop = out_of_time or (t.patience is not None and stale >= t.patience)
-            rundir.save_checkpoint(
-                rundir.checkpoint_path(run_dir, "last"),
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "epoch": epoch,
-                    "best": best,
-                    "scheduler": None if scheduler is None else scheduler.state_dict(),
-                    "history": history,
-                    "elapsed": elapsed,
-                    "stale": stale,
-                    "stopped": stop,
-                },
-            )
-            rundir.write_metrics(run_dir, history)
-            if board is not None:
-                board.write(row)
+            if world.main:
+                save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, stale, stop)
+                if board is not None:
+                    board.write(row)
             eta = seconds * (t.epochs - epoch)
             shown = "  ".join(
                 f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr", "time") and "orig" not in k
@@ -315,6 +402,40 @@ def run_epochs(
     finally:
         if board is not None:
             board.close()
+    test, figures = finish_main(run_dir, config, data, model, device, history) if world.main else ({}, [])
+    test, figures = distributed.share((test, figures), world)
+    return RunResult(
+        run_dir=run_dir,
+        model=config.model,
+        parameters=count_parameters(model),
+        status="finished",
+        test_metrics=test,
+        plots=figures,
+    )
+
+
+def save_epoch(run_dir: Path, model, optimizer, scheduler, history, epoch, best, elapsed, stale, stop) -> None:
+    """Writes ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch."""
+    rundir.save_checkpoint(
+        rundir.checkpoint_path(run_dir, "last"),
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "history": history,
+            "elapsed": elapsed,
+            "stale": stale,
+            "stopped": stop,
+        },
+    )
+    rundir.write_metrics(run_dir, history)
+
+
+def finish_main(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, history):
+    """``runs.finish`` (test metrics and figures), after making sure there is a ``best.pt``."""
+    t = config.train
     if not rundir.checkpoint_path(run_dir, "best").is_file():
         rundir.save_checkpoint(
             rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": t.epochs}
@@ -324,15 +445,7 @@ def run_epochs(
             "weights and the test metrics below are theirs",
             t.metric,
         )
-    test, figures = finish(run_dir, config, data, model, device, history)
-    return RunResult(
-        run_dir=run_dir,
-        model=config.model,
-        parameters=count_parameters(model),
-        status="finished",
-        test_metrics=test,
-        plots=figures,
-    )
+    return finish(run_dir, config, data, model, device, history)
 
 
 def stop_non_finite(run_dir: Path, model: str, parameters: int, epoch: int, loss: float) -> RunResult:

@@ -13,7 +13,7 @@ from ..data import SequenceData, StandardScaler, build_dataset
 from ..data.benchmarks import prepare_cases
 from ..errors import InputError
 from . import plots, rundir
-from .build import build_model, resolve_device
+from .build import build_model, loading_device
 from .config import ExperimentConfig
 from .evaluation import evaluate, forecast, naive_metrics
 
@@ -45,7 +45,7 @@ def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, mode
 def load_run(run_dir: Path):
     """The config, data and best model of a run folder."""
     config = rundir.read_config(run_dir)
-    device = resolve_device(config.train.device)
+    device = loading_device(config.train.device)
     data = build_dataset(config.data)
     return config, data, best_model(run_dir, config, data, device), device
 
