@@ -3,6 +3,16 @@ import torch
 
 from warprnn import WARP, WarpConfig
 
+TINY = [  # msd-small cut to seconds: 3 batches an epoch, a root of width 8
+    "data.num_train=48",
+    "data.num_val=16",
+    "data.num_test=16",
+    "data.seq_len=16",
+    "data.context=4",
+    "warp.root_width=8",
+    "train.batch_size=16",
+]
+
 
 def perturb_transition(model: WARP, a_scale: float) -> None:
     """Moves A off its initialisation with a gain of about ``a_scale``: a dense A by ``a_scale / sqrt(D)``

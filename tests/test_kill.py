@@ -15,20 +15,12 @@ from pathlib import Path
 
 import torch
 
+from conftest import TINY
 from warprnn.training import load_experiment, train
 from warprnn.training.rundir import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = [
-    "data.num_train=48",
-    "data.num_val=16",
-    "data.num_test=16",
-    "data.seq_len=16",
-    "data.context=4",
-    "warp.root_width=8",
-    "train.batch_size=16",
-    "train.epochs=4",
-]
+ARGS = [*TINY, "train.epochs=4"]
 STALLED_WRITER = """
 import io, os, sys, time
 from pathlib import Path

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY as TINY_RUN
 from warprnn import WARP, WarpConfig, atomic
 from warprnn.cli import main
 from warprnn.data import DataConfig, build_dataset
@@ -28,16 +29,7 @@ from warprnn.training import load_experiment, loop, rundir, train
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 MSD = str(REPO / "configs" / "msd-small.yaml")
-TINY = [
-    "data.num_train=48",
-    "data.num_val=16",
-    "data.num_test=16",
-    "data.seq_len=16",
-    "data.context=4",
-    "warp.root_width=8",
-    "train.batch_size=16",
-    "train.epochs=1",
-]
+TINY = [*TINY_RUN, "train.epochs=1"]
 TS_HEADER = (
     "@problemName Heartbeat\n@univariate false\n@dimensions 2\n@equalLength false\n@classLabel true a b\n@data\n"
 )

@@ -11,20 +11,11 @@ import time
 import pytest
 import torch
 
+from conftest import TINY
 from warprnn.cli import main
 from warprnn.data import build_dataset
 from warprnn.training import build, evaluation, load_experiment, loop, train
 from warprnn.training.rundir import load_checkpoint
-
-TINY = [
-    "data.num_train=48",
-    "data.num_val=16",
-    "data.num_test=16",
-    "data.seq_len=16",
-    "data.context=4",
-    "warp.root_width=8",
-    "train.batch_size=16",
-]
 
 
 def tiny(tmp_path, *extra):

@@ -139,12 +139,7 @@ def pixel_data(config: DataConfig, source: str, classify: bool) -> SequenceData:
             )
         parts[part] = images, labels
     generator = torch.Generator().manual_seed(config.seed)
-    val, train = carve(
-        len(parts["train"][1]),
-        config.val_fraction,
-        generator,
-        torch.from_numpy(parts["train"][1].astype(np.int64)) if config.stratify else None,
-    )
+    val, train = validation_part(config, torch.from_numpy(parts["train"][1].astype(np.int64)), generator)
     chosen = [("train", train), ("train", val), ("t10k", torch.arange(len(parts["t10k"][1])))]
     splits = []
     for (part, index), n in zip(chosen, (config.num_train, config.num_val, config.num_test)):
