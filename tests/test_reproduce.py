@@ -11,7 +11,7 @@ import pytest
 from warprnn.cli import main
 from warprnn.experiments import dsr, real
 from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
-from warprnn.experiments.report import MODEL_NAMES, mean_std
+from warprnn.experiments.report import MODEL_NAMES, RunSpec, mean_std, run_configs
 from warprnn.training import plots
 
 TINY = [
@@ -140,7 +140,9 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     assert (
         main(["reproduce", "real", *tiny, "--seeds", "2", "--out", "results", "--tasks", "mnist", "basicmotions"]) == 0
     )
-    assert main(["reproduce", "real", *tiny, "--seeds", "1", "--out", "results", "--tasks", "etth1"]) == 0
+    assert (
+        main(["reproduce", "real", *tiny, "--seeds", "1", "--jobs", "2", "--out", "results", "--tasks", "etth1"]) == 0
+    )
     report = (tmp_path / "results" / "real-cpu.md").read_text()
     rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
     assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
@@ -153,4 +155,25 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
         assert (tmp_path / "results" / "figures" / f"real-cpu-{name}-curves.png").is_file()
     assert "mnist-class" not in report and " - |" not in report  # every metric of the tasks run was computed
     assert "![mnist](figures/real-cpu-mnist.png)" in report
+    assert "--seeds 2 --jobs 1 --tasks mnist basicmotions" in report and "--seeds 1 --jobs 2 --tasks etth1" in report
     assert main(["reproduce", "dsr", "--tasks", "mnist"]) == 2  # dsr has no tasks
+
+
+def test_run_configs_in_two_processes_gives_the_runs_of_one(tmp_path):
+    specs = [
+        RunSpec(
+            "msd-small",
+            (*TINY, "train.epochs=2", "train.plots=false", "data.num_train=16", f"train.seed={seed}"),
+            tmp_path / str(jobs),
+            f"s{seed}",
+        )
+        for jobs in (1, 2)
+        for seed in (0, 1)
+    ]
+    serial, parallel = run_configs(specs[:2], jobs=1), run_configs(specs[2:], jobs=2)
+    for (one, _), (two, minutes) in zip(serial, parallel):
+        assert two.run_dir.parent == tmp_path / "2" and two.run_dir.name.startswith(one.run_dir.name.split("-")[0])
+        assert two.test_metrics == pytest.approx(one.test_metrics, rel=1e-4) and minutes > 0
+    assert serial[0][0].test_metrics != serial[1][0].test_metrics  # the seeds differ: the order was kept
+    with pytest.raises(ValueError, match="jobs"):
+        run_configs(specs, jobs=0)

@@ -334,6 +334,23 @@ def test_patience_stops_after_that_many_validations_without_improvement(tmp_path
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 2
 
 
+def test_epoch_size_draws_that_many_distinct_sequences_afresh_each_epoch(tmp_path, monkeypatch):
+    real, batches = loop.rank_loss, []
+
+    def recording(whole, *args):
+        batches.append(whole.x.flatten(1))
+        return real(whole, *args)
+
+    monkeypatch.setattr(loop, "rank_loss", recording)
+    train(tiny(tmp_path, "train.epochs=2", "train.epoch_size=32"))  # of 48 training sequences, batches of 16
+    assert [len(b) for b in batches] == [16] * 4
+    epochs = [torch.cat(batches[:2]), torch.cat(batches[2:])]
+    assert all(len(torch.unique(e, dim=0)) == 32 for e in epochs)
+    assert len(torch.unique(torch.cat(epochs), dim=0)) > 32  # the second draw is not the first
+    with pytest.raises(ValueError, match="epoch_size"):
+        tiny(tmp_path, "train.epoch_size=0")
+
+
 def test_warmup_scales_the_first_steps_and_restores_the_schedule():
     class Recorder:
         param_groups = [{"lr": 1.0}, {"lr": 0.5}]

@@ -200,7 +200,9 @@ def cmd_reproduce(args) -> int:
         logging.getLogger("warprnn.training").setLevel(logging.WARNING)
     if args.tasks and args.experiment != "real":
         raise ValueError(f"--tasks: only 'reproduce real' has tasks, got reproduce {args.experiment}")
-    extra = {"tasks": args.tasks} if args.tasks else {}
+    if args.jobs != 1 and args.experiment != "real":
+        raise ValueError(f"--jobs: only 'reproduce real' trains runs in parallel, got reproduce {args.experiment}")
+    extra = ({"tasks": args.tasks} if args.tasks else {}) | ({"jobs": args.jobs} if args.jobs != 1 else {})
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides, **extra)
     print(f"report: {path}")
     return 0
@@ -313,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
     p.add_argument("--out", default="docs/results", help="folder of the report (default docs/results)")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="real only: some of its tasks (default: all)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="real only: training runs at once, each with its share of the torch threads (default 1)",
+    )
     p.set_defaults(run=cmd_reproduce)
     return parser
 

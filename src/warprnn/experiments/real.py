@@ -24,7 +24,7 @@ import torch
 from ..atomic import write_text
 from ..training import load_run, plots
 from ..training.evaluation import forecast
-from .report import MODEL_NAMES, check_scale, machine, mean_std, run_config
+from .report import MODEL_NAMES, RunSpec, check_scale, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ TASKS = {
     "mnist-class": Task("mnist-class", (), RECURRENT, ("test_accuracy", "test_f1"), "val_accuracy"),
     "basicmotions": Task("basicmotions", (), RECURRENT, ("test_accuracy", "test_f1"), "val_accuracy"),
 }
-FIELDS = ("task", "model", "seed", "parameters", "status", "epochs", "minutes", "run_dir")
+FIELDS = ("task", "model", "seed", "parameters", "status", "epochs", "minutes", "run_dir", "command")
 REAL_NOTE = """Paper figures for these tasks are at the authors' sizes on a GPU (configs `mnist-paper`,
 `etth1-paper`, `uea-*`), trained for hundreds to thousands of epochs on the full data; the runs here are
 CPU-sized (small roots, and as much data and as many epochs as the budget allows), so their numbers are not
@@ -69,11 +69,14 @@ bits per dimension, PEMS08 RMSE 10.1, UEA accuracy 83.53% (SelfRegulationSCP1), 
 reports about 93%."""
 
 
-def run_real(scale: str, seeds: int, out: Path, overrides: list[str] = (), tasks: list[str] | None = None) -> Path:
+def run_real(
+    scale: str, seeds: int, out: Path, overrides: list[str] = (), tasks: list[str] | None = None, jobs: int = 1
+) -> Path:
     """Trains every model of ``tasks`` (default: all of ``TASKS``) for ``seeds`` seeds, updates
     ``out/real-SCALE-runs.csv`` and writes ``out/real-SCALE.md`` from all of its rows, with the validation
     curves of each task against wall-clock time and the MNIST completions. Real data sets need
-    ``data.root=DIR`` among the overrides unless ``$WARPRNN_DATA`` points at them.
+    ``data.root=DIR`` among the overrides unless ``$WARPRNN_DATA`` points at them. ``jobs``: runs trained at
+    once (``run_configs``).
     """
     check_scale(scale)
     tasks = list(TASKS) if not tasks else tasks
@@ -82,18 +85,6 @@ def run_real(scale: str, seeds: int, out: Path, overrides: list[str] = (), tasks
         raise ValueError(f"--tasks: unknown {unknown}; expected some of {list(TASKS)}")
     out, began = Path(out), time.time()
     run_root = Path("runs") / f"real-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
-    rows = []
-    for name in tasks:
-        rows += train_task(name, scale, seeds, list(overrides), run_root)
-        draw_curves(name, [r for r in rows if r["task"] == name], out / "figures" / f"real-{scale}-{name}-curves.png")
-        if name == "mnist":
-            completion_figure(
-                {r["model"]: Path(r["run_dir"]) for r in rows if r["task"] == name and r["seed"] == 0},
-                out / "figures" / f"real-{scale}-mnist.png",
-            )
-    runs_csv = out / f"real-{scale}-runs.csv"
-    rows = [r for r in read_rows(runs_csv) if r["task"] not in tasks] + rows
-    write_rows(runs_csv, rows)
     command = shlex.join(
         [
             "warprnn",
@@ -104,52 +95,70 @@ def run_real(scale: str, seeds: int, out: Path, overrides: list[str] = (), tasks
             scale,
             "--seeds",
             str(seeds),
+            "--jobs",
+            str(jobs),
             "--tasks",
             *tasks,
             "--out",
             str(out),
         ]
     )
+    rows = []
+    for name in tasks:
+        rows += [r | {"command": command} for r in train_task(name, scale, seeds, list(overrides), run_root, jobs)]
+        draw_curves(name, [r for r in rows if r["task"] == name], out / "figures" / f"real-{scale}-{name}-curves.png")
+        if name == "mnist":
+            completion_figure(
+                {r["model"]: Path(r["run_dir"]) for r in rows if r["task"] == name and r["seed"] == 0},
+                out / "figures" / f"real-{scale}-mnist.png",
+            )
+    runs_csv = out / f"real-{scale}-runs.csv"
+    rows = [r for r in read_rows(runs_csv) if r["task"] not in tasks] + rows
+    write_rows(runs_csv, rows)
     path = out / f"real-{scale}.md"
     write_text(path, report(scale, rows, out, command, time.time() - began, run_root))
     logger.info("wrote %s", path)
     return path
 
 
-def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root: Path) -> list[dict]:
-    """Trains every model of task ``name`` for each seed; one row (``FIELDS`` and the test metrics) a run."""
-    task, rows = TASKS[name], []
-    for model in task.models:
-        for seed in range(seeds):
-            started = time.time()
-            run = run_config(
-                f"{task.stem}-{scale}",
-                [*task.overrides, f"model={model}", f"train.seed={seed}", f"data.seed={seed}", *overrides],
-                run_root,
-                f"{name}-{model}-s{seed}",
-            )
-            history = list(csv.DictReader((run.run_dir / "metrics.csv").read_text().splitlines()))
-            row = dict(
-                task=name,
-                model=model,
-                seed=seed,
-                parameters=run.parameters,
-                status=run.status,
-                epochs=len(history),
-                minutes=(time.time() - started) / 60,
-                run_dir=str(run.run_dir),
-            )
-            rows.append(row | {k: run.test_metrics.get(k, math.nan) for k in task.metrics})
-            logger.info(
-                "%-12s %-6s seed %d: %s, %d epochs in %.1f min: %s",
-                name,
-                model,
-                seed,
-                run.status,
-                len(history),
-                row["minutes"],
-                ", ".join(f"{k} {rows[-1][k]:.4g}" for k in task.metrics),
-            )
+def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root: Path, jobs: int = 1) -> list[dict]:
+    """Trains every model of task ``name`` for each seed, ``jobs`` runs at a time; one row (``FIELDS`` and
+    the test metrics) a run."""
+    task = TASKS[name]
+    keys = [(model, seed) for model in task.models for seed in range(seeds)]
+    specs = [
+        RunSpec(
+            f"{task.stem}-{scale}",
+            (*task.overrides, f"model={model}", f"train.seed={seed}", f"data.seed={seed}", *overrides),
+            run_root,
+            f"{name}-{model}-s{seed}",
+        )
+        for model, seed in keys
+    ]
+    rows = []
+    for (model, seed), (run, minutes) in zip(keys, run_configs(specs, jobs)):
+        history = list(csv.DictReader((run.run_dir / "metrics.csv").read_text().splitlines()))
+        row = dict(
+            task=name,
+            model=model,
+            seed=seed,
+            parameters=run.parameters,
+            status=run.status,
+            epochs=len(history),
+            minutes=minutes,
+            run_dir=str(run.run_dir),
+        )
+        rows.append(row | {k: run.test_metrics.get(k, math.nan) for k in task.metrics})
+        logger.info(
+            "%-12s %-6s seed %d: %s, %d epochs in %.1f min: %s",
+            name,
+            model,
+            seed,
+            run.status,
+            len(history),
+            minutes,
+            ", ".join(f"{k} {rows[-1][k]:.4g}" for k in task.metrics),
+        )
     return rows
 
 
@@ -173,7 +182,7 @@ def read_rows(path: Path) -> list[dict]:
     for row in csv.DictReader(path.read_text().splitlines()):
         rows.append(
             {
-                k: (v if k in ("task", "model", "status", "run_dir") else float(v) if v else math.nan)
+                k: (v if k in ("task", "model", "status", "run_dir", "command") else float(v) if v else math.nan)
                 for k, v in row.items()
             }
             | {"seed": int(row["seed"]), "epochs": int(row["epochs"])}
@@ -223,7 +232,10 @@ def report(scale: str, rows: list[dict], out: Path, command: str, seconds: float
         extra = f" with `{' '.join(task.overrides)}`" if task.overrides else ""
         curves = f"real-{scale}-{name}-curves.png"
         figure = f"\n\n![{name} curves](figures/{curves})" if (out / "figures" / curves).is_file() else ""
-        sections.append(f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}.\n\n{task_table(name, rows)}{figure}")
+        made = "; ".join(f"`{c}`" for c in sorted({r.get("command") or "?" for r in rows if r["task"] == name}))
+        sections.append(
+            f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}; made by {made}.\n\n{task_table(name, rows)}{figure}"
+        )
     mnist = out / "figures" / f"real-{scale}-mnist.png"
     completions = (
         (

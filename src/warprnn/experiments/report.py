@@ -3,10 +3,15 @@ config, and the pieces of a markdown report (mean ± std, the machine)."""
 
 from __future__ import annotations
 
+import logging
 import math
+import multiprocessing
 import os
 import platform
 import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,3 +58,47 @@ def run_config(config_name: str, overrides: list[str], run_root: Path, name: str
     """Trains the shipped config ``config_name`` with ``overrides`` into ``run_root/name-*``."""
     config = load_experiment(config_name, [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
     return train(config)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of an experiment: the shipped config ``config_name`` with ``overrides``, written to
+    ``run_root/name-*``."""
+
+    config_name: str
+    overrides: tuple[str, ...]
+    run_root: Path
+    name: str
+
+
+def timed_run(spec: RunSpec) -> tuple[RunResult, float]:
+    """Trains ``spec``; returns its result and the wall-clock minutes it took."""
+    began = time.time()
+    return run_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name), (time.time() - began) / 60
+
+
+LOGGERS = ("warprnn", "warprnn.training")
+
+
+def worker_setup(threads: int, levels: tuple[int, ...]) -> None:
+    """A worker process of ``run_configs``: ``threads`` torch threads, and the parent's levels of ``LOGGERS``
+    with their messages on stderr."""
+    torch.set_num_threads(threads)
+    for name, level in zip(LOGGERS, levels):
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("warprnn").addHandler(logging.StreamHandler())
+
+
+def run_configs(specs: list[RunSpec], jobs: int = 1) -> list[tuple[RunResult, float]]:
+    """Trains every run of ``specs``, ``jobs`` at a time (``jobs`` > 1: worker processes sharing the
+    parent's torch threads, one each on a 2-core machine with 2 jobs, so that runs under the same
+    ``train.time_budget`` get the same compute). Returns ``(result, minutes)`` in the order of ``specs``."""
+    if jobs < 1:
+        raise ValueError(f"jobs: expected an integer >= 1, got {jobs}")
+    if jobs == 1:
+        return [timed_run(spec) for spec in specs]
+    threads = max(1, torch.get_num_threads() // jobs)
+    levels = tuple(logging.getLogger(name).level for name in LOGGERS)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=worker_setup, initargs=(threads, levels)) as pool:
+        return list(pool.map(timed_run, specs))

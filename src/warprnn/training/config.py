@@ -89,6 +89,9 @@ class TrainConfig:
         patience: early stopping: stop after this many validations in a row without a better ``metric``
             (None: never).
         batch_size: sequences per step.
+        epoch_size: sequences per epoch: each epoch draws this many of the training split without
+            replacement, a fresh draw every epoch, so that a large split is validated (and checkpointed,
+            and timed against ``time_budget``) more often than once a pass (None: the whole split).
         loss: ``mse``, ``nll`` (Gaussian negative log-likelihood; needs head ``gaussian``) or ``ce``
             (cross-entropy; needs head ``classification``).
         autoregressive: feed the model's own predictions during training, each step replaced by the
@@ -125,6 +128,7 @@ class TrainConfig:
     time_budget: float | None = None
     patience: int | None = None
     batch_size: int = 64
+    epoch_size: int | None = None
     loss: Literal["mse", "nll", "ce"] = "mse"
     autoregressive: bool = False
     teacher_forcing: float = 0.5
@@ -144,6 +148,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         positive_int("train.epochs", self.epochs)
         positive_int("train.batch_size", self.batch_size)
+        if self.epoch_size is not None:
+            positive_int("train.epoch_size", self.epoch_size)
         positive_int("train.val_every", self.val_every)
         check_fields(self, "train")
         if self.loss_steps is not None:

@@ -65,6 +65,11 @@ def budget_spent(budget: float | None, elapsed: float, epoch: float) -> bool:
     return budget is not None and elapsed + 2 * epoch > 60 * budget
 
 
+def epoch_length(split: int, epoch_size: int | None) -> int:
+    """Sequences an epoch trains on: ``train.epoch_size`` of a training split of ``split``, at most all."""
+    return split if epoch_size is None else min(split, epoch_size)
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The random source of one epoch (shuffling, teacher forcing, loss steps)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -156,9 +161,10 @@ def train_epoch(
     summed, so that each step is the step of one process on the whole batch (see ``distributed``).
     """
     t, world, device = config.train, engine.world, engine.device
-    first_step = (epoch - 1) * math.ceil(len(data.train) / t.batch_size)
+    size = epoch_length(len(data.train), t.epoch_size)
+    first_step = (epoch - 1) * math.ceil(size / t.batch_size)
     model.train()
-    order = torch.randperm(len(data.train), generator=generator)
+    order = torch.randperm(len(data.train), generator=generator)[:size]
     batches = list(order.split(t.batch_size))
     parameters = [p for p in model.parameters() if p.requires_grad]
     total = 0.0
@@ -182,7 +188,7 @@ def train_epoch(
         total += whole_loss.item() * len(index)
         progress.update(i + 1, whole_loss.item())
     progress.close()
-    return total / len(data.train)
+    return total / size
 
 
 def rank_loss(whole: Split, config: ExperimentConfig, engine: Engine, generator) -> torch.Tensor | None:
@@ -350,7 +356,7 @@ def run_epochs(
         for epoch in range(start, t.epochs + 1):
             began = time.monotonic()
             generator = epoch_generator(t.seed, epoch)
-            steps = math.ceil(len(data.train) / t.batch_size)
+            steps = math.ceil(epoch_length(len(data.train), t.epoch_size) / t.batch_size)
             bar = Progress(steps, f"epoch {epoch}/{t.epochs}", progress and world.main)
             train_loss = train_epoch(model, data, config, optimizer, generator, engine, bar, epoch)
             if not math.isfinite(train_loss):
