@@ -322,6 +322,15 @@ def test_a_resumed_run_continues_the_same_budget(tmp_path, monkeypatch):
     assert state["elapsed"] == 40.0 and not state["stopped"]
 
 
+def test_cosine_under_a_time_budget_decays_over_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "time", FakeClock())  # epochs of 20 s in a 2-minute budget
+    extra = ("train.epochs=1000", "train.time_budget=2", "optim.scheduler=cosine", "optim.lr=1e-3", "optim.min_lr=1e-5")
+    result = train(tiny(tmp_path, *extra))
+    lrs = [float(r["lr"]) for r in csv.DictReader((result.run_dir / "metrics.csv").read_text().splitlines())]
+    expected = [build.cosine(20 * i / 120, 1e-2) * 1e-3 for i in range(len(lrs))]  # the rate each epoch used
+    assert len(lrs) > 3 and lrs == pytest.approx(expected)  # not the 1,000 epochs' decay: about 1e-3 all along
+
+
 def test_patience_stops_after_that_many_validations_without_improvement(tmp_path, monkeypatch):
     real, scores = loop.evaluate, iter([1.0, 0.5, 0.7, 0.6, 0.55, 0.1])
 

@@ -65,6 +65,32 @@ def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.n
     return build_named_model(config.model, warp, device=device)
 
 
+def cosine(fraction: float, floor: float) -> float:
+    """The cosine schedule's factor on the learning rate after ``fraction`` of training: from 1 down to
+    ``floor`` (at ``fraction`` >= 1)."""
+    return floor + (1 - floor) * (1 + math.cos(math.pi * min(fraction, 1.0))) / 2
+
+
+class BudgetCosine:
+    """``optim.scheduler=cosine`` under ``train.time_budget``: the decay follows the fraction of the budget
+    spent (``step(fraction)`` after each epoch), not the epochs, so that it reaches ``min_lr`` as the budget
+    runs out however many epochs that is."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, floor: float):
+        self.optimizer, self.floor = optimizer, floor
+        self.base = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self, fraction: float) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = base * cosine(fraction, self.floor)
+
+    def state_dict(self) -> dict:
+        return {"base": self.base}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = state["base"]
+
+
 def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None)."""
     o = config.optim
@@ -87,11 +113,11 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
             patience=o.plateau_patience,
             min_lr=[group["lr"] * floor for group in optimizer.param_groups],
         )
+    elif o.scheduler == "cosine" and config.train.time_budget is not None:
+        scheduler = BudgetCosine(optimizer, floor)
     elif o.scheduler == "cosine":
         epochs = config.train.epochs
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda epoch: floor + (1 - floor) * (1 + math.cos(math.pi * epoch / epochs)) / 2
-        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: cosine(epoch / epochs, floor))
     else:
         scheduler = None
     return optimizer, scheduler

@@ -43,7 +43,7 @@ class OptimConfig:
         grad_clip: maximum global gradient norm (0: no clipping).
         scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
             not improved for ``plateau_patience`` epochs); ``cosine`` (cosine decay to ``min_lr`` over
-            all epochs).
+            all epochs or, under ``train.time_budget``, over the budget's minutes).
         plateau_factor, plateau_patience: see ``scheduler``.
         min_lr: the floor of both schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``).
         warmup_steps: the first this many optimiser steps of the run ramp every group's learning rate

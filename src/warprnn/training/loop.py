@@ -24,7 +24,7 @@ from ..baselines import count_parameters
 from ..data import SequenceData, Split, build_dataset
 from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import distributed, rundir
-from .build import build_model, build_optimizer
+from .build import BudgetCosine, build_model, build_optimizer
 from .config import ExperimentConfig
 from .evaluation import compute_loss, evaluate, metric_names, step_mask
 from .runs import finish
@@ -379,12 +379,14 @@ def run_epochs(
                         rundir.save_checkpoint(
                             rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
                         )
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(train_loss)
-            elif scheduler is not None:
-                scheduler.step()
             seconds = time.monotonic() - began
             elapsed += seconds
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(train_loss)
+            elif isinstance(scheduler, BudgetCosine):
+                scheduler.step(elapsed / (60 * t.time_budget))
+            elif scheduler is not None:
+                scheduler.step()
             row["time"] = elapsed
             history.append(row)
             stop = out_of_time or (t.patience is not None and stale >= t.patience)
