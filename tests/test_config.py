@@ -92,10 +92,13 @@ def test_float_options_read_exponents_and_integers(tmp_path):
 
 
 def choices(hint) -> tuple | None:
-    """The values of a ``Literal`` declaration (also inside ``X | None``), else None."""
-    for candidate in (hint, *typing.get_args(hint)):
-        if typing.get_origin(candidate) is typing.Literal:
-            return typing.get_args(candidate)
+    """The values of a ``Literal`` declaration (also ``Literal[...] | None``), else None (also for a union
+    with other types, such as ``optim.lr_A``, whose message names every member)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return typing.get_args(hint)
+    members = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(members) == 1 and typing.get_origin(members[0]) is typing.Literal:
+        return typing.get_args(members[0])
     return None
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -246,6 +247,39 @@ def test_lr_A_sets_the_transition_learning_rate_only(tmp_path):
     assert transition["lr"] == pytest.approx(1e-6) and rest["lr"] == pytest.approx(1e-4)  # floors scaled alike
     gru = build.build_model(load_experiment(None, ["model=gru", "optim.lr_A=1e-5"]), data, torch.device("cpu"))
     assert len(build.build_optimizer(config, gru)[0].param_groups) == 1  # no A: one group
+
+
+@pytest.mark.parametrize(
+    "lr_A, transition, expected",
+    [("scaled", "dense", "lr / D"), ("scaled", "diagonal", "lr"), ("null", "dense", "lr"), ("2e-4", "dense", "2e-4")],
+)
+def test_lr_A_scaled_is_lr_over_D_theta_for_a_dense_A(tmp_path, lr_A, transition, expected):
+    config = tiny(tmp_path, "optim.lr=1e-3", f"optim.lr_A={lr_A}", f"warp.transition={transition}")
+    model = build.build_model(config, build_dataset(config.data), torch.device("cpu"))
+    rates = {"lr / D": 1e-3 / model.d_theta, "lr": 1e-3, "2e-4": 2e-4}
+    assert build.build_optimizer(config, model)[0].param_groups[1]["lr"] == pytest.approx(rates[expected])
+
+
+@pytest.mark.parametrize("lr_A, bound", [("scaled", "lr"), ("null", "lr D")])
+def test_scaled_lr_A_bounds_the_growth_of_A_per_step_by_lr(tmp_path, lr_A, bound):
+    """The steepest growth of ||A||_2: a gradient of -1 on every entry, which Adam turns into a step of
+    about its rate on every entry, all in the direction of the all-ones matrix (norm D x the rate).
+    Under ``scaled`` ten steps grow ||A||_2 by about 10 lr; at ``lr`` (the paper's) by about 10 lr D."""
+    config = tiny(tmp_path, "optim.lr=1e-3", f"optim.lr_A={lr_A}", "optim.grad_clip=0")
+    model = build.build_model(config, build_dataset(config.data), torch.device("cpu"))
+    optimizer, _ = build.build_optimizer(config, model)
+    for _ in range(10):
+        optimizer.zero_grad()
+        (-model.A.sum()).backward()
+        optimizer.step()
+    growth = torch.linalg.matrix_norm(model.A.detach(), ord=2).item() - 1
+    expected = 10 * 1e-3 * (1 if bound == "lr" else model.d_theta)
+    assert growth == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_paper_configs_train_A_at_the_papers_single_rate():
+    for path in sorted(Path("configs").glob("*-paper.yaml")) + sorted(Path("configs").glob("uea-*.yaml")):
+        assert load_experiment(path).optim.lr_A is None, path.name
 
 
 def test_lr_A_zero_keeps_the_transition_fixed(tmp_path):

@@ -35,16 +35,17 @@ Mode = Literal["reference", "scan", "conv", "auto"]
 def mismatch(hint, value) -> str | None:
     """What a value of the declared type ``hint`` would be, in words, when ``value`` is not one (None: it is).
 
-    Understands ``Literal``, ``X | None``, ``bool``, ``int``, ``float`` (any finite number), ``str`` and
+    Understands ``Literal``, unions (``X | Y | None``), ``bool``, ``int``, ``float`` (any finite number), ``str`` and
     dataclasses; other declarations accept anything.
     """
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        problem = mismatch(inner, value)
-        return problem and f"{problem} or null"
+        problems = [mismatch(a, value) for a in args if a is not type(None)]
+        if not all(problems):
+            return None
+        return " or ".join(problems + (["null"] if type(None) in args else []))
     if typing.get_origin(hint) is Literal:
         flag = isinstance(value, bool) and not any(isinstance(a, bool) for a in args)  # True == 1
         return None if not flag and value in args else f"one of {list(args)}"
@@ -281,7 +282,8 @@ def from_dict(cls: type[Config], values: Mapping[str, Any], prefix: str = "") ->
 
 
 def _as_declared(name: str, value: Any, hint) -> Any:
-    """Reads a number for a float option: YAML 1.1 leaves ``3e-4`` a string, and ``1`` an int."""
+    """Reads a number for a float option (YAML 1.1 leaves ``3e-4`` a string, and ``1`` an int), unless the
+    option also declares that value (``lr_A: scaled``)."""
     if float not in typing.get_args(hint) + (hint,) or value is None:
         return value
     if isinstance(value, (int, str)) and not isinstance(value, bool):
@@ -289,6 +291,8 @@ def _as_declared(name: str, value: Any, hint) -> Any:
             return float(value)
         except (ValueError, OverflowError):
             pass
-    if not isinstance(value, float):
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    others = [a for a in typing.get_args(hint) if a not in (float, type(None))]
+    if not isinstance(value, float) and (not others or mismatch(hint, value)):
+        expected = mismatch(hint, value) if others else "a number"
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}")
     return value

@@ -91,6 +91,17 @@ class BudgetCosine:
         self.base = state["base"]
 
 
+def transition_lr(config: ExperimentConfig, model: torch.nn.Module) -> float:
+    """The learning rate of WARP's transition A (``optim.lr_A``): ``scaled`` is ``lr / D_theta`` for a dense
+    A and ``lr`` for a structured one; None is ``lr``."""
+    o = config.optim
+    if o.lr_A is None:
+        return o.lr
+    if o.lr_A == "scaled":
+        return o.lr / model.d_theta if config.warp.transition == "dense" else o.lr
+    return o.lr_A
+
+
 def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None)."""
     o = config.optim
@@ -101,9 +112,7 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
 
     transition = [p for name, p in model.named_parameters() if is_A(name)]
     rest = [p for name, p in model.named_parameters() if not is_A(name)]
-    groups = [{"params": rest}] + (
-        [{"params": transition, "lr": o.lr if o.lr_A is None else o.lr_A}] if transition else []
-    )
+    groups = [{"params": rest}] + ([{"params": transition, "lr": transition_lr(config, model)}] if transition else [])
     optimizer = cls(groups, lr=o.lr, weight_decay=o.weight_decay)
     floor = o.min_lr / o.lr  # both schedules scale every group's learning rate by the same factor
     if o.scheduler == "plateau":

@@ -32,13 +32,15 @@ class OptimConfig:
     Attributes:
         name: ``adam`` or ``adamw``.
         lr: initial learning rate.
-        lr_A: initial learning rate of WARP's transition matrix A (None: ``lr``). Adam moves each of
-            A's D_theta^2 entries by about this much per step, so A's spectral radius can grow by up to
-            ``lr_A D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and
-            lr 1e-3 within the first epoch); a smaller ``lr_A`` keeps such runs finite while the rest of
-            the model trains at ``lr``; 0 keeps A fixed (a root whose state has a fixed meaning,
-            ``msd-moments``). Schedules scale both alike. A structured A (``warp.transition``): the
-            parameters of its ``transition`` module.
+        lr_A: initial learning rate of WARP's transition A. Adam moves each of a dense A's D_theta^2
+            entries by about its learning rate per step, so at ``lr`` A's spectral norm can grow by up to
+            ``lr D_theta`` per step and its powers A^t overflow on long sequences (at T = 784 and lr 1e-3
+            within the first epoch). ``scaled`` (the default): ``lr / D_theta`` for a dense A, so that one
+            step moves A's spectral norm by at most about ``lr``, and ``lr`` for a structured A
+            (``warp.transition``, whose entries do not all add up); None: ``lr``, the paper's single rate;
+            a number: that rate; 0 keeps A fixed (a root whose state has a fixed meaning,
+            ``msd-moments``). Schedules scale A's rate like ``lr``. Against the alternative of a bounded A
+            (``warp.transition_norm=spectral``) see the README.
         weight_decay: decoupled for ``adamw``, L2 for ``adam``.
         grad_clip: maximum global gradient norm (0: no clipping).
         scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
@@ -52,7 +54,7 @@ class OptimConfig:
 
     name: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3
-    lr_A: float | None = None
+    lr_A: float | Literal["scaled"] | None = "scaled"
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     scheduler: Literal["none", "plateau", "cosine"] = "none"
@@ -66,8 +68,8 @@ class OptimConfig:
         positive_int("optim.warmup_steps", self.warmup_steps, minimum=0)
         if not self.lr > 0:
             raise ConfigError(f"optim.lr: expected a positive number, got {self.lr!r}")
-        if self.lr_A is not None and not self.lr_A >= 0:
-            raise ConfigError(f"optim.lr_A: expected a number >= 0 or null, got {self.lr_A!r}")
+        if isinstance(self.lr_A, float | int) and not self.lr_A >= 0:
+            raise ConfigError(f"optim.lr_A: expected a number >= 0, 'scaled' or null, got {self.lr_A!r}")
         if not 0 < self.plateau_factor < 1:
             raise ConfigError(f"optim.plateau_factor: expected a number in (0, 1), got {self.plateau_factor!r}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:
