@@ -177,3 +177,18 @@ def test_run_configs_in_two_processes_gives_the_runs_of_one(tmp_path):
     assert serial[0][0].test_metrics != serial[1][0].test_metrics  # the seeds differ: the order was kept
     with pytest.raises(ValueError, match="jobs"):
         run_configs(specs, jobs=0)
+
+
+def test_targets_table_says_which_targets_hold():
+    rows = [
+        dict(task="mnist", model="warp", test_mse_01=0.06),
+        dict(task="mnist", model="gru", test_mse_01=0.08),
+        dict(task="mnist", model="lstm", test_mse_01=0.05),  # below WARP: the target fails although 0.06 <= 0.07
+        dict(task="etth1", model="warp", test_mse=0.6, test_mae=0.6, test_naive_mse=1.3, test_naive_mae=0.7),
+        *(dict(task="basicmotions", model="warp", test_accuracy=a) for a in (1.0, 0.975, 0.9)),  # mean 0.958
+    ]
+    lines = {line.split(" | ")[0].strip("| "): line for line in real.targets_table(rows).splitlines()[2:]}
+    assert lines["mnist"].endswith("| 0.06 | **no** |") and lines["etth1"].endswith("| 0.6 | yes |")
+    assert lines["basicmotions"].endswith("| 0.9583 | yes |") and "not run" in lines["mnist-class"]
+    rows[2]["test_mse_01"] = 0.065
+    assert real.targets_table(rows).splitlines()[2].endswith("| yes |")

@@ -223,6 +223,71 @@ def task_table(name: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Target:
+    """A goal for WARP on a task: its mean test ``metric`` at most (``below``) or at least ``bound``, and for
+    each ``(metric, rival)`` of ``rivals`` WARP's mean of that metric below the rival's: a model of the task
+    (its mean of the same metric) or another metric of WARP's rows (the naive forecast's)."""
+
+    task: str
+    words: str
+    metric: str
+    bound: float
+    below: bool
+    rivals: tuple[tuple[str, str], ...] = ()
+
+
+TARGETS = (
+    Target(
+        "mnist",
+        "MSE on [0, 1] <= 0.07, below GRU and LSTM",
+        "test_mse_01",
+        0.07,
+        True,
+        (("test_mse_01", "gru"), ("test_mse_01", "lstm")),
+    ),
+    Target("mnist-class", "accuracy >= 90%", "test_accuracy", 0.90, False),
+    Target("basicmotions", "accuracy >= 95% (3 seeds)", "test_accuracy", 0.95, False),
+    Target(
+        "etth1",
+        "MSE <= 0.70, below the naive forecast in MSE and MAE",
+        "test_mse",
+        0.70,
+        True,
+        (("test_mse", "test_naive_mse"), ("test_mae", "test_naive_mae")),
+    ),
+)
+
+
+def mean_of(rows: list[dict], model: str, metric: str) -> float:
+    """The mean of ``metric`` over the runs of ``model`` among ``rows`` (NaN: none, or one diverged)."""
+    values = [r.get(metric, math.nan) for r in rows if r["model"] == model]
+    return sum(values) / len(values) if values else math.nan
+
+
+def target_met(target: Target, rows: list[dict]) -> tuple[float, bool]:
+    """WARP's mean test metric on the target's task and whether the target holds."""
+    rows = [r for r in rows if r["task"] == target.task]
+    value = mean_of(rows, "warp", target.metric)
+    met = value <= target.bound if target.below else value >= target.bound
+    for metric, rival in target.rivals:
+        theirs = mean_of(rows, "warp", rival) if rival.startswith("test_") else mean_of(rows, rival, metric)
+        met = met and mean_of(rows, "warp", metric) < theirs
+    return value, met
+
+
+def targets_table(rows: list[dict]) -> str:
+    """The targets of the issue on real-data learning, WARP's mean on each task run, and whether it holds."""
+    lines = ["| task | target for WARP | WARP | met |", "|---|---|---:|---|"]
+    for target in TARGETS:
+        if not any(r["task"] == target.task for r in rows):
+            lines.append(f"| {target.task} | {target.words} | not run | |")
+            continue
+        value, met = target_met(target, rows)
+        lines.append(f"| {target.task} | {target.words} | {value:.4g} | {'yes' if met else '**no**'} |")
+    return "\n".join(lines)
+
+
 def report(scale: str, rows: list[dict], out: Path, command: str, seconds: float, run_root: Path) -> str:
     """The markdown report, from every row of the runs CSV."""
     sections = []
@@ -258,6 +323,10 @@ BasicMotions (UEA; not one of the paper's six sets): accuracy and macro-F1 on th
 figure is its validation metric against wall-clock time (seed 0). Every run: `real-{scale}-runs.csv`.
 
 {REAL_NOTE if scale == "cpu" else ""}
+
+## Targets
+
+{targets_table(rows)}
 
 {body}
 
