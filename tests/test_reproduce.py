@@ -7,9 +7,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+import yaml
 
 from warprnn.cli import main
-from warprnn.experiments import dsr, real
+from warprnn.experiments import dsr, real, transitions
 from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
 from warprnn.experiments.report import MODEL_NAMES, RunSpec, mean_std, run_configs
 from warprnn.training import plots
@@ -192,3 +193,17 @@ def test_targets_table_says_which_targets_hold():
     assert lines["basicmotions"].endswith("| 0.9583 | yes |") and "not run" in lines["mnist-class"]
     rows[2]["test_mse_01"] = 0.065
     assert real.targets_table(rows).splitlines()[2].endswith("| yes |")
+
+
+def test_reproduce_transitions_trains_every_structure_under_one_budget(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "_save", skip_drawing)
+    assert main(["reproduce", "transitions", *TINY, "--seeds", "1", "--tasks", "msd", "--out", "results"]) == 0
+    report = (tmp_path / "results" / "transitions-cpu.md").read_text()
+    assert "## msd" in report and "budget 5 min per run" in report and "lv-copy" not in report
+    for transition in transitions.TRANSITIONS:
+        assert f"| `{transition}` | " in report
+        (run,) = (tmp_path / "runs").glob(f"transitions-cpu-*/msd-{transition.replace(':', '')}-s0-*")
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert config["warp"]["transition"] == transition and config["train"]["time_budget"] == 5
+    assert "warprnn reproduce transitions" in report and "--tasks msd" in report

@@ -37,6 +37,8 @@ EPILOG = """examples:
   warprnn list
   warprnn download mnist --root data               fetch and verify a real data set's files (data.root=data)
   warprnn reproduce dsr --scale cpu                the paper's DSR table (3 seeds) into docs/results/dsr-cpu.md
+  warprnn reproduce real data.root=data --seeds 1 --jobs 2 --tasks mnist   real data, two runs at once
+  warprnn reproduce transitions --seeds 1 --jobs 2 --tasks msd             A's structures at an equal budget
 """
 
 
@@ -198,11 +200,12 @@ def cmd_reproduce(args) -> int:
         raise InputError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.verbosity <= 0:  # one line per training run, not per epoch
         logging.getLogger("warprnn.training").setLevel(logging.WARNING)
-    if args.tasks and args.experiment != "real":
-        raise ValueError(f"--tasks: only 'reproduce real' has tasks, got reproduce {args.experiment}")
-    if args.jobs != 1 and args.experiment != "real":
-        raise ValueError(f"--jobs: only 'reproduce real' trains runs in parallel, got reproduce {args.experiment}")
-    extra = ({"tasks": args.tasks} if args.tasks else {}) | ({"jobs": args.jobs} if args.jobs != 1 else {})
+    if args.tasks and args.experiment not in ("real", "transitions"):
+        raise ValueError(f"--tasks: only 'reproduce real' and 'transitions' have tasks, got {args.experiment}")
+    if args.jobs != 1 and args.experiment not in ("real", "transitions"):
+        raise ValueError(f"--jobs: only 'reproduce real' and 'transitions' run in parallel, got {args.experiment}")
+    tasks = {"tasks" if args.experiment == "real" else "datasets": args.tasks} if args.tasks else {}
+    extra = tasks | ({"jobs": args.jobs} if args.jobs != 1 else {})
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides, **extra)
     print(f"report: {path}")
     return 0
@@ -314,12 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=SCALES, default="cpu", help="the cpu configs (minutes) or the paper's sizes")
     p.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
     p.add_argument("--out", default="docs/results", help="folder of the report (default docs/results)")
-    p.add_argument("--tasks", nargs="+", metavar="TASK", help="real only: some of its tasks (default: all)")
+    p.add_argument(
+        "--tasks", nargs="+", metavar="TASK", help="real, transitions: some of their tasks or data sets (default: all)"
+    )
     p.add_argument(
         "--jobs",
         type=int,
         default=1,
-        help="real only: training runs at once, each with its share of the torch threads (default 1)",
+        help="real, transitions: training runs at once, each with its share of the torch threads (default 1)",
     )
     p.set_defaults(run=cmd_reproduce)
     return parser

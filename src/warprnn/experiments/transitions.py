@@ -1,0 +1,164 @@
+"""Structured transitions at an equal wall-clock budget: ``warprnn reproduce transitions``.
+
+WARP's dense A (the paper's) against the structures of ``warp.transition`` (``diagonal``, ``block:16``,
+``lowrank:16``) on MSD, LV repeat-copy and MNIST completion. Every run of a data set trains the same
+shipped config under the same ``train.time_budget`` (``BUDGETS``, minutes), so a cheaper transition spends
+the budget on more steps; the report gives each one's test error, its epochs in the budget and its
+validation curve against wall-clock time. Seeds 0..N-1 set ``train.seed`` and ``data.seed``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shlex
+import time
+from pathlib import Path
+
+from ..atomic import write_text
+from ..training import plots
+from .report import RunSpec, check_scale, machine, mean_std, run_configs
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS = ("dense", "diagonal", "block:16", "lowrank:16")
+DATASETS = {  # data set: (config stem, test metric, validation metric)
+    "msd": ("msd", "test_mse", "val_mse"),
+    "lv-copy": ("lv-copy", "test_mse", "val_mse"),
+    "mnist": ("mnist", "test_mse_01", "val_mse_01"),
+}
+BUDGETS = {"cpu": {"msd": 5, "lv-copy": 5, "mnist": 10}, "paper": {"msd": 120, "lv-copy": 120, "mnist": 240}}
+
+
+def run_transitions(
+    scale: str, seeds: int, out: Path, overrides: list[str] = (), datasets: list[str] | None = None, jobs: int = 1
+) -> Path:
+    """Trains every transition of ``TRANSITIONS`` on each of ``datasets`` (default: all of ``DATASETS``) for
+    ``seeds`` seeds, ``jobs`` runs at a time, and writes ``out/transitions-SCALE.md`` with the curves in
+    ``out/figures/``. ``overrides`` apply to every run after the budget's (MNIST needs ``data.root=DIR``
+    unless ``$WARPRNN_DATA`` points at it)."""
+    check_scale(scale)
+    datasets = list(DATASETS) if not datasets else datasets
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise ValueError(f"--tasks: unknown {unknown}; expected some of {list(DATASETS)}")
+    out, began = Path(out), time.time()
+    run_root = Path("runs") / f"transitions-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    keys = [(d, a, s) for d in datasets for a in TRANSITIONS for s in range(seeds)]
+    specs = [
+        RunSpec(
+            f"{DATASETS[d][0]}-{scale}",
+            (
+                f"warp.transition={a}",
+                f"train.time_budget={BUDGETS[scale][d]}",
+                "train.epochs=100000",
+                f"train.seed={s}",
+                f"data.seed={s}",
+                *overrides,
+            ),
+            run_root,
+            f"{d}-{a.replace(':', '')}-s{s}",
+        )
+        for d, a, s in keys
+    ]
+    rows = [row(key, run, minutes) for key, (run, minutes) in zip(keys, run_configs(specs, jobs))]
+    for dataset in datasets:
+        draw_curves(
+            dataset,
+            [r for r in rows if r["dataset"] == dataset],
+            out / "figures" / f"transitions-{scale}-{dataset}.png",
+        )
+    command = shlex.join(
+        [
+            "warprnn",
+            "reproduce",
+            "transitions",
+            *overrides,
+            "--scale",
+            scale,
+            "--seeds",
+            str(seeds),
+            "--jobs",
+            str(jobs),
+        ]
+        + (["--tasks", *datasets] if datasets != list(DATASETS) else [])
+    )
+    path = out / f"transitions-{scale}.md"
+    write_text(path, report(scale, rows, datasets, command, time.time() - began, run_root))
+    logger.info("wrote %s", path)
+    return path
+
+
+def row(key: tuple[str, str, int], run, minutes: float) -> dict:
+    """One run's line of the report: its data set, transition, seed, parameters, epochs, seconds per epoch
+    and test metric (NaN when it diverged)."""
+    dataset, transition, seed = key
+    history = list(csv.DictReader((run.run_dir / "metrics.csv").read_text().splitlines()))
+    epoch_seconds = float(history[-1]["time"]) / len(history) if history else float("nan")
+    return dict(
+        dataset=dataset,
+        transition=transition,
+        seed=seed,
+        parameters=run.parameters,
+        epochs=len(history),
+        epoch_seconds=epoch_seconds,
+        minutes=minutes,
+        test=run.test_metrics.get(DATASETS[dataset][1], float("nan")),
+        run_dir=run.run_dir,
+    )
+
+
+def draw_curves(dataset: str, rows: list[dict], path: Path) -> None:
+    """The validation metric of ``dataset`` against wall-clock minutes, one line per transition (seed 0)."""
+    metric, curves = DATASETS[dataset][2], {}
+    for r in rows:
+        if r["seed"] == 0:
+            history = csv.DictReader((Path(r["run_dir"]) / "metrics.csv").read_text().splitlines())
+            curves[r["transition"]] = [(float(h["time"]) / 60, float(h[metric])) for h in history if h.get(metric)]
+    plots.plot_curves(curves, path, xlabel="wall-clock minutes", ylabel=metric, title=dataset)
+
+
+def table(rows: list[dict], dataset: str) -> str:
+    """Per transition: parameters, seeds, epochs in the budget, seconds per epoch, test metric mean ± std."""
+    metric = DATASETS[dataset][1]
+    lines = [
+        f"| transition | parameters | seeds | epochs | s / epoch | {metric.removeprefix('test_')} |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for transition in TRANSITIONS:
+        runs = [r for r in rows if r["dataset"] == dataset and r["transition"] == transition]
+        if runs:
+            epochs = sum(r["epochs"] for r in runs) / len(runs)
+            seconds = sum(r["epoch_seconds"] for r in runs) / len(runs)
+            lines.append(
+                f"| `{transition}` | {runs[0]['parameters']:,} | {len(runs)} | {epochs:.0f} | {seconds:.1f} | "
+                f"{mean_std([r['test'] for r in runs])} |"
+            )
+    return "\n".join(lines)
+
+
+def report(scale: str, rows: list[dict], datasets: list[str], command: str, seconds: float, run_root: Path) -> str:
+    """The markdown report: a table and a curve figure per data set, the command at the foot."""
+    sections = [
+        f"## {dataset}\n\nConfig `{DATASETS[dataset][0]}-{scale}`, budget {BUDGETS[scale][dataset]} min per run.\n\n"
+        f"{table(rows, dataset)}\n\n![{dataset}](figures/transitions-{scale}-{dataset}.png)"
+        for dataset in datasets
+    ]
+    body = "\n\n".join(sections)
+    return f"""# Structured transitions at an equal wall-clock budget ({scale} scale)
+
+Each data set's shipped config, trained with each structure of A (`warp.transition`) under the same
+`train.time_budget`: a cheaper transition spends it on more epochs. `dense` is the paper's A; `diagonal`
+has real eigenvalues in (0, 1); `block:16` free 16 x 16 blocks; `lowrank:16` is `I + U V^T` of rank 16 (see
+`src/warprnn/transition.py`). Test metric of the best validation checkpoint, mean ± std over seeds; the
+figures are the validation metric against wall-clock time (seed 0). MSD: physical scale; LV: scaled to
+[-1, 1]; MNIST: the completion's MSE on [0, 1].
+
+{body}
+
+## Provenance
+
+- command: `{command}` ({seconds / 60:.1f} min)
+- machine: {machine()}
+- run folders: `{run_root}` (not committed)
+"""
