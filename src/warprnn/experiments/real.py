@@ -41,7 +41,7 @@ class Task:
     curve: str
 
 
-COMPLETION = ("test_mse", "test_mse_01", "test_bpd", "test_bpd_cont_01", "test_naive_mse")
+COMPLETION = ("test_mse", "test_mse_01", "test_bpd", "test_bpd_cont_01", "test_naive_mse", "test_mean_image_mse_01")
 RECURRENT = ("warp", "gru", "lstm")
 TASKS = {
     "mnist": Task("mnist", (), (*RECURRENT, "s4d"), COMPLETION, "val_mse"),
@@ -135,8 +135,9 @@ def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root
         )
         for model, seed in keys
     ]
-    rows = []
-    for (model, seed), (run, minutes) in zip(keys, run_configs(specs, jobs)):
+    rows, results = [], run_configs(specs, jobs)
+    reference = mean_image_mse_01(results[0][0].run_dir) if "test_mean_image_mse_01" in task.metrics else {}
+    for (model, seed), (run, minutes) in zip(keys, results):
         history = list(csv.DictReader((run.run_dir / "metrics.csv").read_text().splitlines()))
         row = dict(
             task=name,
@@ -148,7 +149,7 @@ def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root
             minutes=minutes,
             run_dir=str(run.run_dir),
         )
-        rows.append(row | {k: run.test_metrics.get(k, math.nan) for k in task.metrics})
+        rows.append(row | {k: (run.test_metrics | reference).get(k, math.nan) for k in task.metrics})
         logger.info(
             "%-12s %-6s seed %d: %s, %d epochs in %.1f min: %s",
             name,
@@ -160,6 +161,17 @@ def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root
             ", ".join(f"{k} {rows[-1][k]:.4g}" for k in task.metrics),
         )
     return rows
+
+
+def mean_image_mse_01(run_dir: Path) -> dict:
+    """The completion MSE on [0, 1] of a constant prediction, the per-pixel mean of the training images, on
+    the test split of the run in ``run_dir`` (``test_mean_image_mse_01``): what a model that learned nothing
+    of the image it completes, only where digits tend to be, would score."""
+    config, data, _, _ = load_run(run_dir)
+    low, high = data.value_range
+    mean = data.train.y.mean(0)  # (T, C)
+    error = ((data.test.y - mean)[:, data.context :] / (high - low)) ** 2
+    return {"test_mean_image_mse_01": error.mean().item()}
 
 
 def draw_curves(name: str, rows: list[dict], path: Path) -> None:
