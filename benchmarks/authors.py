@@ -30,7 +30,7 @@ loop does.
 
 Printed last, one JSON line: the seconds of each timed step (``steps``) and their mean (``step``, as
 ``run.py``'s ``step``), the first call's seconds (``first_s``: tracing, compilation and one step, not in
-``steps``), the shapes, their commit (``dirty``: tracked files modified), the versions and the device.
+``steps``), the shapes and trainable parameters, their commit (``dirty``: tracked files modified), the versions and the device.
 """
 
 from __future__ import annotations
@@ -163,6 +163,7 @@ def versions() -> dict:
 
 def measure(repo: str, name: str, batch: int, T: int, repeats: int) -> dict:
     """One JSON-ready result: their step on ``name``'s model at ``(batch, T)``."""
+    import equinox as eqx
     import jax
 
     case = CASES[name]
@@ -181,6 +182,7 @@ def measure(repo: str, name: str, batch: int, T: int, repeats: int) -> dict:
         T=T,
         channels=case.channels,
         D=int(model.As[0].shape[0]),
+        params=sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(model, eqx.is_array))),
         loss_steps=namespace["nb_recons_loss_steps"],
         repeats=repeats,
         steps=steps,
