@@ -6,6 +6,7 @@
     python benchmarks/run.py --cases mnist-ar msd-ar --transitions dense diagonal   # A's structures
     python benchmarks/run.py --variants fp32 bf16 compile   # also under bf16 autocast and torch.compile
     python benchmarks/run.py --device cuda --variants fp32 bf16   # on a GPU (benchmarks/gpu.sh)
+    python benchmarks/run.py --cases mnist-ar msd-ar --authors PATH --authors-python VENV/bin/python
 
 Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
 
@@ -13,7 +14,8 @@ Cases (the authors' configurations, github.com/ddrous/warp ``cfgs/``):
   (D_theta = 1,298), learned theta_0, autoregressive with teacher forcing 0.15, NLL loss.
 * ``msd-ar``: mass-spring-damper, T = 256, two channels, root 48 x 3 swish (D_theta = 4,898),
   a depth-2 hypernetwork for theta_0, autoregressive with teacher forcing 0.25, MSE loss. The authors'
-  batch of 256 takes minutes per step here; the batch is reduced and their time scaled to it.
+  batch (1,024 in ``cfgs/wsm/msd/original.yaml``) takes minutes per step here; it is reduced to 32, and
+  with ``--authors`` their step runs at that batch too.
 * ``tf-784``: the MNIST model teacher-forced, every mode.
 * ``classify-1024``: classification of T = 1,024 steps of 6 channels into 10 classes.
 
@@ -35,8 +37,16 @@ recurrence (``6 batch (T - 1) w`` flops, w = D^2 multiply-adds for a dense A, ``
 for a structured one: theta A^T forward, lam A backward, A's gradient) over the
 whole step, against a ``(batch, D) @ (D, D)`` matmul and a large square matmul timed in the same run,
 the step time against the first mode of the case, against a ``torch.nn.GRU`` with as many trainable
-parameters (within 5%). No ratio to the authors' JAX code is printed: one needs their step timed
-side by side in the same run (an earlier version divided by a constant from another day, issue 15).
+parameters (within 5%).
+
+Side by side with the authors' JAX code (``--authors PATH``, a clone of github.com/ddrous/warp, and
+``--authors-python``, the Python of a venv made as ``benchmarks/authors.py``'s docstring says): for
+``mnist-ar`` and ``msd-ar``, our step (dense transition, scan, fp32) and theirs (``benchmarks/authors.py``:
+their model from their config file, their jitted train step, at our case's batch and T) are timed
+alternately, ours, theirs, ours, theirs, ... (``--rounds`` each), every one in a fresh process. Printed:
+both medians over the rounds, the ratio ours/theirs (``/authors``) from that same run, their first call
+(compilation) and each round. Without ``--authors`` no ratio is printed: a ratio needs their step timed in
+the same run (an earlier version divided by a constant from another day, issue 15).
 """
 
 from __future__ import annotations
@@ -48,10 +58,12 @@ import gc
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Transparent huge pages for large CPU tensors (read by torch at its first allocation): every step
 # allocates state-sized tensors afresh, and with 4 KB pages their first touch is slow (an inverse FFT of
@@ -360,6 +372,80 @@ def run_case(
     return rows
 
 
+# ----- side by side with the authors' code ----------------------------------------------------------
+
+AUTHORS_SCRIPT = Path(__file__).with_name("authors.py")
+AUTHORS_CASES = ("mnist-ar", "msd-ar")  # the cases benchmarks/authors.py has a counterpart of
+
+
+def parse_authors_line(stdout: str) -> dict:
+    """The result in ``benchmarks/authors.py``'s output: its last line that is a JSON object (their code
+    prints other lines before it)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            result = json.loads(line)
+            missing = {"step", "steps", "first_s", "batch", "T", "D", "commit"} - result.keys()
+            if missing:
+                raise ValueError(f"the authors' result lacks {sorted(missing)}: {line}")
+            return result
+    raise ValueError(f"no JSON line in the authors' output: {stdout[-500:]!r}")
+
+
+def authors_in_subprocess(name: str, case: Case, quick: bool, repeats: int, repo: str, python: str) -> dict:
+    """``benchmarks/authors.py`` under ``python`` (the authors' venv): their step at our case's batch and T."""
+    batch, T = case.quick if quick else (case.batch, case.T)
+    command = [python, str(AUTHORS_SCRIPT), "--repo", repo, "--case", name, "--batch", str(batch), "--T", str(T)]
+    done = subprocess.run(command + ["--repeats", str(repeats)], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(
+            f"the authors' step failed (exit {done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}"
+            "\n(--authors-python: the Python of their venv, see benchmarks/authors.py)"
+        )
+    return parse_authors_line(done.stdout)
+
+
+def side_by_side(ours: list[dict], theirs: list[dict]) -> dict:
+    """The medians of both sides' step seconds over the rounds, and ours / theirs."""
+    ours_steps, their_steps = [r["step"] for r in ours], [r["step"] for r in theirs]
+    median_ours, median_theirs = statistics.median(ours_steps), statistics.median(their_steps)
+    return dict(
+        ours=median_ours,
+        theirs=median_theirs,
+        ratio=median_ours / median_theirs,
+        ours_steps=ours_steps,
+        their_steps=their_steps,
+        their_first=statistics.median(r["first_s"] for r in theirs),
+    )
+
+
+def compare_with_authors(
+    name: str,
+    case: Case,
+    quick: bool,
+    repeats: int,
+    square: float,
+    rounds: int,
+    repo: str,
+    python: str,
+    measure=measure_in_subprocess,
+    authors=authors_in_subprocess,
+) -> dict:
+    """Our step (dense transition, scan, fp32) and the authors', alternately, ``rounds`` times each, every
+    one in its own process; both sides must have the same batch, T and D_theta."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(measure(name, case, "scan", quick, repeats, square, "dense"))
+        theirs.append(authors(name, case, quick, repeats, repo, python))
+    shapes = {side: (r["batch"], r["T"], r["D"]) for side, r in (("ours", ours[0]), ("theirs", theirs[0]))}
+    if shapes["ours"] != shapes["theirs"]:
+        raise ValueError(f"{name}: (batch, T, D_theta) differ, {shapes}")
+    theirs_info = {key: theirs[0].get(key) for key in ("commit", "dirty", "jax", "jaxlib", "device")}
+    batch, T, D = shapes["ours"]
+    return dict(
+        case=name, batch=batch, T=T, D=D, rounds=rounds, quick=quick, **theirs_info, **side_by_side(ours, theirs)
+    )
+
+
 # ----- reporting -------------------------------------------------------------------------------------
 
 
@@ -395,6 +481,41 @@ def report(rows: list[dict]) -> None:
         print(line)
 
 
+def authors_report(comparisons: list[dict]) -> None:
+    """The side-by-side table: both medians, ``/authors`` (ours / theirs) and each round's seconds."""
+    first = comparisons[0]
+    print(
+        f"\nside by side with the authors' code (github.com/ddrous/warp {first['commit'][:12]}"
+        f"{', tracked files modified' if first['dirty'] else ''}; jax {first['jax']}, jaxlib {first['jaxlib']}, "
+        f"{first['device']}), alternating ours (dense, scan, fp32) and theirs, each in its own process:"
+    )
+    print(
+        f"{'case':<14}{'batch':>6}{'T':>6}{'D':>6}{'rounds':>7}  {'ours s':>8}{'theirs s':>9}{'/authors':>9}"
+        f"{'their 1st s':>12}  each round, ours | theirs"
+    )
+    for c in comparisons:
+        each = " ".join(f"{v:.3f}" for v in c["ours_steps"]) + " | " + " ".join(f"{v:.3f}" for v in c["their_steps"])
+        print(
+            f"{c['case']:<14}{c['batch']:>6}{c['T']:>6}{c['D']:>6}{c['rounds']:>7}  {c['ours']:>8.3f}"
+            f"{c['theirs']:>9.3f}{c['ratio']:>9.2f}{c['their_first']:>12.1f}  {each}"
+        )
+    if first["quick"]:
+        print("(--quick: tiny sizes, the ratio says nothing about speed at full size)")
+
+
+def check_authors(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--authors``: a clone with their ``main.py``, a case with a counterpart, the CPU."""
+    if not args.authors:
+        return
+    args.authors = os.path.abspath(args.authors)
+    if not os.path.isfile(os.path.join(args.authors, "main.py")):
+        parser.error(f"--authors {args.authors}: no main.py there (a clone of github.com/ddrous/warp is needed)")
+    if not set(args.cases) & set(AUTHORS_CASES):
+        parser.error(f"--authors: only {' and '.join(AUTHORS_CASES)} have a counterpart in the authors' code")
+    if args.device != "cpu":
+        parser.error("--authors: CPU only (benchmarks/authors.py installs their CPU jaxlib)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs")
@@ -413,6 +534,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--variants", nargs="+", choices=["fp32", "bf16", "compile"], default=["fp32"])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--authors", metavar="PATH", help="a clone of github.com/ddrous/warp: time their step too")
+    parser.add_argument(
+        "--authors-python",
+        default=sys.executable,
+        metavar="PYTHON",
+        help="the Python of the authors' venv (benchmarks/authors.py); default: this one",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --authors: rounds of ours, theirs (default 3)")
     parser.add_argument("--worker", nargs=4, metavar=("CASE", "MODE", "TRANSITION", "SQUARE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
@@ -425,6 +554,7 @@ def main(argv=None) -> int:
         )
         print(json.dumps(row))
         return 0
+    check_authors(parser, args)
     for spec in args.transitions or ():
         try:
             WarpConfig(transition=spec)  # a bad value fails here, naming warp.transition, not in a worker
@@ -436,7 +566,7 @@ def main(argv=None) -> int:
     )
     square = matmul_gflops(2048, 2048, 2048, device=args.device)
     print(f"square 2048^3 float32 matmul on {args.device}: {square:.1f} GFLOP/s\n")
-    rows, gru_steps = [], {}
+    rows, gru_steps, comparisons = [], {}, []
     for name in args.cases:
         rows += run_case(
             name,
@@ -450,7 +580,15 @@ def main(argv=None) -> int:
             tuple(args.variants),
             args.device,
         )
+        if args.authors and name in AUTHORS_CASES:
+            comparisons.append(
+                compare_with_authors(
+                    name, CASES[name], args.quick, repeats, square, args.rounds, args.authors, args.authors_python
+                )
+            )
     report(rows)
+    if args.authors:
+        authors_report(comparisons)
     print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048, device=args.device):.1f} GFLOP/s; {load()}")
     return 0
 
