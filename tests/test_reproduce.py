@@ -157,6 +157,17 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     assert "mnist-class" not in report and " - |" not in report  # every metric of the tasks run was computed
     assert "![mnist](figures/real-cpu-mnist.png)" in report
     assert "--seeds 2 --jobs 1 --tasks mnist basicmotions" in report and "--seeds 1 --jobs 2 --tasks etth1" in report
+    first = min((tmp_path / "runs").glob("real-cpu-*"))  # the first command's runs, reported again untrained
+    assert (
+        main(["reproduce", "real", "--seeds", "2", "--out", "again", "--tasks", "mnist", "--from-runs", str(first)])
+        == 0
+    )
+    again = real.read_rows(tmp_path / "again" / "real-cpu-runs.csv")
+    trained = [r for r in rows if r["task"] == "mnist"]
+    assert [(r["model"], r["seed"], r["test_mse"], r["parameters"]) for r in again] == [
+        (r["model"], r["seed"], r["test_mse"], r["parameters"]) for r in trained
+    ]
+    assert f"--from-runs {first}" in (tmp_path / "again" / "real-cpu.md").read_text()
     assert main(["reproduce", "dsr", "--tasks", "mnist"]) == 2  # dsr has no tasks
 
 

@@ -204,8 +204,11 @@ def cmd_reproduce(args) -> int:
         raise ValueError(f"--tasks: only 'reproduce real' and 'transitions' have tasks, got {args.experiment}")
     if args.jobs != 1 and args.experiment not in ("real", "transitions"):
         raise ValueError(f"--jobs: only 'reproduce real' and 'transitions' run in parallel, got {args.experiment}")
+    if args.from_runs and args.experiment != "real":
+        raise ValueError(f"--from-runs: only 'reproduce real' reads earlier runs, got {args.experiment}")
     tasks = {"tasks" if args.experiment == "real" else "datasets": args.tasks} if args.tasks else {}
     extra = tasks | ({"jobs": args.jobs} if args.jobs != 1 else {})
+    extra |= {"from_runs": Path(args.from_runs)} if args.from_runs else {}
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides, **extra)
     print(f"report: {path}")
     return 0
@@ -325,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="real, transitions: training runs at once, each with its share of the torch threads (default 1)",
+    )
+    p.add_argument(
+        "--from-runs",
+        metavar="DIR",
+        help="real only: train nothing; report the runs in DIR (folders TASK-MODEL-sSEED-*), e.g. of a stopped command",
     )
     p.set_defaults(run=cmd_reproduce)
     return parser

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import math
 import shlex
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import write_text
+from ..baselines import count_parameters
 from ..training import load_run, plots
 from ..training.evaluation import forecast
 from .report import MODEL_NAMES, RunSpec, check_scale, machine, mean_std, run_configs
@@ -70,13 +72,20 @@ reports about 93%."""
 
 
 def run_real(
-    scale: str, seeds: int, out: Path, overrides: list[str] = (), tasks: list[str] | None = None, jobs: int = 1
+    scale: str,
+    seeds: int,
+    out: Path,
+    overrides: list[str] = (),
+    tasks: list[str] | None = None,
+    jobs: int = 1,
+    from_runs: Path | None = None,
 ) -> Path:
     """Trains every model of ``tasks`` (default: all of ``TASKS``) for ``seeds`` seeds, updates
     ``out/real-SCALE-runs.csv`` and writes ``out/real-SCALE.md`` from all of its rows, with the validation
     curves of each task against wall-clock time and the MNIST completions. Real data sets need
     ``data.root=DIR`` among the overrides unless ``$WARPRNN_DATA`` points at them. ``jobs``: runs trained at
-    once (``run_configs``).
+    once (``run_configs``). ``from_runs``: train nothing, take the runs from the folders in that directory
+    (``collect_task``), e.g. after a command that stopped before writing its report.
     """
     check_scale(scale)
     tasks = list(TASKS) if not tasks else tasks
@@ -84,7 +93,7 @@ def run_real(
     if unknown:
         raise ValueError(f"--tasks: unknown {unknown}; expected some of {list(TASKS)}")
     out, began = Path(out), time.time()
-    run_root = Path("runs") / f"real-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_root = Path(from_runs) if from_runs else Path("runs") / f"real-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     command = shlex.join(
         [
             "warprnn",
@@ -95,8 +104,7 @@ def run_real(
             scale,
             "--seeds",
             str(seeds),
-            "--jobs",
-            str(jobs),
+            *(["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)]),
             "--tasks",
             *tasks,
             "--out",
@@ -105,7 +113,12 @@ def run_real(
     )
     rows = []
     for name in tasks:
-        rows += [r | {"command": command} for r in train_task(name, scale, seeds, list(overrides), run_root, jobs)]
+        made = (
+            collect_task(name, seeds, run_root)
+            if from_runs
+            else train_task(name, scale, seeds, list(overrides), run_root, jobs)
+        )
+        rows += [r | {"command": command} for r in made]
         draw_curves(name, [r for r in rows if r["task"] == name], out / "figures" / f"real-{scale}-{name}-curves.png")
         if name == "mnist":
             completion_figure(
@@ -135,29 +148,55 @@ def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root
         )
         for model, seed in keys
     ]
-    rows, results = [], run_configs(specs, jobs)
-    reference = mean_image_mse_01(results[0][0].run_dir) if "test_mean_image_mse_01" in task.metrics else {}
-    for (model, seed), (run, minutes) in zip(keys, results):
-        history = list(csv.DictReader((run.run_dir / "metrics.csv").read_text().splitlines()))
+    return task_rows(name, keys, [run.run_dir for run, _ in run_configs(specs, jobs)])
+
+
+def collect_task(name: str, seeds: int, run_root: Path) -> list[dict]:
+    """The rows of task ``name`` from run folders already in ``run_root`` (``NAME-MODEL-sSEED-*``, the newest
+    of each), trained by an earlier command or elsewhere; a model and seed without one is left out, with a
+    warning."""
+    keys, run_dirs = [], []
+    for model in TASKS[name].models:
+        for seed in range(seeds):
+            found = sorted(d for d in Path(run_root).glob(f"{name}-{model}-s{seed}-*") if (d / "metrics.csv").is_file())
+            if found:
+                keys.append((model, seed))
+                run_dirs.append(found[-1])
+            else:
+                logger.warning("%s: no run folder %s-%s-s%d-* in %s; left out", name, name, model, seed, run_root)
+    return task_rows(name, keys, run_dirs) if keys else []
+
+
+def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> list[dict]:
+    """One row a run folder of task ``name`` (``keys``: model and seed of each): ``FIELDS`` and the test
+    metrics (NaN where the run stopped on a non-finite loss); minutes are those of training, validation
+    included."""
+    task = TASKS[name]
+    reference = mean_image_mse_01(run_dirs[0]) if "test_mean_image_mse_01" in task.metrics else {}
+    rows = []
+    for (model, seed), run_dir in zip(keys, run_dirs):
+        history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+        scores = run_dir / "test_metrics.json"
+        test = json.loads(scores.read_text()) if scores.is_file() else {}
         row = dict(
             task=name,
             model=model,
             seed=seed,
-            parameters=run.parameters,
-            status=run.status,
+            parameters=count_parameters(load_run(run_dir)[2]),
+            status="finished" if test else "non-finite",
             epochs=len(history),
-            minutes=minutes,
-            run_dir=str(run.run_dir),
+            minutes=float(history[-1]["time"]) / 60 if history else 0.0,
+            run_dir=str(run_dir),
         )
-        rows.append(row | {k: (run.test_metrics | reference).get(k, math.nan) for k in task.metrics})
+        rows.append(row | {k: (test | reference).get(k, math.nan) for k in task.metrics})
         logger.info(
             "%-12s %-6s seed %d: %s, %d epochs in %.1f min: %s",
             name,
             model,
             seed,
-            run.status,
+            row["status"],
             len(history),
-            minutes,
+            row["minutes"],
             ", ".join(f"{k} {rows[-1][k]:.4g}" for k in task.metrics),
         )
     return rows
