@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from warprnn import WARP, MLPRoot, MSDRoot, SineRoot, WarpConfig
+from warprnn import WARP, MLPRoot, MSDOscillatorRoot, MSDRoot, SineRoot, WarpConfig
 from warprnn.data.synthetic import MSD_TEST_RANGES, mass_spring_damper
-from warprnn.physics import MSDOscillatorRoot, damped_oscillator
+from warprnn.physics import damped_oscillator
 from warprnn.roots import activation, mlp_ref
 
 
