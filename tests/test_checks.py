@@ -86,7 +86,13 @@ def test_step_rejects_bad_input(model):
         (dict(num_classes=3), r"num_classes: only used with head='classification'"),
         (dict(root="sine", head="gaussian"), r"head: root='sine' supports only 'point'"),
         (dict(root="msd", in_channels=3), r"in_channels: root='msd' predicts x or \(x, v\)"),
-        (dict(root="sine", positional_encoding=2), r"root='sine' reads tau alone"),
+        (dict(root="sine", positional_encoding=2), r"root='sine' reads tau, not its positional encoding"),
+        (dict(root="sine", input_prev_obs=True), r"input_prev_obs: root='sine' reads tau alone, so it must be False"),
+        (
+            dict(root="msd-oscillator", in_channels=2),
+            r"input_prev_obs: root='msd-oscillator' integrates from the latest fed observation, so it must be "
+            r"True, got False",
+        ),
         (dict(root="msd-moments", in_channels=2, hypernet_depth=0), r"time_as_channel: root='msd-moments' reads dt"),
         (dict(root="msd-moments", in_channels=2, time_as_channel=True), r"theta0: root='msd-moments' copies x_0"),
         (dict(ar_feed="mode"), r"ar_feed: expected one of \['mean', 'sample'\]"),
@@ -104,6 +110,11 @@ def test_config_rejects_bad_values(options, match):
 def test_msd_moments_root_needs_both_channels():
     with pytest.raises(ValueError, match=r"in_channels: root='msd-moments' reads and predicts \(x, v\), so 2, got 1"):
         WARP(WarpConfig(root="msd-moments", time_as_channel=True, hypernet_depth=0))
+
+
+def test_msd_oscillator_root_needs_both_channels():
+    with pytest.raises(ValueError, match=r"in_channels: root='msd-oscillator' reads and predicts \(x, v\), so 2"):
+        WARP(WarpConfig(root="msd-oscillator", input_prev_obs=True))
 
 
 def test_classification_model_needs_num_classes():

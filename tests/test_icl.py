@@ -92,7 +92,7 @@ def test_least_squares_recovers_w_and_is_min_norm_when_underdetermined():
     [
         (lambda: WarpConfig(in_channels=3, key_channels=3), r"key_channels: expected fewer than in_channels=3"),
         (lambda: WarpConfig(in_channels=3, key_channels=-1), r"key_channels: expected an integer >= 0, got -1"),
-        (lambda: WarpConfig(in_channels=2, key_channels=1, root="sine"), r"root='sine' reads tau alone"),
+        (lambda: WarpConfig(in_channels=2, key_channels=1, root="sine"), r"root='sine' reads tau, not its positional"),
         (lambda: DataConfig(name="icl", dim=0), r"data.dim: expected an integer >= 1, got 0"),
         (
             lambda: extract_root(WARP(WarpConfig(in_channels=1, root="sine")), torch.zeros(3, 1)),

@@ -16,6 +16,7 @@ CONFIGS = {
         in_channels=2, time_as_channel=True, input_prev_obs=True, root_width=8, final_activation="clip", final_clip=0.5
     ),
     "classification": dict(in_channels=2, head="classification", num_classes=3, root_width=8),
+    "msd-oscillator": dict(in_channels=2, root="msd-oscillator", input_prev_obs=True),  # WARP-Phys, reads x_t
 }
 TOL = dict(rtol=0, atol=1e-10)
 

@@ -32,6 +32,10 @@ def fake_results() -> list[Result]:
     rows = []
     for model, mse in (("warp", 1.0), ("warp-phys", 0.05), ("gru", 2.0)):
         rows += [Result("msd", model, seed, 100, mse * (1 + seed), mse, mse * (1 + seed) / 10) for seed in range(2)]
+    rows += [
+        Result("msd", "warp-phys-paper", 0, 2, 0.5, 0.4, 0.05),
+        Result("msd", "warp-phys-paper-untrained", 0, 2, 0.01, 0.1),
+    ]
     rows += [Result("lv-copy", "warp", 0, 100, 0.1, 0.2, 0.5), Result("lv-copy", "lstm", 0, 90, 0.3, 0.4, 0.6)]
     return rows
 
@@ -45,15 +49,19 @@ def test_mean_std_over_seeds_notes_diverged_runs():
 
 def test_table_has_a_row_per_data_set_and_model():
     lines = dsr_table(fake_results()).splitlines()
-    assert len(lines) == 2 + 5
+    assert len(lines) == 2 + 7
     assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 |"
     assert lines[3].startswith("| MSD | WARP-Phys | 100 | 2 | 0.075 ± 0.035 |")
-    assert lines[6].startswith("| LV repeat-copy | LSTM | 90 | 1 | 0.3 ± 0 |")
+    assert lines[5].startswith("| MSD | WARP-Phys (paper) | 2 | 1 | 0.5 ± 0 |")
+    assert lines[6].startswith("| MSD | WARP-Phys (paper), untrained | 2 | 1 | 0.01 ± 0 |")
+    assert lines[8].startswith("| LV repeat-copy | LSTM | 90 | 1 | 0.3 ± 0 |")
 
 
 def test_ordering_summary_reads_the_claims_off_the_means():
     text = ordering_summary(fake_results())
     assert "MSD: WARP-Phys MSE 0.075, next best WARP 1.5 (ratio 20x): the >10x claim holds." in text
+    assert "MSD: WARP-Phys (paper) MSE 0.5, next best WARP 1.5 (ratio 3x): the >10x claim does not hold." in text
+    assert "untrained" not in text  # an untrained WARP-Phys is neither a claim nor a rival
     assert "LV repeat-copy: lowest MSE WARP (0.1): the claim that WARP is best holds." in text
     worse = [Result("msd", "warp-phys", 0, 5, 1.0, 1.0), Result("msd", "warp", 0, 9, 2.0, 1.0)]
     assert "does not hold" in ordering_summary(worse)
@@ -82,15 +90,18 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert main(["reproduce", "dsr", *TINY, "--scale", "cpu", "--seeds", "1", "--out", "results"]) == 0
     report = (tmp_path / "results" / "dsr-cpu.md").read_text()
     pairs = dsr.dsr_runs()
-    assert len(pairs) == 18
+    assert len(pairs) == 19
     for dataset, model in pairs:
         assert f"| {dsr.DSR_DATASETS[dataset]} | {MODEL_NAMES[model]} |" in report
+    for dataset, model in (("MSD", "WARP-Phys"), ("MSD", "WARP-Phys (paper)"), ("SINE", "WARP-Phys")):
+        assert f"| {dataset} | {model}, untrained |" in report
     assert (
         "in distribution (validation split" in report
         and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
     )
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
-    assert {"dsr-cpu-msd-warp.png", "dsr-cpu-sine-warp-phys.png", "dsr-cpu-theta.png"} <= figures
+    assert {"dsr-cpu-msd-warp.png", "dsr-cpu-msd-warp-phys-paper.png", "dsr-cpu-sine-warp-phys.png"} <= figures
+    assert "dsr-cpu-theta.png" in figures
     assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
     assert "| split | WARP MSE | WARP MAE | GRU MSE | GRU MAE | LSTM MSE | LSTM MAE |" in report  # the same OOD split
     runs = list(csv.DictReader((tmp_path / "results" / "dsr-cpu-runs.csv").read_text().splitlines()))
@@ -108,10 +119,23 @@ def test_reproduce_rejects_a_bad_seed_count(capsys):
 def test_model_overrides_turn_warp_into_warp_phys_and_baselines():
     assert dsr.model_overrides("msd", "warp-phys", "cpu") == list(dsr.PHYS_OVERRIDES["msd"])
     assert "warp.root=sine" in dsr.model_overrides("sine", "warp-phys", "cpu")
+    assert dsr.model_overrides("msd", "warp-phys-paper", "cpu") == list(dsr.PAPER_PHYS_OVERRIDES["msd"])
+    assert ("sine", "warp-phys-paper") not in dsr.dsr_runs()  # SINE's phase root is already the paper's design
     assert dsr.model_overrides("sine", "transformer", "cpu") == ["model=transformer", "train.autoregressive=false"]
     assert dsr.model_overrides("sine", "transformer", "paper") == ["model=transformer"]
     with pytest.raises(KeyError):
         dsr.model_overrides("lv-copy", "warp-phys", "cpu")
+
+
+def test_untrained_warp_phys_is_scored_as_initialised():
+    """Both WARP-Phys designs on MSD before any training step: the moments root identifies the
+    oscillators from the context (A, B and phi built from the physics); the paper's oscillator forecasts
+    with its mid-range parameters."""
+    scores = {m: dsr.untrained_one("msd", m, 0, "cpu", TINY) for m in ("warp-phys", "warp-phys-paper")}
+    paper = scores["warp-phys-paper"]
+    assert (paper.model, paper.parameters) == ("warp-phys-paper-untrained", 26)
+    assert all(math.isfinite(r.mse) and math.isfinite(r.mse_std) for r in scores.values())
+    assert scores["warp-phys"].mse < paper.mse
 
 
 def test_results_csv_has_one_row_per_run(tmp_path):

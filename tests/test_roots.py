@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from warprnn import WARP, MLPRoot, MSDRoot, SineRoot, WarpConfig
-from warprnn.data.synthetic import mass_spring_damper
+from warprnn import WARP, MLPRoot, MSDOscillatorRoot, MSDRoot, SineRoot, WarpConfig
+from warprnn.data.synthetic import MSD_TEST_RANGES, mass_spring_damper
 from warprnn.physics import damped_oscillator
 from warprnn.roots import activation, mlp_ref
 
@@ -102,7 +102,8 @@ def test_msd_root_matches_ode_solve():
 
 
 def phys_model(root: str, theta0: torch.Tensor, channels: int) -> WARP:
-    model = WARP(WarpConfig(in_channels=channels, root=root, theta0="learned"), dtype=torch.float64)
+    config = WarpConfig(in_channels=channels, root=root, theta0="learned", input_prev_obs=root == "msd-oscillator")
+    model = WARP(config, dtype=torch.float64)
     with torch.no_grad():
         model.theta_init.copy_(theta0)
     return model
@@ -121,6 +122,28 @@ def test_msd_warp_phys_reproduces_family_from_correct_state():
         pred = phys_model("msd", theta0, 2)(truth).mean
         mse = ((pred[:, :-1] - truth[:, 1:]) ** 2).mean()
         assert mse < 1e-6
+
+
+def test_msd_oscillator_reproduces_family_from_correct_state():
+    """The paper's WARP-Phys root, on trajectories of the MSD generator (test ranges, one overdamped): with
+    A = I, B = 0 and theta_0 = (log k/m, log c/m), fed the true states (x_t, v_t), every prediction is the
+    next true state, against an independent RK4 solve; the forecast from the first state alone stays on
+    the trajectory; the generator's own float32 states are stepped to within their rounding; the
+    mid-range initial theta of another oscillator is far off."""
+    T = 256
+    states, params = mass_spring_damper(6, T, generator=torch.Generator().manual_seed(0), **MSD_TEST_RANGES)
+    params[0] = torch.tensor([0.01, 2.0, 0.3], dtype=torch.float64)  # overdamped: c^2 > 4 m k
+    times, one = torch.linspace(0, 1, T, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    for i, (m, k, c) in enumerate(params):
+        truth = rk4_damped_oscillator(m, k, c, one, 0 * one, times).T.unsqueeze(0)  # (1, T, 2)
+        model = phys_model("msd-oscillator", torch.stack([(k / m).log(), (c / m).log()]), 2)
+        torch.testing.assert_close(model(truth).mean[:, :-1], truth[:, 1:], rtol=0, atol=1e-10)
+        torch.testing.assert_close(model(truth, context=1).mean[:, :-1], truth[:, 1:], rtol=0, atol=1e-10)
+        if i > 0:  # the generator's states, drawn from (1, 0) with these parameters
+            drawn = states[i : i + 1].double()
+            torch.testing.assert_close(model(drawn).mean[:, :-1], drawn[:, 1:], rtol=0, atol=1e-5)
+        untrained = phys_model("msd-oscillator", MSDOscillatorRoot(2).initial_theta(torch.float64), 2)
+        assert ((untrained(truth, context=1).mean[:, :-1] - truth[:, 1:]) ** 2).mean() > 1e-2
 
 
 def test_sine_warp_phys_reproduces_family_from_correct_state():

@@ -17,7 +17,7 @@ from .baselines import build_model
 from .config import WarpConfig
 from .heads import WarpOutput
 from .model import WARP, WarpState
-from .physics import MSDMomentsRoot, MSDRoot, SineRoot
+from .physics import MSDMomentsRoot, MSDOscillatorRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root
 
 __version__ = "0.1.0"
@@ -33,5 +33,6 @@ __all__ = [
     "SineRoot",
     "MSDRoot",
     "MSDMomentsRoot",
+    "MSDOscillatorRoot",
     "__version__",
 ]

@@ -24,7 +24,7 @@ from .errors import ConfigError
 Activation = Literal["relu", "tanh", "swish", "softplus", "sin", "identity"]
 FinalActivation = Literal["none", "tanh", "clip"]
 Head = Literal["point", "gaussian", "classification"]
-RootName = Literal["mlp", "sine", "msd", "msd-moments"]
+RootName = Literal["mlp", "sine", "msd", "msd-moments", "msd-oscillator"]
 Theta0 = Literal["learned", "hypernet"]
 ArFeed = Literal["mean", "sample"]
 TransitionNorm = Literal["none", "spectral"]
@@ -108,7 +108,10 @@ class WarpConfig:
             ``sine``: WARP-Phys phase root ``sin(2 pi f tau + phase)``; ``msd``: WARP-Phys
             mass-spring-damper root with theta = (log m, log k, log c, x0, v0); ``msd-moments``: WARP-Phys
             mass-spring-damper root that identifies the oscillator from trajectory moments held in theta
-            and steps (x, v) forward (two channels, ``time_as_channel``, a linear hypernetwork).
+            and steps (x, v) forward (two channels, ``time_as_channel``, a linear hypernetwork);
+            ``msd-oscillator``: the paper's WARP-Phys mass-spring-damper root, theta = (log k/m, log c/m),
+            which integrates the oscillator over one time step from the latest fed observation (two
+            channels, ``input_prev_obs``).
         root_width: width of each hidden layer of the MLP root.
         root_depth: number of hidden layers of the MLP root (0 makes it affine).
         root_activation: activation of the MLP root's hidden layers, one of ``Activation``.
@@ -116,7 +119,8 @@ class WarpConfig:
         final_clip: bound c of the ``clip`` final activation.
         positional_encoding: number of sinusoidal frequencies of the step index added to the root
             input (0: the root sees tau alone).
-        input_prev_obs: also give the root the latest fed observation x_t.
+        input_prev_obs: also give the root the latest fed observation x_t (the data, or the fed-back
+            prediction in autoregressive mode): the MLP root, or ``msd-oscillator``, which needs it.
         key_channels: in-context learning: the last ``key_channels`` input channels hold a key that the
             root reads in place of tau (root_{theta_t}(key_t)); neither phi nor B sees them, so theta is
             driven by the other channels alone (0: the root reads tau; the training harness sets it
@@ -189,12 +193,12 @@ class WarpConfig:
         if self.root != "mlp":
             if self.head != "point":
                 raise ConfigError(f"head: root={self.root!r} supports only 'point', got {self.head!r}")
-            if self.positional_encoding or self.input_prev_obs or self.key_channels:
+            if self.positional_encoding or self.key_channels:
                 raise ConfigError(
-                    f"root={self.root!r} reads tau alone: positional_encoding and key_channels must be 0 and "
-                    f"input_prev_obs False, got {self.positional_encoding}, {self.key_channels} and "
-                    f"{self.input_prev_obs}"
+                    f"root={self.root!r} reads tau, not its positional encoding or a key: positional_encoding "
+                    f"and key_channels must be 0, got {self.positional_encoding} and {self.key_channels}"
                 )
+            self.check_prev_obs()
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ConfigError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         parse_transition(self.transition)
@@ -222,6 +226,15 @@ class WarpConfig:
                     f"theta0='hypernet' and hypernet_depth=0, got {self.theta0!r} and "
                     f"{self.hypernet_depth}"
                 )
+
+    def check_prev_obs(self) -> None:
+        """A physical root reads the latest fed observation if and only if it integrates from it."""
+        integrates = self.root == "msd-oscillator"
+        if self.input_prev_obs != integrates:
+            reads = "integrates from the latest fed observation" if integrates else "reads tau alone"
+            raise ConfigError(
+                f"input_prev_obs: root={self.root!r} {reads}, so it must be {integrates}, got {self.input_prev_obs}"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> WarpConfig:

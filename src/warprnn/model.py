@@ -27,7 +27,7 @@ from .checks import check_choice, check_dtype, check_memory, check_sequence
 from .config import Mode, WarpConfig
 from .errors import InputError
 from .heads import WarpOutput
-from .physics import MSDMomentsRoot, MSDRoot, SineRoot
+from .physics import MSDMomentsRoot, MSDOscillatorRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root, activation
 from .transition import Dense, Operator, SpectralBound, build_transition, transition_size
 
@@ -60,6 +60,8 @@ def build_root(config: WarpConfig) -> Root:
         return MSDRoot(config.in_channels)
     if config.root == "msd-moments":
         return MSDMomentsRoot(config.in_channels)
+    if config.root == "msd-oscillator":
+        return MSDOscillatorRoot(config.in_channels)
     return MLPRoot(
         config.root_in_features, config.out_features, config.root_width, config.root_depth, config.root_activation
     )
@@ -226,14 +228,17 @@ class WARP(nn.Module):
 
         Returns:
             ``(batch, T, in_features)``: tau_{t+1} = (t+1)/(length-1) (or the key, the last
-            ``key_channels`` channels of x_t), then the positional encoding of t+1, then x_t, as the
-            config asks.
+            ``key_channels`` channels of x_t), then the time step 1/(length-1) when the root reads it
+            (``Root.reads_step``), then the positional encoding of t+1, then x_t, as the config asks.
         """
         target = (steps + 1).to(fed.dtype)  # (T,)
+        span = (lengths[:, None] - 1).to(fed.dtype)  # (batch, 1)
         if self.config.key_channels:
             parts = [fed[..., -self.config.key_channels :]]
         else:
-            parts = [(target / (lengths[:, None] - 1).to(fed.dtype)).unsqueeze(-1)]  # tau (batch, T, 1)
+            parts = [(target / span).unsqueeze(-1)]  # tau (batch, T, 1)
+        if self.root.reads_step:
+            parts.append((1 / span).unsqueeze(-1).expand(-1, fed.shape[1], -1))  # dt (batch, T, 1)
         n = self.config.positional_encoding
         if n:
             freqs = 10000.0 ** (-torch.arange(n, device=fed.device, dtype=fed.dtype) / n)

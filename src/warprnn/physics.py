@@ -4,6 +4,8 @@
 - ``MSDRoot``: the damped oscillator (``damped_oscillator``) with theta = (log m, log k, log c, x0, v0).
 - ``MSDMomentsRoot``: a mass-spring-damper root whose state holds moments of the trajectory, from which
   it identifies the oscillator and steps it forward.
+- ``MSDOscillatorRoot``: the paper's design, the oscillator with theta = (log k/m, log c/m) stepped forward
+  from the latest fed observation.
 """
 
 from __future__ import annotations
@@ -151,3 +153,43 @@ class MSDMomentsRoot(Root):
         one = torch.ones_like(w2)
         x_next, v_next = damped_oscillator(dt, one, w2.clamp_min(1e-3), g2.clamp_min(0.0), x, v)
         return torch.stack([x_next, v_next], dim=-1)
+
+
+class MSDOscillatorRoot(Root):
+    """WARP-Phys mass-spring-damper root as the paper builds it (Sec. 3.3): the damped oscillator whose
+    physical parameters are theta, integrated over one time step from the latest fed observation.
+
+    theta = ``(log k/m, log c/m)``. Dividing ``m x'' + c x' + k x = 0`` by m shows that the motion depends on
+    (m, k, c) only through these two ratios: a theta holding all three would have a direction (scaling
+    them together) along which it moves while every prediction stays the same. The logarithms keep the
+    ratios positive for any theta and make their spread over the data (k/m from about 40 to 1,800)
+    a spread of a few units.
+
+    Root input ``(tau_{t+1}, dt, x_t, v_t)`` (``reads_step`` and ``WarpConfig.input_prev_obs``): the output
+    is the exact flow (``damped_oscillator``) of the fed state (x_t, v_t) over ``dt = tau_{t+1} - tau_t =
+    1 / (length - 1)``, which is the data's time step for trajectories sampled uniformly on t in [0, 1]
+    (every synthetic set here; the physics root left commented out in the authors' code fixes it at
+    1/256 instead). tau itself is not read: the oscillator is autonomous. Needs both channels (x, v).
+    Shapes: theta ``(..., 2)``, inputs ``(..., 4)`` -> next (x, v) ``(..., 2)``.
+    """
+
+    in_features = 4
+    out_features = 2
+    num_params = 2
+    reads_step = True
+
+    def __init__(self, channels: int):
+        super().__init__()
+        if channels != 2:  # checked here, not in WarpConfig: the harness sets the channels from the data
+            raise ValueError(f"in_channels: root='msd-oscillator' reads and predicts (x, v), so 2, got {channels}")
+
+    def initial_theta(self, dtype=None, device=None) -> Tensor:
+        # The mid-range oscillator of the paper's MSD data (as MSDRoot): m = 0.03, k = 10, c = 0.1.
+        values = [math.log(10.0 / 0.03), math.log(0.1 / 0.03)]
+        return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
+
+    def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        dt, x, v = inputs[..., 1:2], inputs[..., 2:3], inputs[..., 3:4]  # (..., 1) each
+        stiffness, damping = theta[..., 0:1].exp(), theta[..., 1:2].exp()  # k/m and c/m, (..., 1)
+        x_next, v_next = damped_oscillator(dt, torch.ones_like(stiffness), stiffness, damping, x, v)
+        return torch.cat([x_next, v_next], dim=-1)

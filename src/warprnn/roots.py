@@ -1,7 +1,7 @@
 """Root networks: the functions whose parameters are WARP's hidden state theta.
 
-A root maps the root input (tau, optionally its positional encoding and the latest observation) to an
-output, with its parameters read from a flat vector ``theta`` of size ``num_params`` (D_theta). Roots
+A root maps the root input (tau, optionally the time step, tau's positional encoding and the latest
+observation) to an output, with its parameters read from a flat vector ``theta`` of size ``num_params`` (D_theta). Roots
 hold no trainable parameters of their own: every call is given a theta, and any leading dimensions of
 ``theta`` and of the input broadcast, so one batched call decodes a different theta for every
 (batch, time) pair.
@@ -43,6 +43,9 @@ class Root(nn.Module):
     in_features: int
     out_features: int
     num_params: int
+    reads_step: bool = False
+    """Whether the root input holds the time step ``tau_{t+1} - tau_t`` after tau (``WARP.root_input``): a
+    root that integrates over one step reads it."""
 
     def initial_theta(self, dtype: torch.dtype | None = None, device=None) -> Tensor:
         """A freshly initialised parameter vector, shape ``(num_params,)``."""

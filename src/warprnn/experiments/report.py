@@ -22,6 +22,7 @@ SCALES = ("cpu", "paper")
 MODEL_NAMES = {
     "warp": "WARP",
     "warp-phys": "WARP-Phys",
+    "warp-phys-paper": "WARP-Phys (paper)",
     "gru": "GRU",
     "lstm": "LSTM",
     "transformer": "Transformer",
