@@ -178,7 +178,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
             seeds = 1 if name == "etth1" else 2
             assert f"| {MODEL_NAMES[model]} | " in report and f" | {seeds} | " in report
         assert (tmp_path / "results" / "figures" / f"real-cpu-{name}-curves.png").is_file()
-    assert "mnist-class" not in report and " - |" not in report  # every metric of the tasks run was computed
+    assert "## mnist-class" not in report and " - |" not in report  # every metric of the tasks run was computed
     assert "![mnist](figures/real-cpu-mnist.png)" in report
     assert "--seeds 2 --jobs 1 --tasks mnist basicmotions" in report and "--seeds 1 --jobs 2 --tasks etth1" in report
     first = min((tmp_path / "runs").glob("real-cpu-*"))  # the first command's runs, reported again untrained
