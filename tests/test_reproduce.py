@@ -97,11 +97,13 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
         assert f"| {dataset} | {model}, untrained |" in report
     assert (
         "in distribution (validation split" in report
-        and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --out results" in report
+        and f"warprnn reproduce dsr {' '.join(TINY)} --scale cpu --seeds 1 --jobs 1 --out results" in report
     )
     figures = {p.name for p in (tmp_path / "results" / "figures").iterdir()}
     assert {"dsr-cpu-msd-warp.png", "dsr-cpu-msd-warp-phys-paper.png", "dsr-cpu-sine-warp-phys.png"} <= figures
     assert "dsr-cpu-theta.png" in figures
+    assert {f"dsr-cpu-{d}-curves.png" for d in dsr.DSR_DATASETS} <= figures  # validation against wall-clock
+    assert "![dsr-cpu-msd-curves](figures/dsr-cpu-msd-curves.png)" in report
     assert (tmp_path / "runs").is_dir() and (tmp_path / "results" / "dsr-cpu-runs.csv").is_file()
     assert "| split | WARP MSE | WARP MAE | GRU MSE | GRU MAE | LSTM MSE | LSTM MAE |" in report  # the same OOD split
     runs = list(csv.DictReader((tmp_path / "results" / "dsr-cpu-runs.csv").read_text().splitlines()))

@@ -356,6 +356,23 @@ def test_a_resumed_run_continues_the_same_budget(tmp_path, monkeypatch):
     assert state["elapsed"] == 40.0 and not state["stopped"]
 
 
+@pytest.mark.parametrize("every, writes", [(0, [1, 2, 3, 4, 5]), (25, [2, 4, 5]), (1e9, [5])])
+def test_checkpoint_every_writes_last_after_that_many_seconds_and_at_the_end(tmp_path, monkeypatch, every, writes):
+    monkeypatch.setattr(loop, "time", FakeClock())  # epochs of 20 s of training here
+    real, written = loop.save_epoch, []
+
+    def recording(*args):
+        written.append(args[6])  # the epoch
+        return real(*args)
+
+    monkeypatch.setattr(loop, "save_epoch", recording)
+    result = train(tiny(tmp_path, "train.epochs=5", f"train.checkpoint_every={every}"))
+    assert written == writes and load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["epoch"] == 5
+    assert len((result.run_dir / "metrics.csv").read_text().splitlines()) == 1 + 5
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        tiny(tmp_path, "train.checkpoint_every=-1")
+
+
 def test_cosine_under_a_time_budget_decays_over_the_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "time", FakeClock())  # epochs of 20 s in a 2-minute budget
     extra = ("train.epochs=1000", "train.time_budget=2", "optim.scheduler=cosine", "optim.lr=1e-3", "optim.min_lr=1e-5")

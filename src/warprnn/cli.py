@@ -202,8 +202,8 @@ def cmd_reproduce(args) -> int:
         logging.getLogger("warprnn.training").setLevel(logging.WARNING)
     if args.tasks and args.experiment not in ("real", "transitions"):
         raise ValueError(f"--tasks: only 'reproduce real' and 'transitions' have tasks, got {args.experiment}")
-    if args.jobs != 1 and args.experiment not in ("real", "transitions"):
-        raise ValueError(f"--jobs: only 'reproduce real' and 'transitions' run in parallel, got {args.experiment}")
+    if args.jobs != 1 and args.experiment == "icl":
+        raise ValueError("--jobs: 'reproduce icl' trains one run at a time")
     if args.from_runs and args.experiment != "real":
         raise ValueError(f"--from-runs: only 'reproduce real' reads earlier runs, got {args.experiment}")
     tasks = {"tasks" if args.experiment == "real" else "datasets": args.tasks} if args.tasks else {}
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=1,
-        help="real, transitions: training runs at once, each with its share of the torch threads (default 1)",
+        help="dsr, real, transitions: training runs at once, each with its share of the torch threads (default 1)",
     )
     p.add_argument(
         "--from-runs",

@@ -26,7 +26,7 @@ from ..atomic import write_text
 from ..baselines import count_parameters
 from ..training import load_run, plots
 from ..training.evaluation import forecast
-from .report import MODEL_NAMES, RunSpec, check_scale, machine, mean_std, run_configs
+from .report import MODEL_NAMES, RunSpec, check_scale, draw_curves, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,10 @@ def run_real(
             else train_task(name, scale, seeds, list(overrides), run_root, jobs)
         )
         rows += [r | {"command": command} for r in made]
-        draw_curves(name, [r for r in rows if r["task"] == name], out / "figures" / f"real-{scale}-{name}-curves.png")
+        seed0 = {
+            MODEL_NAMES.get(r["model"], r["model"]): r["run_dir"] for r in rows if r["task"] == name and r["seed"] == 0
+        }
+        draw_curves(seed0, TASKS[name].curve, out / "figures" / f"real-{scale}-{name}-curves.png", name)
         if name == "mnist":
             completion_figure(
                 {r["model"]: Path(r["run_dir"]) for r in rows if r["task"] == name and r["seed"] == 0},
@@ -226,18 +229,6 @@ def mean_image_mse_01(run_dir: Path) -> dict:
     mean = data.train.y.mean(0)  # (T, C)
     error = ((data.test.y - mean)[:, data.context :] / (high - low)) ** 2
     return {"test_mean_image_mse_01": error.mean().item()}
-
-
-def draw_curves(name: str, rows: list[dict], path: Path) -> None:
-    """The validation metric of task ``name`` against wall-clock minutes, one line per model (seed 0)."""
-    task, curves = TASKS[name], {}
-    for row in rows:
-        if row["seed"] != 0:
-            continue
-        history = csv.DictReader((Path(row["run_dir"]) / "metrics.csv").read_text().splitlines())
-        points = [(float(r["time"]) / 60, float(r[task.curve])) for r in history if r.get(task.curve)]
-        curves[MODEL_NAMES.get(row["model"], row["model"])] = points
-    plots.plot_curves(curves, path, xlabel="wall-clock minutes", ylabel=task.curve, title=name)
 
 
 def read_rows(path: Path) -> list[dict]:

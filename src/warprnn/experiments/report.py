@@ -3,6 +3,7 @@ config, and the pieces of a markdown report (mean ± std, the machine)."""
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import multiprocessing
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..training import RunResult, load_experiment, train
+from ..training import RunResult, load_experiment, plots, train
 
 SCALES = ("cpu", "paper")
 MODEL_NAMES = {
@@ -59,6 +60,16 @@ def run_config(config_name: str, overrides: list[str], run_root: Path, name: str
     """Trains the shipped config ``config_name`` with ``overrides`` into ``run_root/name-*``."""
     config = load_experiment(config_name, [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
     return train(config)
+
+
+def draw_curves(runs: dict[str, Path], metric: str, path: Path, title: str) -> None:
+    """Validation ``metric`` against wall-clock minutes of training, one line per run folder of ``runs``
+    (label: folder), read from each run's ``metrics.csv``."""
+    curves = {}
+    for label, run_dir in runs.items():
+        history = csv.DictReader((Path(run_dir) / "metrics.csv").read_text().splitlines())
+        curves[label] = [(float(r["time"]) / 60, float(r[metric])) for r in history if r.get(metric)]
+    plots.plot_curves(curves, path, xlabel="wall-clock minutes", ylabel=metric, title=title)
 
 
 @dataclass(frozen=True)

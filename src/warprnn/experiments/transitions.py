@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from ..atomic import write_text
-from ..training import plots
-from .report import RunSpec, check_scale, machine, mean_std, run_configs
+from .report import RunSpec, check_scale, draw_curves, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +62,9 @@ def run_transitions(
     ]
     rows = [row(key, run, minutes) for key, (run, minutes) in zip(keys, run_configs(specs, jobs))]
     for dataset in datasets:
-        draw_curves(
-            dataset,
-            [r for r in rows if r["dataset"] == dataset],
-            out / "figures" / f"transitions-{scale}-{dataset}.png",
-        )
+        seed0 = {r["transition"]: r["run_dir"] for r in rows if r["dataset"] == dataset and r["seed"] == 0}
+        path = out / "figures" / f"transitions-{scale}-{dataset}.png"
+        draw_curves(seed0, DATASETS[dataset][2], path, dataset)
     command = shlex.join(
         [
             "warprnn",
@@ -106,16 +103,6 @@ def row(key: tuple[str, str, int], run, minutes: float) -> dict:
         test=run.test_metrics.get(DATASETS[dataset][1], float("nan")),
         run_dir=run.run_dir,
     )
-
-
-def draw_curves(dataset: str, rows: list[dict], path: Path) -> None:
-    """The validation metric of ``dataset`` against wall-clock minutes, one line per transition (seed 0)."""
-    metric, curves = DATASETS[dataset][2], {}
-    for r in rows:
-        if r["seed"] == 0:
-            history = csv.DictReader((Path(r["run_dir"]) / "metrics.csv").read_text().splitlines())
-            curves[r["transition"]] = [(float(h["time"]) / 60, float(h[metric])) for h in history if h.get(metric)]
-    plots.plot_curves(curves, path, xlabel="wall-clock minutes", ylabel=metric, title=dataset)
 
 
 def table(rows: list[dict], dataset: str) -> str:

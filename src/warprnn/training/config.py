@@ -101,6 +101,10 @@ class TrainConfig:
         teacher_forcing: p of ``autoregressive`` training.
         loss_steps: compute the loss on this many random steps of each batch (None: all steps).
         val_every: validate every this many epochs (and after the last).
+        checkpoint_every: write ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch only when this many
+            seconds of training have passed since the last write, and always after the last epoch (0: after
+            every epoch). For runs of thousands of epochs of milliseconds, whose per-epoch writes would
+            take longer than the training; a killed run loses at most this much work.
         metric: the validation metric that picks the best checkpoint (e.g. ``val_mse``,
             ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
         seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
@@ -136,6 +140,7 @@ class TrainConfig:
     teacher_forcing: float = 0.5
     loss_steps: int | None = None
     val_every: int = 1
+    checkpoint_every: float = 0.0
     metric: str = "val_mse"
     seed: int = 0
     device: str = "auto"
@@ -162,6 +167,8 @@ class TrainConfig:
             raise ConfigError(
                 f"train.time_budget: expected a positive number of minutes or null, got {self.time_budget!r}"
             )
+        if not self.checkpoint_every >= 0:
+            raise ConfigError(f"train.checkpoint_every: expected seconds >= 0, got {self.checkpoint_every!r}")
         if not 0 <= self.teacher_forcing <= 1:
             raise ConfigError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
         if self.name is not None and not is_plain_name(self.name):

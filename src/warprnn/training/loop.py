@@ -345,6 +345,8 @@ def run_epochs(
     test metrics and figures. Under ``torchrun``, rank 0 alone validates and writes; the others follow its
     decisions (``distributed.share``)."""
     history, best, elapsed, stale = state.history, state.best, state.elapsed, state.stale
+    saved = elapsed  # the training seconds at the last checkpoint written (``train.checkpoint_every``)
+    clock = time.monotonic()
     start = config.train.epochs + 1 if state.stopped else state.start
     t, world, device = config.train, engine.world, engine.device
     size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
@@ -354,7 +356,7 @@ def run_epochs(
     board = rundir.TensorBoard(run_dir, start) if t.tensorboard and world.main else None
     try:
         for epoch in range(start, t.epochs + 1):
-            began = time.monotonic()
+            began = clock  # the end of the last epoch's timing: its writes count in this epoch's seconds
             generator = epoch_generator(t.seed, epoch)
             steps = math.ceil(epoch_length(len(data.train), t.epoch_size) / t.batch_size)
             bar = Progress(steps, f"epoch {epoch}/{t.epochs}", progress and world.main)
@@ -379,7 +381,8 @@ def run_epochs(
                         rundir.save_checkpoint(
                             rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
                         )
-            seconds = time.monotonic() - began
+            clock = time.monotonic()
+            seconds = clock - began
             elapsed += seconds
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(train_loss)
@@ -390,8 +393,9 @@ def run_epochs(
             row["time"] = elapsed
             history.append(row)
             stop = out_of_time or (t.patience is not None and stale >= t.patience)
-            if world.main:
+            if world.main and (stop or epoch == t.epochs or elapsed - saved >= t.checkpoint_every):
                 save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, stale, stop)
+                saved = elapsed
                 if board is not None:
                     board.write(row)
             eta = seconds * (t.epochs - epoch)
