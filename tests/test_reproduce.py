@@ -244,3 +244,23 @@ def test_reproduce_transitions_trains_every_structure_under_one_budget(tmp_path,
         config = yaml.safe_load((run / "config.yaml").read_text())
         assert config["warp"]["transition"] == transition and config["train"]["time_budget"] == 5
     assert "warprnn reproduce transitions" in report and "--tasks msd" in report
+
+
+def test_completion_tables_say_which_models_beat_the_mean_image():
+    rows = [
+        dict(
+            task="mnist",
+            model=m,
+            seed=0,
+            parameters=10,
+            epochs=1,
+            minutes=1.0,
+            test_mse_01=v,
+            test_mean_image_mse_01=0.08,
+        )
+        for m, v in (("warp", 0.07), ("gru", 0.09))
+    ]
+    assert real.task_table("mnist", rows).endswith("scores `mse_01` 0.08 on the completion; below it: WARP.")
+    rows[0]["test_mse_01"] = 0.1
+    assert real.task_table("mnist", rows).endswith("below it: no model.")
+    assert "mean of the training images" not in real.task_table("etth1", [dict(rows[0], task="etth1")])

@@ -277,7 +277,21 @@ def task_table(name: str, rows: list[dict]) -> str:
             f"| {MODEL_NAMES.get(model, model)} | {int(runs[0]['parameters']):,} | {len(runs)} | "
             f"{epochs:.0f} | {minutes:.1f} | " + " | ".join(cells) + " |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + below_mean_image(name, rows)
+
+
+def below_mean_image(name: str, rows: list[dict]) -> str:
+    """For a completion task, which models beat the constant per-pixel mean image (their mean ``mse_01``)."""
+    task_rows = [r for r in rows if r["task"] == name]
+    if not task_rows or "test_mean_image_mse_01" not in TASKS[name].metrics:
+        return ""
+    reference = task_rows[0]["test_mean_image_mse_01"]
+    models = [m for m in TASKS[name].models if any(r["model"] == m for r in task_rows)]
+    beating = [MODEL_NAMES.get(m, m) for m in models if mean_of(task_rows, m, "test_mse_01") < reference]
+    return (
+        f"\n\nThe per-pixel mean of the training images, one constant prediction for every test image, scores "
+        f"`mse_01` {reference:.4g} on the completion; below it: {', '.join(beating) if beating else 'no model'}."
+    )
 
 
 @dataclass(frozen=True)
