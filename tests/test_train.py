@@ -362,7 +362,7 @@ def test_checkpoint_every_writes_last_after_that_many_seconds_and_at_the_end(tmp
     real, written = loop.save_epoch, []
 
     def recording(*args):
-        written.append(args[6])  # the epoch
+        written.append(args[5])  # the epoch
         return real(*args)
 
     monkeypatch.setattr(loop, "save_epoch", recording)
