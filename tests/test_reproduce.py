@@ -258,3 +258,16 @@ def test_completion_tables_say_which_models_beat_the_mean_image():
     rows[0]["test_mse_01"] = 0.1
     assert real.task_table("mnist", rows).endswith("below it: no model.")
     assert "mean of the training images" not in real.task_table("etth1", [dict(rows[0], task="etth1")])
+
+
+def test_tables_name_the_runs_whose_validation_went_non_finite(tmp_path):
+    rows = []
+    for model, values in (("warp", ["1.5", "nan", "nan"]), ("gru", ["1.4", "1.2", "1.1"])):
+        run = tmp_path / model
+        run.mkdir()
+        run.joinpath("metrics.csv").write_text("epoch,val_mse\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+        rows.append(dict(task="etth1", model=model, seed=0, run_dir=str(run)))
+    assert real.non_finite_validations("etth1", rows) == (
+        "\n\nWARP seed 0: `val_mse` not finite at 2 of 3 validations (its forecast diverged; the best checkpoint "
+        "is among the others)."
+    )

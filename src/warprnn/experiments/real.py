@@ -277,7 +277,26 @@ def task_table(name: str, rows: list[dict]) -> str:
             f"| {MODEL_NAMES.get(model, model)} | {int(runs[0]['parameters']):,} | {len(runs)} | "
             f"{epochs:.0f} | {minutes:.1f} | " + " | ".join(cells) + " |"
         )
-    return "\n".join(lines) + below_mean_image(name, rows)
+    return "\n".join(lines) + below_mean_image(name, rows) + non_finite_validations(name, rows)
+
+
+def non_finite_validations(name: str, rows: list[dict]) -> str:
+    """A sentence per run of task ``name`` whose validation metric was not finite at some validation (a
+    forecast that diverged): the best checkpoint was then chosen among the finite ones."""
+    metric, notes = TASKS[name].curve, []
+    for row in (r for r in rows if r["task"] == name):
+        path = Path(row["run_dir"]) / "metrics.csv" if row.get("run_dir") else None
+        if path is None or not path.is_file():  # a runs CSV read where its run folders are not
+            continue
+        history = csv.DictReader(path.read_text().splitlines())
+        values = [float(h[metric]) for h in history if h.get(metric)]
+        bad = sum(not math.isfinite(v) for v in values)
+        if bad:
+            notes.append(
+                f"{MODEL_NAMES.get(row['model'], row['model'])} seed {row['seed']}: `{metric}` not finite at {bad} "
+                f"of {len(values)} validations (its forecast diverged; the best checkpoint is among the others)."
+            )
+    return "".join(f"\n\n{note}" for note in notes)
 
 
 def below_mean_image(name: str, rows: list[dict]) -> str:
