@@ -1,5 +1,6 @@
-"""What every experiment shares: the scales, the models' display names, quiet training of a shipped
-config, and the pieces of a markdown report (mean ± std, the machine)."""
+"""What every experiment shares: the scales, the models' display names, training shipped configs (one at
+a time or ``jobs`` at once, ``run_configs``), and the pieces of a markdown report (mean ± std, the
+machine, validation curves against wall-clock time)."""
 
 from __future__ import annotations
 
