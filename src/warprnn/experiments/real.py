@@ -26,7 +26,7 @@ from ..atomic import write_text
 from ..baselines import count_parameters
 from ..training import load_run, plots
 from ..training.evaluation import forecast
-from .report import MODEL_NAMES, RunSpec, check_scale, draw_curves, machine, mean_std, run_configs
+from .report import MODEL_NAMES, RunSpec, check_scale, chosen, draw_curves, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ def run_real(
     (``collect_task``), e.g. after a command that stopped before writing its report.
     """
     check_scale(scale)
-    tasks = list(TASKS) if not tasks else tasks
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        raise ValueError(f"--tasks: unknown {unknown}; expected some of {list(TASKS)}")
+    tasks = chosen(tasks, TASKS)
     out, began = Path(out), time.time()
     run_root = Path(from_runs) if from_runs else Path("runs") / f"real-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     command = shlex.join(

@@ -38,6 +38,15 @@ def check_scale(scale: str) -> None:
         raise ValueError(f"scale: expected one of {list(SCALES)}, got {scale!r}")
 
 
+def chosen(names: list[str] | None, known) -> list[str]:
+    """``--tasks``: the names given (all of ``known`` when none), each checked to be one of ``known``."""
+    names = list(known) if not names else list(names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"--tasks: unknown {unknown}; expected some of {list(known)}")
+    return names
+
+
 def mean_std(values: list[float]) -> str:
     """``mean ± std`` of the finite values (sample std; 0 for one value), noting how many diverged."""
     finite = [v for v in values if math.isfinite(v)]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..atomic import write_text
-from .report import RunSpec, check_scale, draw_curves, machine, mean_std, run_configs
+from .report import RunSpec, check_scale, chosen, draw_curves, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,7 @@ def run_transitions(
     ``out/figures/``. ``overrides`` apply to every run after the budget's (MNIST needs ``data.root=DIR``
     unless ``$WARPRNN_DATA`` points at it)."""
     check_scale(scale)
-    datasets = list(DATASETS) if not datasets else datasets
-    unknown = [d for d in datasets if d not in DATASETS]
-    if unknown:
-        raise ValueError(f"--tasks: unknown {unknown}; expected some of {list(DATASETS)}")
+    datasets = chosen(datasets, DATASETS)
     out, began = Path(out), time.time()
     run_root = Path("runs") / f"transitions-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     keys = [(d, a, s) for d in datasets for a in TRANSITIONS for s in range(seeds)]
