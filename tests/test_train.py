@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import TINY
-from warprnn.cli import main
+from warprnn.cli import build_parser, main, parse
 from warprnn.data import build_dataset
 from warprnn.training import build, evaluation, load_experiment, loop, train
 from warprnn.training.rundir import load_checkpoint
@@ -434,3 +434,26 @@ def test_the_loop_counts_optimiser_steps_across_epochs(tmp_path, monkeypatch):
     )
     train(tiny(tmp_path, "train.epochs=2", "optim.warmup_steps=4"))
     assert steps == list(range(6))  # 48 sequences in batches of 16: 3 steps an epoch
+
+
+@pytest.mark.parametrize(
+    "argv, overrides",
+    [
+        (["reproduce", "real", "--seeds", "1", "data.root=d"], ["data.root=d"]),
+        (["reproduce", "real", "a.b=1", "--jobs", "2", "c.d=2"], ["a.b=1", "c.d=2"]),
+        (["reproduce", "transitions", "--tasks", "msd", "data.root=d"], ["data.root=d"]),
+        (["train", "msd-small", "--debug", "train.epochs=1"], ["train.epochs=1"]),
+    ],
+)
+def test_cli_overrides_may_follow_the_options(argv, overrides):
+    args = parse(build_parser(), argv)
+    assert args.overrides == overrides
+    assert getattr(args, "tasks", None) in (None, ["msd"])
+
+
+@pytest.mark.parametrize(
+    "argv", [["list", "a.b=1"], ["reproduce", "real", "--bogus"], ["train", "msd-small", "--bogus"]]
+)
+def test_cli_rejects_stray_words(argv):
+    with pytest.raises(SystemExit):
+        parse(build_parser(), argv)

@@ -371,9 +371,25 @@ def describe_error(error: BaseException) -> str:
     return f"internal error ({type(error).__name__}: {one_line(error)}); rerun with --debug for the traceback"
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, except that ``KEY=VALUE`` overrides may also follow the options
+    (``warprnn reproduce real --seeds 1 data.root=DIR``, also after ``--tasks``): they join the command's
+    overrides in order."""
+    args, extras = parser.parse_known_args(argv)
+    if getattr(args, "tasks", None):
+        extras = [word for word in args.tasks if "=" in word] + extras
+        args.tasks = [word for word in args.tasks if "=" not in word] or None
+    strays = [word for word in extras if word.startswith("-") or "=" not in word]
+    if extras and (strays or not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(strays or extras)}")
+    if extras:
+        args.overrides = [*args.overrides, *extras]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0
