@@ -271,3 +271,26 @@ def test_tables_name_the_runs_whose_validation_went_non_finite(tmp_path):
         "\n\nWARP seed 0: `val_mse` not finite at 2 of 3 validations (its forecast diverged; the best checkpoint "
         "is among the others)."
     )
+
+
+def test_warp_rows_measure_how_far_training_moved_a():
+    """``a_drift``: ||A - I||_2, 0 at WARP's initial A = I, NaN for a baseline; the table says it."""
+    import torch
+
+    from warprnn import WARP, WarpConfig
+    from warprnn.baselines import build_model
+
+    config = WarpConfig(in_channels=1, root_width=4, root_depth=1)
+    warp = WARP(config)
+    assert real.a_drift(warp) == 0.0
+    with torch.no_grad():
+        warp.A[0, 1] += 0.5  # a single entry: the spectral norm of A - I is that entry
+    assert real.a_drift(warp) == pytest.approx(0.5)
+    assert math.isnan(real.a_drift(build_model("gru", config)))
+    rows = [
+        dict(task="etth1", model="warp", seed=s, parameters=1, epochs=1, minutes=1.0, a_drift=d)
+        for s, d in ((0, 0.1), (1, 0.3))
+    ]
+    assert "`||A - I||_2` 0.2 ± 0.14 " in real.task_table(
+        "etth1", [r | dict.fromkeys(real.TASKS["etth1"].metrics, 1.0) for r in rows]
+    )

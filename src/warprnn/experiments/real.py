@@ -193,11 +193,13 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
         history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
         scores = run_dir / "test_metrics.json"
         test = json.loads(scores.read_text()) if scores.is_file() else {}
+        net = load_run(run_dir)[2]
         row = dict(
             task=name,
             model=model,
             seed=seed,
-            parameters=count_parameters(load_run(run_dir)[2]),
+            parameters=count_parameters(net),
+            a_drift=a_drift(net),
             status="finished" if test else "non-finite",
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
@@ -215,6 +217,18 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             ", ".join(f"{k} {rows[-1][k]:.4g}" for k in task.metrics),
         )
     return rows
+
+
+def a_drift(net) -> float:
+    """``||A - I||_2`` of a WARP model's transition (its best checkpoint), NaN for other models. A starts at
+    the identity, and with ``A = I`` Eq. 1 telescopes, ``theta_t = theta_0 + B (x_t - x_0)``: the state
+    holds the latest input and nothing of the path to it. How far training moved A is how much memory the
+    model could have."""
+    if not hasattr(net, "transition_operator"):
+        return math.nan
+    with torch.no_grad():
+        A = net.transition_operator().matrix()
+        return torch.linalg.matrix_norm(A - torch.eye(A.shape[0], dtype=A.dtype, device=A.device), ord=2).item()
 
 
 def mean_image_mse_01(run_dir: Path) -> dict:
@@ -274,7 +288,19 @@ def task_table(name: str, rows: list[dict]) -> str:
             f"| {MODEL_NAMES.get(model, model)} | {int(runs[0]['parameters']):,} | {len(runs)} | "
             f"{epochs:.0f} | {minutes:.1f} | " + " | ".join(cells) + " |"
         )
-    return "\n".join(lines) + below_mean_image(name, rows) + non_finite_validations(name, rows)
+    return "\n".join(lines) + below_mean_image(name, rows) + memory(name, rows) + non_finite_validations(name, rows)
+
+
+def memory(name: str, rows: list[dict]) -> str:
+    """A sentence on how far training moved WARP's A from the identity on task ``name`` (``a_drift``)."""
+    drifts = [r.get("a_drift", math.nan) for r in rows if r["task"] == name and r["model"] == "warp"]
+    drifts = [d for d in drifts if math.isfinite(d)]
+    if not drifts:
+        return ""
+    return (
+        f"\n\nWARP's A after training: `||A - I||_2` {mean_std(drifts)} (A starts at I, where the state holds "
+        f"the latest input and no memory of the path to it: `theta_t = theta_0 + B (x_t - x_0)`)."
+    )
 
 
 def non_finite_validations(name: str, rows: list[dict]) -> str:
