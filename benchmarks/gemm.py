@@ -5,8 +5,8 @@
 
 For each state size D and batch: the step product ``u + theta A^T`` (``warprnn.gemm.Factor``, the form
 the forward and adjoint recurrences run, A reordered once outside the timing) and A's gradient
-``lam^T theta`` over 64 steps of the batch (``warprnn.gemm.accumulate``), in GFLOP/s on each kernel,
-the best of repeated timings, and which one ``WARPRNN_GEMM=auto`` picks. The sizes are those of the
+``lam^T theta`` over 64 steps of the batch, in GFLOP/s on each kernel, the best of repeated timings, and
+which one ``WARPRNN_GEMM=auto`` picks for the step product (A's gradient always runs on BLAS). The sizes are those of the
 benchmark cases (``benchmarks/run.py``: D_theta 1,298 for MNIST, 4,898 for MSD) and smaller roots, so that
 ``gemm.ONEDNN_MIN`` can be read off the table.
 """
@@ -54,16 +54,15 @@ def step_gflops(rows: int, D: int, kernel: str, seconds: float) -> float:
 
 
 def grad_gflops(rows: int, D: int, kernel: str, seconds: float) -> float:
-    """``total += lam^T theta`` for lam, theta ``(rows, D)``, on ``kernel``."""
+    """``total += lam^T theta`` for lam, theta ``(rows, D)``: BLAS's ``addmm_`` (what the recurrence runs), or
+    oneDNN's linear map of ``lam^T`` with weight ``theta^T`` (the alternative that lost, kept to re-check)."""
     lam, theta, total = torch.randn(rows, D), torch.randn(rows, D), torch.zeros(D, D)
-    return (
-        2
-        * rows
-        * D
-        * D
-        / best_seconds(lambda: on_kernel(kernel, lambda: gemm.accumulate(total, lam, theta)), seconds)
-        / 1e9
-    )
+
+    def onednn():
+        total.copy_(torch.ops.mkldnn._linear_pointwise.binary(lam.T, total, theta.T, None, "add"))
+
+    run = onednn if kernel == "onednn" else lambda: total.addmm_(lam.T, theta)
+    return 2 * rows * D * D / best_seconds(run, seconds) / 1e9
 
 
 def main(argv=None) -> int:

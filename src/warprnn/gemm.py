@@ -8,7 +8,9 @@ nearly all of it on the same shapes (``python benchmarks/gemm.py`` prints both, 
 
 ``Factor`` is one right-hand factor W of products ``u + x @ W`` that stays fixed over a pass (A, or
 A^T): it is reordered once into oneDNN's blocked layout, on its first product, and every product of the
-pass reads that copy; ``accumulate`` adds ``x^T y`` for A's gradient. The rule, ``WARPRNN_GEMM``:
+pass (one per step, forward and adjoint) reads that copy. A's gradient, a few large products with
+thousands of rows, stays on BLAS: oneDNN was no faster there (``benchmarks/gemm.py``, 0.7 to 1.0x at every
+size, 2026-11-29). The rule for the step products, ``WARPRNN_GEMM``:
 
 - ``auto`` (default): oneDNN for float32 CPU tensors when both sides of W have at least ``ONEDNN_MIN``
   entries and torch has the oneDNN operators, BLAS otherwise (float64, GPUs, small roots, a product
@@ -32,9 +34,10 @@ from torch import Tensor
 
 BACKEND_ENV = "WARPRNN_GEMM"
 BACKENDS = ("auto", "blas", "onednn")
-ONEDNN_MIN = 256
-"""The smallest side of W for which ``auto`` uses oneDNN (``benchmarks/gemm.py``: below it the two
-kernels are within noise of each other, and small products are dominated by the call's overhead)."""
+ONEDNN_MIN = 512
+"""The smallest side of W for which ``auto`` uses oneDNN. ``benchmarks/gemm.py`` on 2 AMD EPYC cores
+(2026-11-29), step products of 4 to 128 rows: oneDNN 0.26 to 0.56x BLAS's speed at D = 128, 0.56 to
+0.87x at 256, 1.06 to 1.5x at 512, 1.13 to 2.6x at 1,298 (MNIST) and 1.3 to 3.0x at 4,898 (MSD)."""
 
 
 def backend() -> str:
@@ -90,12 +93,3 @@ class Factor:
             self.packed = torch.ops.mkldnn._reorder_linear_weight(self.W.detach().T.contiguous(), x.shape[0])
         y = torch.ops.mkldnn._linear_pointwise.binary(x, u, self.packed, None, "add")
         return y if out is None else out.copy_(y)
-
-
-def accumulate(total: Tensor, x: Tensor, y: Tensor) -> None:
-    """``total += x^T y`` in place, for x ``(N, K)`` and y ``(N, M)`` with many rows N (A's gradient summed
-    over steps and sequences): on oneDNN as the linear map of ``x^T`` with weight ``y^T``."""
-    if not uses_onednn(total) or recorded(total, x, y):
-        total.addmm_(x.T, y)
-        return
-    total.copy_(torch.ops.mkldnn._linear_pointwise.binary(x.T, total, y.T, None, "add"))

@@ -130,7 +130,7 @@ class Operator:
 
 
 class Dense(Operator):
-    """The paper's A ``(D, D)``: the products of a pass on the fastest kernel for their size and type
+    """The paper's A ``(D, D)``: the step products of a pass on the fastest kernel for their size and type
     (``warprnn.gemm``: oneDNN for large float32 CPU products, BLAS otherwise), A prepared for it once."""
 
     def __init__(self, A: Tensor):
@@ -150,12 +150,10 @@ class Dense(Operator):
         return self.adjoint.addmm(g, lam)
 
     def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
-        grad = theta.new_zeros(self.A.shape)
-        gemm.accumulate(grad, lam, theta)
-        return (grad,)
+        return (lam.T @ theta,)
 
     def accumulate(self, grads: list[Tensor], lam: Tensor, theta: Tensor) -> None:
-        gemm.accumulate(grads[0], lam, theta)
+        grads[0].addmm_(lam.T, theta)
 
 
 class Diagonal(Operator):
