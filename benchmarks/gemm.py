@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                 ("A grad, 64 steps", 64 * batch, grad_gflops),
             ):
                 blas, onednn = (measure(rows, D, kernel, seconds) for kernel in ("blas", "onednn"))
-                pick = "onednn" if gemm.uses_onednn(torch.empty(D, D)) else "blas"
+                pick = "onednn" if measure is step_gflops and gemm.uses_onednn(torch.empty(D, D)) else "blas"
                 print(f"{name:<26}{D:>6}{rows:>7}{blas:>9.1f}{onednn:>9.1f}{onednn / blas:>7.2f}  {pick}")
     return 0
 
