@@ -36,8 +36,9 @@ BACKEND_ENV = "WARPRNN_GEMM"
 BACKENDS = ("auto", "blas", "onednn")
 ONEDNN_MIN = 512
 """The smallest side of W for which ``auto`` uses oneDNN. ``benchmarks/gemm.py`` on 2 AMD EPYC cores
-(2026-11-29), step products of 4 to 128 rows: oneDNN 0.26 to 0.56x BLAS's speed at D = 128, 0.56 to
-0.87x at 256, 1.06 to 1.5x at 512, 1.13 to 2.6x at 1,298 (MNIST) and 1.3 to 3.0x at 4,898 (MSD)."""
+(2026-11-29, two runs), step products of 4 to 128 rows: oneDNN at 0.26 to 0.57x BLAS's speed at D = 128,
+0.54 to 0.87x at 256, 1.06 to 1.51x at 512, 1.13 to 2.55x at 1,298 (MNIST) and 1.28 to 2.97x at 4,898
+(MSD)."""
 
 
 def backend() -> str:
