@@ -35,7 +35,9 @@ what earlier cases left to the allocator. Reported per case and mode: seconds pe
 against ``2 x state + parameters`` (state: batch x T x D_theta floats), the throughput of the
 recurrence (``6 batch (T - 1) w`` flops, w = D^2 multiply-adds for a dense A, ``transition.multiply_adds``
 for a structured one: theta A^T forward, lam A backward, A's gradient) over the
-whole step, against a ``(batch, D) @ (D, D)`` matmul and a large square matmul timed in the same run,
+whole step, against a ``(batch, D) @ (D, D)`` matmul on the kernel the recurrence uses (``warprnn.gemm``)
+and against a large square matmul on each kernel (``/blas``: torch's default, MKL on x86; ``/oned``:
+oneDNN), all timed in the same run,
 the step time against the first mode of the case, against a ``torch.nn.GRU`` with as many trainable
 parameters (within 5%).
 
@@ -74,7 +76,7 @@ import torch  # noqa: E402  (after the environment above)
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from warprnn import WARP, WarpConfig  # noqa: E402
+from warprnn import WARP, WarpConfig, gemm  # noqa: E402
 from warprnn.transition import multiply_adds  # noqa: E402
 
 MNIST = dict(
@@ -149,18 +151,37 @@ def reset_peak_memory() -> None:
         f.write("5")
 
 
-def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, device: str = "cpu") -> float:
-    """Throughput of an ``(m, k) @ (k, n)`` float32 product on ``device``, the best of repeated timings."""
+def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, device: str = "cpu", kernel: str = "blas") -> float:
+    """Throughput of an ``(m, k) @ (k, n)`` float32 product on ``device``, the best of repeated timings;
+    ``kernel``: ``blas`` (``torch.matmul``), ``onednn`` (``warprnn.gemm.Factor``, as the recurrence runs
+    it: the right factor reordered once, outside the timing) or ``auto`` (whichever the recurrence uses
+    for a factor of this shape)."""
     a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    if kernel == "auto":
+        kernel = "onednn" if gemm.uses_onednn(b) else "blas"
+    if kernel == "onednn":
+        factor, zeros = gemm.Factor(b), torch.zeros(m, n)
+        factor.onednn = True
+        factor.addmm(zeros, a)  # reorders b
     sync = torch.cuda.synchronize if device == "cuda" else lambda: None
     best, start = math.inf, time.perf_counter()
     while time.perf_counter() - start < seconds:
         sync()
         t = time.perf_counter()
-        a @ b
+        factor.addmm(zeros, a) if kernel == "onednn" else a @ b
         sync()
         best = min(best, time.perf_counter() - t)
     return 2 * m * k * n / best / 1e9
+
+
+def square_matmuls(device: str) -> dict[str, float]:
+    """The 2048^3 float32 matmul's GFLOP/s per kernel: BLAS, and on a CPU with oneDNN, oneDNN."""
+    kernels = ["blas"] + (["onednn"] if device == "cpu" and gemm.onednn_available() else [])
+    return {kernel: matmul_gflops(2048, 2048, 2048, device=device, kernel=kernel) for kernel in kernels}
+
+
+def squares_line(squares: dict[str, float]) -> str:
+    return ", ".join(f"{kernel} {value:.1f} GFLOP/s" for kernel, value in squares.items())
 
 
 def load() -> str:
@@ -266,7 +287,6 @@ def measure_mode(
     mode: str,
     quick: bool,
     repeats: int,
-    square: float,
     transition: str = "dense",
     variant: str = "fp32",
     device: str = "cpu",
@@ -286,7 +306,7 @@ def measure_mode(
             return loss_of(config, x, labels, out.mean, out.std, out.logits)
 
     result = train_steps(model, warp_loss, repeats, device)
-    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0, device=device)
+    step_matmul = matmul_gflops(batch, D, D, seconds=0.1 if quick else 1.0, device=device, kernel="auto")
     flops = 6 * batch * (T - 1) * multiply_adds(transition, D)  # theta A^T, lam A, A's gradient
     return dict(
         case=name,
@@ -300,7 +320,6 @@ def measure_mode(
         params_mb=params * 4 / 2**20,
         rec_gflops=flops / result["step"] / 1e9 if mode == "scan" else None,
         step_matmul=step_matmul,
-        square=square,
         **result,
     )
 
@@ -311,14 +330,13 @@ def measure_in_subprocess(
     mode: str,
     quick: bool,
     repeats: int,
-    square: float,
     transition: str = "dense",
     variant: str = "fp32",
     device: str = "cpu",
 ) -> dict:
     """``measure_mode`` in a fresh Python process, so that no earlier case's memory is resident or reused
     and the peak is this step's alone."""
-    command = [sys.executable, __file__, "--worker", name, mode, transition, str(square), "--repeats", str(repeats)]
+    command = [sys.executable, __file__, "--worker", name, mode, transition, "--repeats", str(repeats)]
     command += ["--variants", variant, "--device", device]
     done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
@@ -329,7 +347,6 @@ def run_case(
     case: Case,
     quick: bool,
     repeats: int,
-    square: float,
     gru_steps: dict,
     measure=measure_mode,
     transitions: tuple[str, ...] | None = None,
@@ -342,7 +359,7 @@ def run_case(
     for transition in transitions or case.transitions:
         for mode in case.modes:
             for variant in variants:
-                rows.append(measure(name, case, mode, quick, repeats, square, transition, variant, device))
+                rows.append(measure(name, case, mode, quick, repeats, transition, variant, device))
                 gc.collect()
     config, batch, T, x, labels = case_data(case, quick, device=device)
     hidden = GRUBaseline.hidden_for(rows[0]["params"], config.in_channels, config.out_features)
@@ -423,7 +440,6 @@ def compare_with_authors(
     case: Case,
     quick: bool,
     repeats: int,
-    square: float,
     rounds: int,
     repo: str,
     python: str,
@@ -434,7 +450,7 @@ def compare_with_authors(
     one in its own process; both sides must have the same batch, T and D_theta."""
     ours, theirs = [], []
     for _ in range(rounds):
-        ours.append(measure(name, case, "scan", quick, repeats, square, "dense"))
+        ours.append(measure(name, case, "scan", quick, repeats, "dense"))
         theirs.append(authors(name, case, quick, repeats, repo, python))
     shapes = {side: (r["batch"], r["T"], r["D"]) for side, r in (("ours", ours[0]), ("theirs", theirs[0]))}
     if shapes["ours"] != shapes["theirs"]:
@@ -453,11 +469,14 @@ def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def report(rows: list[dict]) -> None:
+def report(rows: list[dict], squares: dict[str, float]) -> None:
+    """The table of ``rows``; the recurrence's GFLOP/s also against ``squares``, the square matmul's
+    throughput per kernel (``blas``, ``onednn``) in this run."""
     print(
         f"{'case':<14}{'A':<11}{'mode':<13}{'batch':>6}{'T':>6}{'D':>6}  {'s/step':>7} {'(fwd/bwd/opt)':<17}"
-        f"{'1st s':>7}{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}{'/square':>8}{'/first':>7}{'/dense':>7}"
-        f"{'/GRU':>6}"
+        f"{'1st s':>7}{'peak MB':>8}{'/(2S+P)':>8}{'GFLOP/s':>9}{'/BDxDD':>7}"
+        + "".join(f"{'/' + kernel[:4]:>6}" for kernel in squares)
+        + f"{'/first':>7}{'/dense':>7}{'/GRU':>6}"
     )
     for r in rows:
         split = f"({r['fwd']:.2f}/{r['bwd']:.2f}/{r['opt']:.2f})"
@@ -467,7 +486,8 @@ def report(rows: list[dict]) -> None:
             f"{r['step']:>7.3f} {split:<17}{r['first']:>7.1f}"
             f"{r['peak_mb']:>8.0f}{r['peak_mb'] / (2 * r['state_mb'] + r['params_mb']):>8.2f}"
             f"{fmt(rec, '.1f'):>9}{fmt(rec and rec / r['step_matmul'], '.2f'):>7}"
-            f"{fmt(rec and rec / r['square'], '.2f'):>8}{r['vs_first']:>7.2f}{fmt(r['vs_dense'], '.2f'):>7}"
+            + "".join(f"{fmt(rec and rec / square, '.2f'):>6}" for square in squares.values())
+            + f"{r['vs_first']:>7.2f}{fmt(r['vs_dense'], '.2f'):>7}"
             f"{r['step'] / r['gru_step']:>6.2f}"
         )
     print()
@@ -542,16 +562,14 @@ def main(argv=None) -> int:
         help="the Python of the authors' venv (benchmarks/authors.py); default: this one",
     )
     parser.add_argument("--rounds", type=int, default=3, help="with --authors: rounds of ours, theirs (default 3)")
-    parser.add_argument("--worker", nargs=4, metavar=("CASE", "MODE", "TRANSITION", "SQUARE"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "TRANSITION"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     if args.worker:
-        name, mode, transition, square = args.worker
-        row = measure_mode(
-            name, CASES[name], mode, args.quick, repeats, float(square), transition, args.variants[0], args.device
-        )
+        name, mode, transition = args.worker
+        row = measure_mode(name, CASES[name], mode, args.quick, repeats, transition, args.variants[0], args.device)
         print(json.dumps(row))
         return 0
     check_authors(parser, args)
@@ -564,8 +582,8 @@ def main(argv=None) -> int:
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
     )
-    square = matmul_gflops(2048, 2048, 2048, device=args.device)
-    print(f"square 2048^3 float32 matmul on {args.device}: {square:.1f} GFLOP/s\n")
+    squares = square_matmuls(args.device)
+    print(f"square 2048^3 float32 matmul on {args.device}: {squares_line(squares)}\n")
     rows, gru_steps, comparisons = [], {}, []
     for name in args.cases:
         rows += run_case(
@@ -573,7 +591,6 @@ def main(argv=None) -> int:
             CASES[name],
             args.quick,
             repeats,
-            square,
             gru_steps,
             measure_mode if args.in_process else measure_in_subprocess,
             tuple(args.transitions) if args.transitions else None,
@@ -583,13 +600,13 @@ def main(argv=None) -> int:
         if args.authors and name in AUTHORS_CASES:
             comparisons.append(
                 compare_with_authors(
-                    name, CASES[name], args.quick, repeats, square, args.rounds, args.authors, args.authors_python
+                    name, CASES[name], args.quick, repeats, args.rounds, args.authors, args.authors_python
                 )
             )
-    report(rows)
+    report(rows, squares)
     if args.authors:
         authors_report(comparisons)
-    print(f"\nsquare matmul at the end: {matmul_gflops(2048, 2048, 2048, device=args.device):.1f} GFLOP/s; {load()}")
+    print(f"\nsquare matmul at the end: {squares_line(square_matmuls(args.device))}; {load()}")
     return 0
 
 

@@ -40,7 +40,7 @@ def our_row(step: float, **changes) -> dict:
     """A row as ``measure_mode`` and ``run_case`` make it, with every key ``report`` reads."""
     row = dict(case="mnist-ar", mode="scan", transition="dense", batch=8, T=64, D=1298, params=3000, step=step)
     row |= dict(fwd=step / 2, bwd=step / 2, opt=0.0, first=step, peak_mb=1.0, state_mb=1.0, params_mb=0.1)
-    row |= dict(rec_gflops=1.0, step_matmul=10.0, square=100.0, vs_first=1.0, vs_dense=1.0, gru_step=step)
+    row |= dict(rec_gflops=1.0, step_matmul=10.0, vs_first=1.0, vs_dense=1.0, gru_step=step)
     return row | dict(gru_hidden=30, gru_params=3000) | changes
 
 
@@ -64,7 +64,7 @@ def test_the_ratio_is_of_both_medians(bench):
 
 
 def fake_sides(calls: list, ours_step=2.0, their_step=1.0, **their_changes):
-    def measure(name, case, mode, quick, repeats, square, transition):
+    def measure(name, case, mode, quick, repeats, transition):
         assert (mode, transition) == ("scan", "dense")
         calls.append("ours")
         return our_row(ours_step)
@@ -80,12 +80,12 @@ def test_ours_and_theirs_alternate_at_the_same_shapes(bench):
     calls = []
     measure, authors = fake_sides(calls)
     case = bench.CASES["mnist-ar"]
-    result = bench.compare_with_authors("mnist-ar", case, True, 1, 100.0, 3, "/repo", "python", measure, authors)
+    result = bench.compare_with_authors("mnist-ar", case, True, 1, 3, "/repo", "python", measure, authors)
     assert calls == ["ours", "theirs"] * 3
     assert result["ratio"] == 2.0 and result["rounds"] == 3 and (result["batch"], result["T"]) == case.quick
     _, other = fake_sides([], D=1299)
     with pytest.raises(ValueError, match="differ"):
-        bench.compare_with_authors("mnist-ar", case, True, 1, 100.0, 1, "/repo", "python", measure, other)
+        bench.compare_with_authors("mnist-ar", case, True, 1, 1, "/repo", "python", measure, other)
 
 
 @pytest.fixture

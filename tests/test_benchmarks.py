@@ -28,17 +28,18 @@ def test_benchmark_runs_on_tiny_cases(bench, capsys):
     }
     rows, gru_steps = [], {}
     for name, case in cases.items():
-        rows += bench.run_case(name, case, quick=True, repeats=1, square=100.0, gru_steps=gru_steps)
+        rows += bench.run_case(name, case, quick=True, repeats=1, gru_steps=gru_steps)
     assert len(gru_steps) == 1  # same configuration and size: the GRU is timed once
-    bench.report(rows)
+    bench.report(rows, {"blas": 100.0, "onednn": 200.0})
     out = capsys.readouterr().out
     assert "tiny-ar" in out and "conv" in out and "/authors" not in out
+    assert "/blas" in out and "/oned" in out  # the recurrence against the square matmul of each kernel
     assert all(r["step"] > 0 and r["peak_mb"] >= 0 for r in rows)
     assert abs(rows[0]["gru_params"] / rows[0]["params"] - 1) < 0.05
 
 
 def test_a_mode_measured_in_its_own_process(bench):
-    row = bench.measure_in_subprocess("tf-784", bench.CASES["tf-784"], "conv", quick=True, repeats=1, square=100.0)
+    row = bench.measure_in_subprocess("tf-784", bench.CASES["tf-784"], "conv", quick=True, repeats=1)
     assert row["case"] == "tf-784" and row["mode"] == "conv" and (row["batch"], row["T"]) == bench.CASES["tf-784"].quick
     assert row["step"] > 0 and row["peak_mb"] >= 0
 
@@ -55,7 +56,7 @@ def test_conv_floor_times_every_part(capsys):
 def test_a_bf16_variant_row(bench):
     tiny = dict(in_channels=1, head="gaussian", root_width=4, root_depth=1, theta0="learned")
     case = bench.Case(tiny, 2, 8, ("scan",), (2, 8))
-    rows = bench.run_case("tiny", case, quick=True, repeats=1, square=100.0, gru_steps={}, variants=("fp32", "bf16"))
+    rows = bench.run_case("tiny", case, quick=True, repeats=1, gru_steps={}, variants=("fp32", "bf16"))
     assert [r["mode"] for r in rows] == ["scan", "scan+bf16"] and all(r["step"] > 0 for r in rows)
 
 

@@ -191,7 +191,7 @@ def test_linear_recurrence_matches_per_step_autograd():
     for t in range(1, T):
         thetas.append((A @ thetas[-1].T).T + u[t])  # Eq. 1, column form
     loops = torch.stack(thetas)
-    fast = recurrence.LinearRecurrence.apply(A, theta0, u)
+    fast = recurrence.recur(A, theta0, u)
     weights = torch.randn_like(fast)
     torch.testing.assert_close(fast, loops, **TOL)
     for g_fast, g_loop in zip(

@@ -14,7 +14,8 @@ and gradients):
   The specification.
 * ``scan``: Eq. 1 over the whole batch, with ``B dx`` computed for all steps at once, as one autograd
   node (``LinearRecurrence``): the backward is the same recurrence with A transposed, and A's gradient
-  is one large matrix product over all steps.
+  is one large matrix product over all steps. A dense A's products run on the fastest CPU kernel
+  (``warprnn.gemm``).
 * ``kernel`` (reference ``kernel_ref``): the convolution kernel ``K_j = A^j M``, built by Eq. 1 run on
   the few columns of M.
 * ``causal_conv`` (reference ``causal_conv_ref``): ``y_t = sum_{k<=t} K_{t-k} u_k`` by FFT
@@ -26,10 +27,10 @@ and gradients):
   causal, and no step runs the batch through A.
 * ``fastest``: ``mode="auto"``, ``conv`` when it needs fewer multiply-adds than ``scan``, else ``scan``.
 
-A is a ``(D, D)`` tensor (the paper's dense transition) or a structured ``warprnn.transition.Operator``
-(``WarpConfig.transition``). A dense one runs exactly as it always has; a structured one runs the same
-recurrence and adjoint through the operator's products (``StructuredRecurrence``), and its kernel is the
-operator's closed form where it has one (diagonal: ``K_j = lambda^j M``), else Eq. 1 run on M's columns.
+A is a ``(D, D)`` tensor (the paper's dense transition) or a ``warprnn.transition.Operator``
+(``WarpConfig.transition``; a dense one is ``Dense``): the recurrence and its adjoint run through the
+operator's products, and the kernel is the operator's closed form where it has one (diagonal:
+``K_j = lambda^j M``), else Eq. 1 run on M's columns.
 The references read a structured A as its dense matrix.
 
 Running the recurrence with the model's predictions fed back (autoregressive mode) needs the root
@@ -85,51 +86,18 @@ def recurrence_ref(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: 
 class LinearRecurrence(torch.autograd.Function):
     """Eq. 1 as one autograd node, time-major: ``theta_t = theta_{t-1} A^T + u_t`` for ``t >= 1``.
 
-    The forward writes every step into one preallocated ``(T, batch, D)`` tensor, the only thing saved.
-    The backward is itself a linear recurrence, with A transposed: the adjoint ``lam_t = dL/dtheta_t``
-    obeys ``lam_{t-1} = g_{t-1} + lam_t A`` (g the incoming gradient); then ``dL/du_t = lam_t``,
-    ``dL/dtheta_0 = lam_0`` and ``dL/dA = sum_t lam_t^T theta_{t-1}``, one ``(D, T batch) @ (T batch, D)``
-    product instead of T per-step graph nodes.
+    A is an ``Operator`` (``op``; a dense A is ``Dense``), whose factors are the node's tensor inputs. The
+    forward writes every step (``op.step``) into one preallocated ``(T, batch, D)`` tensor, the only thing
+    saved. The backward is itself a linear recurrence, with A transposed: the adjoint
+    ``lam_t = dL/dtheta_t`` obeys ``lam_{t-1} = g_{t-1} + lam_t A`` (``op.step_T``; g the incoming
+    gradient); then ``dL/du_t = lam_t``, ``dL/dtheta_0 = lam_0`` and A's gradient from
+    ``sum_t lam_t^T theta_{t-1}`` (``op.grads``: for a dense A one ``(D, T batch) @ (T batch, D)`` product)
+    instead of T per-step graph nodes.
 
     With ``keep`` ``(T, batch, 1)``, the states of padding steps (a suffix of each sequence) are zeroed in
     place, so that no masked copy of the output is needed; they are constants, so the adjoint is zero
     there, and A's gradient never reads them.
     """
-
-    @staticmethod
-    def forward(ctx, A: Tensor, theta0: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
-        """A: ``(D, D)``. theta0: ``(batch, D)``. u: ``(T, batch, D)``, ``u[0]`` unused. Returns ``(T, batch, D)``."""
-        theta = torch.empty_like(u)
-        theta[0] = theta0
-        for t in range(1, u.shape[0]):
-            torch.addmm(u[t], theta[t - 1], A.T, out=theta[t])
-        if keep is not None:
-            theta.masked_fill_(~keep, 0.0)
-        ctx.keep = keep
-        ctx.save_for_backward(A, theta)
-        return theta
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor):
-        A, theta = ctx.saved_tensors
-        keep = ctx.keep
-        lam = torch.empty_like(theta)  # (T, batch, D)
-        lam[-1] = grad[-1]
-        for t in range(theta.shape[0] - 1, 0, -1):
-            if keep is not None:
-                lam[t].masked_fill_(~keep[t], 0.0)
-            torch.addmm(grad[t - 1], lam[t], A, out=lam[t - 1])
-        grad_A = lam[1:].flatten(0, 1).T @ theta[:-1].flatten(0, 1)
-        grad_theta0 = lam[0].clone()
-        lam[0] = 0.0  # u_0 is unused
-        return grad_A, grad_theta0, lam, None
-
-
-class StructuredRecurrence(torch.autograd.Function):
-    """``LinearRecurrence`` for a structured A (an ``Operator``): the same forward and adjoint
-    (``lam_{t-1} = g_{t-1} + lam_t A``), each step one ``op.step`` / ``op.step_T``, and the gradients of
-    A's factors from one ``op.grads`` over all steps. Padding (``keep``) as in ``LinearRecurrence``."""
 
     @staticmethod
     def forward(ctx, op: Operator, theta0: Tensor, u: Tensor, keep: Tensor | None, *factors: Tensor) -> Tensor:
@@ -162,16 +130,13 @@ class StructuredRecurrence(torch.autograd.Function):
 
 
 def recur(A: Transition, theta0: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
-    """``theta_t = theta_{t-1} A^T + u_t`` time-major (``LinearRecurrence`` or ``StructuredRecurrence``)."""
-    if isinstance(A, Dense):
-        A = A.A
-    if isinstance(A, Tensor):
-        return LinearRecurrence.apply(A, theta0, u, keep)
-    return StructuredRecurrence.apply(A, theta0, u, keep, *A.factors)
+    """``theta_t = theta_{t-1} A^T + u_t`` time-major (``LinearRecurrence``); a tensor A is read as ``Dense``."""
+    op = Dense(A) if isinstance(A, Tensor) else A
+    return LinearRecurrence.apply(op, theta0, u, keep, *op.factors)
 
 
 def scan(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
-    """Eq. 1 run step by step over the whole batch (``LinearRecurrence``, or ``StructuredRecurrence``).
+    """Eq. 1 run step by step over the whole batch (``LinearRecurrence``).
 
     Args:
         A: ``(D, D)`` transition, or a structured ``Operator``. B: ``(D, C')`` input matrix. theta0: ``(batch, D)``.

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import gemm
 from .config import parse_transition
 
 
@@ -129,11 +130,12 @@ class Operator:
 
 
 class Dense(Operator):
-    """The paper's A ``(D, D)``: every product as ``recurrence.LinearRecurrence`` and the rollout have always
-    computed it (the same calls, so the same numbers)."""
+    """The paper's A ``(D, D)``: the step products of a pass on the fastest kernel for their size and type
+    (``warprnn.gemm``: oneDNN for large float32 CPU products, BLAS otherwise), A prepared for it once."""
 
     def __init__(self, A: Tensor):
         self.A, self.factors = A, (A,)
+        self.forward, self.adjoint = gemm.Factor(A.T), gemm.Factor(A)  # theta A^T and lam A
 
     def matrix(self) -> Tensor:
         return self.A
@@ -142,10 +144,10 @@ class Dense(Operator):
         return theta @ self.A.T
 
     def step(self, theta: Tensor, u: Tensor, out: Tensor | None = None) -> Tensor:
-        return torch.addmm(u, theta, self.A.T) if out is None else torch.addmm(u, theta, self.A.T, out=out)
+        return self.forward.addmm(u, theta, out=out)
 
     def step_T(self, lam: Tensor, g: Tensor) -> Tensor:
-        return torch.addmm(g, lam, self.A)
+        return self.adjoint.addmm(g, lam)
 
     def grads(self, lam: Tensor, theta: Tensor) -> tuple[Tensor, ...]:
         return (lam.T @ theta,)
