@@ -244,6 +244,28 @@ def test_reproduce_transitions_trains_every_structure_under_one_budget(tmp_path,
         config = yaml.safe_load((run / "config.yaml").read_text())
         assert config["warp"]["transition"] == transition and config["train"]["time_budget"] == 5
     assert "warprnn reproduce transitions" in report and "--tasks msd" in report
+    assert "## Verdict" in report and "`diagonal`: " in report
+    first = min((tmp_path / "runs").glob("transitions-cpu-*"))  # the same runs, reported again untrained
+    argv = ["reproduce", "transitions", "--seeds", "1", "--tasks", "msd", "--out", "again", "--from-runs", str(first)]
+    assert main(argv) == 0
+    again = (tmp_path / "again" / "transitions-cpu.md").read_text()
+    table = report[report.index("## msd") : report.index("## Verdict")]
+    assert table == again[again.index("## msd") : again.index("## Verdict")]
+    assert f"--from-runs {first}" in again
+    assert main([*argv[:-1], str(tmp_path)]) == 2  # no run folders there: a one-line error
+
+
+def test_transitions_verdict_names_the_structures_at_or_below_dense():
+    rows = [
+        dict(dataset=d, transition=t, seed=0, parameters=1, epochs=1, epoch_seconds=s, test=v)
+        for d, values in (("msd", (1.0, 0.9, 1.2, 1.0)), ("lv-copy", (1.0, 1.1, 1.3, 0.5)), ("mnist", (1.0,) * 4))
+        for t, v, s in zip(transitions.TRANSITIONS, values, (2.0, 1.0, 1.0, 1.0))
+    ]
+    assert transitions.matching(rows, "msd") == ["diagonal", "lowrank:16"]
+    text = transitions.verdict(rows, ["msd", "lv-copy", "mnist"])
+    assert "- `diagonal`: msd, mnist" in text and "- `block:16`: mnist" in text
+    assert "holds for `diagonal`, `lowrank:16`" in text
+    assert "| 0.90 | 0.50 |" in transitions.table(rows, "msd")  # test and seconds per epoch against dense's
 
 
 def test_completion_tables_say_which_models_beat_the_mean_image():

@@ -5,6 +5,7 @@ machine, validation curves against wall-clock time)."""
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import multiprocessing
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from ..training import RunResult, load_experiment, plots, train
+from ..baselines import count_parameters
+from ..errors import InputError
+from ..training import RunResult, load_experiment, load_run, plots, train
 
 SCALES = ("cpu", "paper")
 MODEL_NAMES = {
@@ -97,6 +100,27 @@ def timed_run(spec: RunSpec) -> tuple[RunResult, float]:
     """Trains ``spec``; returns its result and the wall-clock minutes it took."""
     began = time.time()
     return run_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name), (time.time() - began) / 60
+
+
+def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
+    """The result of a run trained earlier, the newest folder ``run_root/name-*`` with a ``metrics.csv``,
+    as ``timed_run`` returns it (its minutes those of training, validation included)."""
+    found = sorted(d for d in Path(run_root).glob(f"{name}-*") if (d / "metrics.csv").is_file())
+    if not found:
+        raise InputError(f"{run_root}: no run folder {name}-* with a metrics.csv")
+    run_dir, net = found[-1], load_run(found[-1])[2]
+    scores = run_dir / "test_metrics.json"
+    test = json.loads(scores.read_text()) if scores.is_file() else {}
+    history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+    result = RunResult(
+        run_dir=run_dir,
+        model=net.__class__.__name__,
+        parameters=count_parameters(net),
+        status="finished" if test else "non-finite",
+        test_metrics=test,
+        plots=[],
+    )
+    return result, float(history[-1]["time"]) / 60 if history else 0.0
 
 
 LOGGERS = ("warprnn", "warprnn.training")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import shlex
 import time
 from pathlib import Path
 
 from ..atomic import write_text
-from .report import RunSpec, check_scale, chosen, draw_curves, machine, mean_std, run_configs
+from .report import RunSpec, check_scale, chosen, collect_run, draw_curves, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +31,23 @@ BUDGETS = {"cpu": {"msd": 5, "lv-copy": 5, "mnist": 10}, "paper": {"msd": 120, "
 
 
 def run_transitions(
-    scale: str, seeds: int, out: Path, overrides: list[str] = (), datasets: list[str] | None = None, jobs: int = 1
+    scale: str,
+    seeds: int,
+    out: Path,
+    overrides: list[str] = (),
+    datasets: list[str] | None = None,
+    jobs: int = 1,
+    from_runs: Path | None = None,
 ) -> Path:
     """Trains every transition of ``TRANSITIONS`` on each of ``datasets`` (default: all of ``DATASETS``) for
     ``seeds`` seeds, ``jobs`` runs at a time, and writes ``out/transitions-SCALE.md`` with the curves in
     ``out/figures/``. ``overrides`` apply to every run after the budget's (MNIST needs ``data.root=DIR``
-    unless ``$WARPRNN_DATA`` points at it)."""
+    unless ``$WARPRNN_DATA`` points at it). ``from_runs``: train nothing, report the run folders
+    ``DATASET-TRANSITION-sSEED-*`` in that directory (``collect_run``)."""
     check_scale(scale)
     datasets = chosen(datasets, DATASETS)
     out, began = Path(out), time.time()
-    run_root = Path("runs") / f"transitions-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_root = Path(from_runs) if from_runs else Path("runs") / f"transitions-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     keys = [(d, a, s) for d in datasets for a in TRANSITIONS for s in range(seeds)]
     specs = [
         RunSpec(
@@ -57,7 +65,8 @@ def run_transitions(
         )
         for d, a, s in keys
     ]
-    rows = [row(key, run, minutes) for key, (run, minutes) in zip(keys, run_configs(specs, jobs))]
+    runs = [collect_run(run_root, spec.name) for spec in specs] if from_runs else run_configs(specs, jobs)
+    rows = [row(key, run, minutes) for key, (run, minutes) in zip(keys, runs)]
     for dataset in datasets:
         seed0 = {r["transition"]: r["run_dir"] for r in rows if r["dataset"] == dataset and r["seed"] == 0}
         path = out / "figures" / f"transitions-{scale}-{dataset}.png"
@@ -72,8 +81,7 @@ def run_transitions(
             scale,
             "--seeds",
             str(seeds),
-            "--jobs",
-            str(jobs),
+            *(["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)]),
         ]
         + (["--tasks", *datasets] if datasets != list(DATASETS) else [])
     )
@@ -103,22 +111,62 @@ def row(key: tuple[str, str, int], run, minutes: float) -> dict:
 
 
 def table(rows: list[dict], dataset: str) -> str:
-    """Per transition: parameters, seeds, epochs in the budget, seconds per epoch, test metric mean ± std."""
+    """Per transition: parameters, seeds, epochs in the budget, seconds per epoch, test metric mean ± std, and
+    the mean test metric and seconds per epoch against dense's; then the structures at or below dense."""
     metric = DATASETS[dataset][1]
     lines = [
-        f"| transition | parameters | seeds | epochs | s / epoch | {metric.removeprefix('test_')} |",
-        "|---|---:|---:|---:|---:|---|",
+        f"| transition | parameters | seeds | epochs | s / epoch | {metric.removeprefix('test_')} | / dense | "
+        "s / epoch / dense |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
+    dense = mean_of(rows, dataset, "dense", "test"), mean_of(rows, dataset, "dense", "epoch_seconds")
     for transition in TRANSITIONS:
         runs = [r for r in rows if r["dataset"] == dataset and r["transition"] == transition]
         if runs:
             epochs = sum(r["epochs"] for r in runs) / len(runs)
-            seconds = sum(r["epoch_seconds"] for r in runs) / len(runs)
+            test, seconds = (
+                mean_of(rows, dataset, transition, "test"),
+                mean_of(rows, dataset, transition, "epoch_seconds"),
+            )
             lines.append(
                 f"| `{transition}` | {runs[0]['parameters']:,} | {len(runs)} | {epochs:.0f} | {seconds:.1f} | "
-                f"{mean_std([r['test'] for r in runs])} |"
+                f"{mean_std([r['test'] for r in runs])} | {test / dense[0]:.2f} | {seconds / dense[1]:.2f} |"
             )
-    return "\n".join(lines)
+    return (
+        "\n".join(lines)
+        + f"\n\nAt or below dense's test {metric.removeprefix('test_')}: "
+        + (", ".join(f"`{t}`" for t in matching(rows, dataset)) or "none")
+        + "."
+    )
+
+
+def mean_of(rows: list[dict], dataset: str, transition: str, key: str) -> float:
+    """The mean of ``key`` over the runs of ``transition`` on ``dataset`` (NaN: none, or one diverged)."""
+    values = [r[key] for r in rows if r["dataset"] == dataset and r["transition"] == transition]
+    return sum(values) / len(values) if values else math.nan
+
+
+def matching(rows: list[dict], dataset: str) -> list[str]:
+    """The structures whose mean test metric on ``dataset`` is at most dense's (lower is better everywhere)."""
+    dense = mean_of(rows, dataset, "dense", "test")
+    return [t for t in TRANSITIONS[1:] if mean_of(rows, dataset, t, "test") <= dense]
+
+
+def verdict(rows: list[dict], datasets: list[str]) -> str:
+    """Which structures match or beat dense at equal wall-clock on at least two of the data sets run."""
+    wins = {t: [d for d in datasets if t in matching(rows, d)] for t in TRANSITIONS[1:]}
+    lines = [f"- `{t}`: {', '.join(found) if found else 'none'}" for t, found in wins.items()]
+    holding = [t for t, found in wins.items() if len(found) >= 2]
+    goal = (
+        f"holds for {', '.join(f'`{t}`' for t in holding)}"
+        if holding
+        else "holds for none (one seed per run is a noisy judge: see the curves)"
+    )
+    return (
+        "Data sets on which each structure's mean test metric is at or below dense's:\n\n"
+        + "\n".join(lines)
+        + f"\n\nThe goal, a structure at or below dense on at least two data sets, {goal}."
+    )
 
 
 def report(scale: str, rows: list[dict], datasets: list[str], command: str, seconds: float, run_root: Path) -> str:
@@ -128,7 +176,7 @@ def report(scale: str, rows: list[dict], datasets: list[str], command: str, seco
         f"{table(rows, dataset)}\n\n![{dataset}](figures/transitions-{scale}-{dataset}.png)"
         for dataset in datasets
     ]
-    body = "\n\n".join(sections)
+    body = "\n\n".join(sections + [f"## Verdict\n\n{verdict(rows, datasets)}"])
     return f"""# Structured transitions at an equal wall-clock budget ({scale} scale)
 
 Each data set's shipped config, trained with each structure of A (`warp.transition`) under the same
