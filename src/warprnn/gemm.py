@@ -2,9 +2,10 @@
 
 A dense A makes WARP's recurrence three large float32 products per step of every sequence batch: the
 forward ``theta A^T``, the adjoint ``lam A`` and A's gradient ``lam^T theta`` (``recurrence``,
-``rollout``). On x86 CPUs torch sends ``addmm`` to MKL, which on the AVX-512 machine this library is
-benchmarked on reaches about half of what the hardware does; oneDNN, which torch also ships, reaches
-nearly all of it on the same shapes (``python benchmarks/gemm.py`` prints both, per shape).
+``rollout``). On x86 CPUs torch sends ``addmm`` to MKL; oneDNN, which torch also ships, ran the step
+products (a few to a hundred rows against a large A) 1.1 to 3x faster on the AVX-512 machine this library
+is benchmarked on, while a large square product ran at about the same speed on both
+(``python benchmarks/gemm.py`` prints both kernels per shape).
 
 ``Factor`` is one right-hand factor W of products ``u + x @ W`` that stays fixed over a pass (A, or
 A^T): it is reordered once into oneDNN's blocked layout, on its first product, and every product of the
