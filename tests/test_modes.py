@@ -5,6 +5,7 @@ import torch
 
 from warprnn import WARP, WarpConfig, recurrence, rollout
 from warprnn.data.synthetic import mass_spring_damper
+from warprnn.errors import InputError
 
 CONFIGS = {
     "hypernet2": dict(in_channels=2, hypernet_depth=2, root_width=8, root_depth=2),
@@ -278,3 +279,40 @@ def test_msd_moments_root_runs_alike_in_every_mode():
             for g_fast, g_ref in zip(fast_grads, ref_grads):
                 torch.testing.assert_close(g_fast, g_ref, rtol=1e-6, atol=1e-9)
         assert all(torch.isfinite(g).all() for g in ref_grads) and ref_grads[1].abs().max() > 0
+
+
+@pytest.mark.parametrize("transition", ["dense", "lowrank:2"])
+def test_clipped_theta_matches_reference_in_every_sequential_mode(make_model, transition, monkeypatch):
+    """``theta_clip`` (the authors' ``weights_lim``): scan, autoregressive and ``step`` against the reference
+    loops, values and gradients; some entries clipped and some not, so that neither side is vacuous."""
+    monkeypatch.setattr(rollout.AutoregressiveRollout, "CHUNK", 4)
+    model = make_model(a_scale=0.3, b_scale=0.5, in_channels=2, root_width=6, theta_clip=0.15, transition=transition)
+    x = torch.randn(3, 10, 2, dtype=torch.float64, requires_grad=True)
+    for kwargs in (dict(), dict(context=3), dict(context=2, teacher_forcing=0.5, use_theta=False)):
+        ref, ref_grads = run(model, x, "reference", generator=torch.Generator().manual_seed(3), **kwargs)
+        fast, fast_grads = run(model, x, "scan", generator=torch.Generator().manual_seed(3), **kwargs)
+        clipped = ref.theta[:, 1:].abs() >= 0.15
+        assert 0.05 < clipped.double().mean() < 0.95 and ref.theta.abs().max() <= ref.theta[:, 0].abs().max().clamp(
+            0.15
+        )
+        torch.testing.assert_close(fast.theta, ref.theta, **TOL)
+        torch.testing.assert_close(fast.mean, ref.mean, **TOL)
+        for g_fast, g_ref in zip(fast_grads, ref_grads):
+            torch.testing.assert_close(g_fast, g_ref, **TOL)
+    state, means = model.init_state(3, 10), []
+    for t in range(10):
+        out, state = model.step(x[:, t], state)
+        means.append(out.mean)
+    torch.testing.assert_close(torch.stack(means, 1), model(x, mode="reference").mean, **TOL)
+    with pytest.raises(InputError, match="theta_clip=0.15 makes the recurrence non-linear"):
+        model(x, mode="conv")
+    assert torch.equal(model(x, mode="auto").theta, model(x, mode="scan").theta)
+
+
+def test_recurrence_ref_clips_every_step_but_theta0():
+    theta0 = torch.full((1, 2), 3.0, dtype=torch.float64)
+    dx = torch.ones(1, 3, 1, dtype=torch.float64)
+    theta = recurrence.recurrence_ref(
+        torch.eye(2, dtype=torch.float64), torch.ones(2, 1, dtype=torch.float64), theta0, dx, clip=1.0
+    )
+    assert theta[0, 0].tolist() == [3.0, 3.0] and theta[0, 1:].eq(1.0).all()

@@ -132,6 +132,11 @@ class WarpConfig:
         transition_norm: how the transition A is parametrised (``warprnn.transition``): ``none``, the
             paper's free matrix; ``spectral``, A = W / max(1, ||W||_2), which keeps ||A^t|| <= 1 at any
             learning rate.
+        theta_clip: c: every step's state is clipped to [-c, c], ``theta_t = clip(A theta_{t-1} + B dx_t)``
+            for t >= 1 (theta_0 is not clipped). The authors' code does this (``weights_lim``, 0.5 in
+            their MNIST and Fashion-MNIST configs): it bounds the state whatever A becomes, and it makes
+            the recurrence non-linear, so it has no convolutional mode (``scan``, ``reference`` and
+            ``step`` only). None: the paper's linear recurrence.
         theta0: how theta_0 is made: ``learned`` vector, or ``hypernet`` phi(x_0).
         hypernet_depth: hidden layers of the hypernetwork (0, 1 or 2).
         hypernet_width: width of each hidden layer of the hypernetwork (None: widths stepping evenly
@@ -158,6 +163,7 @@ class WarpConfig:
     key_channels: int = 0
     transition: str = "dense"
     transition_norm: TransitionNorm = "none"
+    theta_clip: float | None = None
     theta0: Theta0 = "hypernet"
     hypernet_depth: Literal[0, 1, 2] = 1
     hypernet_width: int | None = None
@@ -183,6 +189,8 @@ class WarpConfig:
             positive_int("hypernet_width", self.hypernet_width)
         if not self.final_clip > 0:
             raise ConfigError(f"final_clip: expected a positive number, got {self.final_clip!r}")
+        if self.theta_clip is not None and not self.theta_clip > 0:
+            raise ConfigError(f"theta_clip: expected a positive number or None, got {self.theta_clip!r}")
         if not self.std_floor >= 0:
             raise ConfigError(f"std_floor: expected a number >= 0, got {self.std_floor!r}")
         if self.head == "classification":

@@ -324,6 +324,11 @@ class WARP(nn.Module):
             theta = theta.masked_fill(~valid.unsqueeze(-1), 0.0)
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
+            clip = self.config.theta_clip
+            if clip is not None and mode == "conv":
+                raise InputError(f"mode='conv': theta_clip={clip} makes the recurrence non-linear; use 'scan'")
+            if mode == "auto" and clip is not None:
+                mode = "scan"
             if mode == "auto":
                 # the kernel's columns: B's, and theta_0's (see recurrence.initial_columns)
                 columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)
@@ -336,7 +341,9 @@ class WARP(nn.Module):
                     dx = self.drive(recurrence.differences(x), steps, lengths)  # (batch, T, C')
                     if mode == "scan":
                         theta0 = self.theta0(x[:, 0])
-                        theta = recurrence.scan(self.transition_operator(), self.B, theta0, dx, valid)
+                        theta = recurrence.scan(
+                            self.transition_operator(), self.B, theta0, dx, valid, self.config.theta_clip
+                        )
                     else:
                         parts = self.theta0_parts(x[:, 0])
                         theta = recurrence.convolve(self.transition_operator(), self.B, parts, dx, valid)
@@ -373,6 +380,8 @@ class WARP(nn.Module):
         else:
             dx = self.drive((x_t - state.fed).unsqueeze(1), steps, state.lengths)[:, 0]
             theta = self.transition_operator().apply(state.theta) + dx @ self.B.T  # dense: theta A^T + dx B^T
+            if self.config.theta_clip is not None:
+                theta = theta.clamp(-self.config.theta_clip, self.config.theta_clip)
         raw = self.decode(theta.unsqueeze(1), steps, state.lengths, x_t.unsqueeze(1))[:, 0]
         new_state = WarpState(theta=theta, fed=x_t, t=state.t + 1, lengths=state.lengths)
         return heads.step_output(self.config, raw, theta), new_state

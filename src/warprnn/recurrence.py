@@ -65,18 +65,22 @@ def dense(A: Transition) -> Tensor:
     return A if isinstance(A, Tensor) else A.matrix()
 
 
-def recurrence_ref(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
+def recurrence_ref(
+    A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None, clip: float | None = None
+) -> Tensor:
     """Eq. 1 as written: ``theta_t = A theta_{t-1} + B dx_t``, one sequence and one step at a time.
 
     Same arguments and result as ``scan``: A ``(D, D)`` (a structured one read as its matrix), B ``(D, C')``,
-    theta0 ``(batch, D)``, dx ``(batch, T, C')`` (``dx[:, 0]`` unused), valid ``(batch, T)`` or None. Returns
-    theta ``(batch, T, D)``, zero where not valid.
+    theta0 ``(batch, D)``, dx ``(batch, T, C')`` (``dx[:, 0]`` unused), valid ``(batch, T)`` or None, clip
+    c or None. Returns theta ``(batch, T, D)``, zero where not valid.
     """
     A, sequences = dense(A), []
     for b in range(dx.shape[0]):
         theta, states = theta0[b], [theta0[b]]
         for t in range(1, dx.shape[1]):
             theta = A @ theta + B @ dx[b, t]
+            if clip is not None:
+                theta = theta.clamp(-clip, clip)
             states.append(theta)
         sequences.append(torch.stack(states))
     theta = torch.stack(sequences)
@@ -97,58 +101,72 @@ class LinearRecurrence(torch.autograd.Function):
     With ``keep`` ``(T, batch, 1)``, the states of padding steps (a suffix of each sequence) are zeroed in
     place, so that no masked copy of the output is needed; they are constants, so the adjoint is zero
     there, and A's gradient never reads them.
+
+    With ``clip`` c, each step's state is clipped to [-c, c] in place (``WarpConfig.theta_clip``); the
+    adjoint then passes only through the entries that were not clipped, ``|theta_t| < c`` (an entry that
+    lands exactly on c is read as clipped, where autograd's clamp would pass it: a set of measure zero).
     """
 
     @staticmethod
-    def forward(ctx, op: Operator, theta0: Tensor, u: Tensor, keep: Tensor | None, *factors: Tensor) -> Tensor:
+    def forward(
+        ctx, op: Operator, theta0: Tensor, u: Tensor, keep: Tensor | None, clip: float | None, *factors: Tensor
+    ) -> Tensor:
         """op: A, whose factors are ``factors``. theta0: ``(batch, D)``. u: ``(T, batch, D)``, ``u[0]`` unused.
         Returns ``(T, batch, D)``."""
         theta = torch.empty_like(u)
         theta[0] = theta0
         for t in range(1, u.shape[0]):
             op.step(theta[t - 1], u[t], out=theta[t])
+            if clip is not None:
+                theta[t].clamp_(-clip, clip)
         if keep is not None:
             theta.masked_fill_(~keep, 0.0)
-        ctx.op, ctx.keep = op, keep
+        ctx.op, ctx.keep, ctx.clip = op, keep, clip
         ctx.save_for_backward(theta)
         return theta
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        (theta,), op, keep = ctx.saved_tensors, ctx.op, ctx.keep
+        (theta,), op, keep, clip = ctx.saved_tensors, ctx.op, ctx.keep, ctx.clip
         lam = torch.empty_like(theta)  # (T, batch, D)
         lam[-1] = grad[-1]
         for t in range(theta.shape[0] - 1, 0, -1):
             if keep is not None:
                 lam[t].masked_fill_(~keep[t], 0.0)
+            if clip is not None:  # from dL/dtheta_t to dL/d(theta_{t-1} A^T + u_t)
+                lam[t].masked_fill_(theta[t].abs() >= clip, 0.0)
             lam[t - 1] = op.step_T(lam[t], grad[t - 1])
         grads = op.grads(lam[1:].flatten(0, 1), theta[:-1].flatten(0, 1))
         grad_theta0 = lam[0].clone()
         lam[0] = 0.0  # u_0 is unused
-        return None, grad_theta0, lam, None, *grads
+        return None, grad_theta0, lam, None, None, *grads
 
 
-def recur(A: Transition, theta0: Tensor, u: Tensor, keep: Tensor | None = None) -> Tensor:
-    """``theta_t = theta_{t-1} A^T + u_t`` time-major (``LinearRecurrence``); a tensor A is read as ``Dense``."""
+def recur(A: Transition, theta0: Tensor, u: Tensor, keep: Tensor | None = None, clip: float | None = None) -> Tensor:
+    """``theta_t = theta_{t-1} A^T + u_t`` time-major (``LinearRecurrence``), each step clipped to [-clip,
+    clip] when given; a tensor A is read as ``Dense``."""
     op = Dense(A) if isinstance(A, Tensor) else A
-    return LinearRecurrence.apply(op, theta0, u, keep, *op.factors)
+    return LinearRecurrence.apply(op, theta0, u, keep, clip, *op.factors)
 
 
-def scan(A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None) -> Tensor:
+def scan(
+    A: Transition, B: Tensor, theta0: Tensor, dx: Tensor, valid: Tensor | None = None, clip: float | None = None
+) -> Tensor:
     """Eq. 1 run step by step over the whole batch (``LinearRecurrence``).
 
     Args:
         A: ``(D, D)`` transition, or a structured ``Operator``. B: ``(D, C')`` input matrix. theta0: ``(batch, D)``.
         dx: ``(batch, T, C')`` driving differences, ``dx[:, 0]`` unused (zero by definition).
         valid: ``(batch, T)`` bool, the steps within each length; theta is zero elsewhere (None: all).
+        clip: c, each step's state clipped to [-c, c] (``WarpConfig.theta_clip``), or None.
 
     Returns:
         theta: ``(batch, T, D)``, a view of time-major storage.
     """
     u = dx.transpose(0, 1) @ B.T  # (T, batch, D), every step's input in one product
     keep = None if valid is None else valid.T.unsqueeze(-1)  # (T, batch, 1)
-    return recur(A, theta0, u, keep).transpose(0, 1)
+    return recur(A, theta0, u, keep, clip).transpose(0, 1)
 
 
 def kernel(A: Transition, M: Tensor, length: int) -> Tensor:

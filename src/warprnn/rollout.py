@@ -56,7 +56,7 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     Same arguments and returns as ``autoregressive``; teacher forcing is ``feed_truth`` all True.
     """
     # A read once: a parametrised A is computed once per pass; a structured A as its dense matrix
-    T, A, B = x.shape[1], model.transition_operator().matrix(), model.B
+    T, A, B, clip = x.shape[1], model.transition_operator().matrix(), model.B, model.config.theta_clip
     all_thetas, all_raws = [], []
     for b in range(x.shape[0]):
         length = lengths[b : b + 1]
@@ -73,6 +73,8 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
                     fed = model.feedback(raws[-1].unsqueeze(0), eps)[0]
                 dx = model.drive((fed - fed_prev).view(1, 1, -1), step, length).view(-1)
                 theta = A @ theta + B @ dx
+                if clip is not None:
+                    theta = theta.clamp(-clip, clip)
             thetas.append(theta)
             raws.append(model.decode(theta.view(1, 1, -1), step, length, fed.view(1, 1, -1)).view(-1))
         padding = T - len(thetas)
@@ -123,7 +125,8 @@ class AutoregressiveRollout(torch.autograd.Function):
     ``dL/dA = sum_t lam_{t+1}^T theta_t`` and ``dL/dB = sum_t lam_{t+1}^T dx_{t+1}`` as products over
     chunks of ``CHUNK`` steps rather than one D x D update per step. A is an ``Operator`` (``op``): the
     steps are ``op.step`` and ``op.step_T``, and the gradients of its factors ``op.accumulate`` (for a dense
-    A, the products above).
+    A, the products above). With ``WarpConfig.theta_clip`` c each new state is clipped to [-c, c], and the
+    adjoint passes only through its entries below c in magnitude (as in ``recurrence.LinearRecurrence``).
     """
 
     CHUNK = 64
@@ -132,7 +135,7 @@ class AutoregressiveRollout(torch.autograd.Function):
     def forward(ctx, model, lengths, feed_truth, noise, op, theta0, B, x, *factors):
         """op: A, whose factors are ``factors``. theta0: ``(batch, D)``; x: ``(batch, T, C)``. Returns theta
         ``(T, batch, D)``, raw ``(T, batch, out)``."""
-        (batch, T, C), D = x.shape, theta0.shape[1]
+        (batch, T, C), D, clip = x.shape, theta0.shape[1], model.config.theta_clip
         theta = theta0.new_empty(T, batch, D)
         fed = x.new_empty(T, batch, C)
         dx = x.new_empty(T, batch, B.shape[1])
@@ -144,6 +147,8 @@ class AutoregressiveRollout(torch.autograd.Function):
                 model, t, theta[t], fed[t], x[:, t + 1], feed_truth[:, t + 1], eps, lengths
             )
             op.step(theta[t], dx[t + 1] @ B.T, out=theta[t + 1])
+            if clip is not None:
+                theta[t + 1].clamp_(-clip, clip)
         raw[T - 1] = model.decode(
             theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed[T - 1].unsqueeze(1)
         )[:, 0]
@@ -158,6 +163,7 @@ class AutoregressiveRollout(torch.autograd.Function):
         theta, fed, dx, B, x = ctx.saved_tensors
         model, lengths, feed_truth, noise, op = ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op
         T, batch, D = theta.shape
+        clip = model.config.theta_clip
         zeros_raw = theta.new_zeros(batch, model.config.out_features)
         g_raw = [zeros_raw] * T if grad_raw is None else grad_raw.unbind(0)
         grad_x = torch.zeros_like(x)
@@ -176,6 +182,8 @@ class AutoregressiveRollout(torch.autograd.Function):
             lam = lam + grad_theta[T - 1]
 
         for t in range(T - 2, -1, -1):
+            if clip is not None:  # from dL/dtheta_{t+1} to dL/d(theta_t A^T + dx_{t+1} B^T)
+                lam = lam.masked_fill(theta[t + 1].abs() >= clip, 0.0)
             slot = t % lam_chunk.shape[0]
             lam_chunk[slot] = lam  # lam_{t+1}
             with torch.enable_grad():
