@@ -222,8 +222,8 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
 def a_drift(net) -> float:
     """``||A - I||_2`` of a WARP model's transition (its best checkpoint), NaN for other models. A starts at
     the identity, and with ``A = I`` Eq. 1 telescopes, ``theta_t = theta_0 + B (x_t - x_0)``: the state
-    holds the latest input and nothing of the path to it. How far training moved A is how much memory the
-    model could have."""
+    holds the latest input and nothing of the path to it. How far training moved A is a first sign of how
+    much it uses A (not a measure of memory: a small distance per step compounds over T steps)."""
     if not hasattr(net, "transition_operator"):
         return math.nan
     with torch.no_grad():
@@ -299,7 +299,8 @@ def memory(name: str, rows: list[dict]) -> str:
         return ""
     return (
         f"\n\nWARP's A after training: `||A - I||_2` {mean_std(drifts)} (A starts at I, where the state holds "
-        f"the latest input and no memory of the path to it: `theta_t = theta_0 + B (x_t - x_0)`)."
+        f"the latest input and no memory of the path to it, `theta_t = theta_0 + B (x_t - x_0)`; a small "
+        f"distance per step can still compound over a sequence's steps)."
     )
 
 
