@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 
@@ -34,20 +33,10 @@ def best_seconds(run, seconds: float) -> float:
     return best
 
 
-def on_kernel(kernel: str, make):
-    """``make()`` with ``WARPRNN_GEMM`` set to ``kernel`` (``blas`` or ``onednn``) while it builds."""
-    saved = os.environ.get(gemm.BACKEND_ENV)
-    os.environ[gemm.BACKEND_ENV] = kernel
-    try:
-        return make()
-    finally:
-        os.environ.pop(gemm.BACKEND_ENV) if saved is None else os.environ.__setitem__(gemm.BACKEND_ENV, saved)
-
-
 def step_gflops(rows: int, D: int, kernel: str, seconds: float) -> float:
     """``u + theta A^T`` for theta ``(rows, D)``, A ``(D, D)``, on ``kernel``."""
     A, theta, u = torch.randn(D, D), torch.randn(rows, D), torch.randn(rows, D)
-    factor = on_kernel(kernel, lambda: gemm.Factor(A.T))
+    factor = gemm.Factor(A.T, onednn=kernel == "onednn")
     out = torch.empty_like(u)
     factor.addmm(u, theta, out=out)  # the one-time reorder
     return 2 * rows * D * D / best_seconds(lambda: factor.addmm(u, theta, out=out), seconds) / 1e9

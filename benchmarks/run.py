@@ -160,8 +160,7 @@ def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, device: str = "c
     if kernel == "auto":
         kernel = "onednn" if gemm.uses_onednn(b) else "blas"
     if kernel == "onednn":
-        factor, zeros = gemm.Factor(b), torch.zeros(m, n)
-        factor.onednn = True
+        factor, zeros = gemm.Factor(b, onednn=True), torch.zeros(m, n)
         factor.addmm(zeros, a)  # reorders b
     sync = torch.cuda.synchronize if device == "cuda" else lambda: None
     best, start = math.inf, time.perf_counter()

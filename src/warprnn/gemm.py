@@ -79,12 +79,13 @@ class Factor:
     """A right-hand factor W ``(K, N)`` of products ``u + x @ W``, prepared once for its kernel.
 
     The oneDNN copy (W^T reordered into the blocked layout, the operator's ``(N, K)`` weight) is made on
-    the first product, from W's values then: W must not change while the ``Factor`` is in use.
+    the first product, from W's values then: W must not change while the ``Factor`` is in use. ``onednn``:
+    the kernel, True or False (a benchmark's choice), or None for the rule above (``uses_onednn``).
     """
 
-    def __init__(self, W: Tensor):
+    def __init__(self, W: Tensor, onednn: bool | None = None):
         self.W = W
-        self.onednn = uses_onednn(W)
+        self.onednn = uses_onednn(W) if onednn is None else onednn
         self.packed: Tensor | None = None
 
     def addmm(self, u: Tensor, x: Tensor, out: Tensor | None = None) -> Tensor:

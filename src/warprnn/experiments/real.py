@@ -26,7 +26,17 @@ from ..atomic import write_text
 from ..baselines import count_parameters
 from ..training import load_run, plots
 from ..training.evaluation import forecast
-from .report import MODEL_NAMES, RunSpec, check_scale, chosen, draw_curves, machine, mean_std, run_configs
+from .report import (
+    MODEL_NAMES,
+    RunSpec,
+    check_scale,
+    chosen,
+    draw_curves,
+    machine,
+    mean_std,
+    newest_run,
+    run_configs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,10 +183,10 @@ def collect_task(name: str, seeds: int, run_root: Path) -> list[dict]:
     keys, run_dirs = [], []
     for model in TASKS[name].models:
         for seed in range(seeds):
-            found = sorted(d for d in Path(run_root).glob(f"{name}-{model}-s{seed}-*") if (d / "metrics.csv").is_file())
+            found = newest_run(run_root, f"{name}-{model}-s{seed}")
             if found:
                 keys.append((model, seed))
-                run_dirs.append(found[-1])
+                run_dirs.append(found)
             else:
                 logger.warning("%s: no run folder %s-%s-s%d-* in %s; left out", name, name, model, seed, run_root)
     return task_rows(name, keys, run_dirs) if keys else []

@@ -102,19 +102,25 @@ def timed_run(spec: RunSpec) -> tuple[RunResult, float]:
     return run_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name), (time.time() - began) / 60
 
 
-def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
-    """The result of a run trained earlier, the newest folder ``run_root/name-*`` with a ``metrics.csv``,
-    as ``timed_run`` returns it (its minutes those of training, validation included)."""
+def newest_run(run_root: Path, name: str) -> Path | None:
+    """The newest run folder ``run_root/name-*`` with a ``metrics.csv`` (None: there is none)."""
     found = sorted(d for d in Path(run_root).glob(f"{name}-*") if (d / "metrics.csv").is_file())
-    if not found:
+    return found[-1] if found else None
+
+
+def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
+    """The result of a run trained earlier, ``newest_run(run_root, name)``, as ``timed_run`` returns it (its
+    minutes those of training, validation included)."""
+    run_dir = newest_run(run_root, name)
+    if run_dir is None:
         raise InputError(f"{run_root}: no run folder {name}-* with a metrics.csv")
-    run_dir, net = found[-1], load_run(found[-1])[2]
+    config, _, net, _ = load_run(run_dir)
     scores = run_dir / "test_metrics.json"
     test = json.loads(scores.read_text()) if scores.is_file() else {}
     history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
     result = RunResult(
         run_dir=run_dir,
-        model=net.__class__.__name__,
+        model=config.model,
         parameters=count_parameters(net),
         status="finished" if test else "non-finite",
         test_metrics=test,
