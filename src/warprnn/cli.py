@@ -24,7 +24,7 @@ from .atomic import write_atomic, write_text
 from .config import WarpConfig
 from .errors import InputError, TrainingInterrupted, WarprnnError, one_line
 from .training.config import CONFIG_DIR, apply_overrides, config_path, load_experiment
-from .training.distributed import launched
+from .training.distributed import end_rank, launched
 
 EPILOG = """examples:
   warprnn train                                   the default job: WARP on a small mass-spring-damper task
@@ -391,6 +391,14 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``warprnn`` command: its exit status (a rank of ``torchrun`` ends its process here instead)."""
+    status = run_command(argv)
+    if launched().size > 1:
+        end_rank(status)
+    return status
+
+
+def run_command(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
     if args.command is None:
