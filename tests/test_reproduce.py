@@ -12,7 +12,7 @@ import yaml
 from warprnn.cli import main
 from warprnn.experiments import dsr, real, transitions
 from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
-from warprnn.experiments.report import MODEL_NAMES, RunSpec, mean_std, run_configs
+from warprnn.experiments.report import MODEL_NAMES, RunSpec, mean_std, run_configs, threads_per_run
 from warprnn.training import plots
 
 TINY = [
@@ -183,6 +183,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     assert "## mnist-class" not in report and " - |" not in report  # every metric of the tasks run was computed
     assert "![mnist](figures/real-cpu-mnist.png)" in report
     assert "--seeds 2 --jobs 1 --tasks mnist basicmotions" in report and "--seeds 1 --jobs 2 --tasks etth1" in report
+    assert f"{threads_per_run(2)} torch thread(s) per training run, 2 at once" in report  # the last command's
     first = min((tmp_path / "runs").glob("real-cpu-*"))  # the first command's runs, reported again untrained
     assert (
         main(["reproduce", "real", "--seeds", "2", "--out", "again", "--tasks", "mnist", "--from-runs", str(first)])
@@ -193,7 +194,8 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     assert [(r["model"], r["seed"], r["test_mse"], r["parameters"]) for r in again] == [
         (r["model"], r["seed"], r["test_mse"], r["parameters"]) for r in trained
     ]
-    assert f"--from-runs {first}" in (tmp_path / "again" / "real-cpu.md").read_text()
+    report = (tmp_path / "again" / "real-cpu.md").read_text()
+    assert f"--from-runs {first}" in report and "training runs made earlier (their threads are not recorded)" in report
     assert main(["reproduce", "dsr", "--tasks", "mnist"]) == 2  # dsr has no tasks
 
 

@@ -274,7 +274,7 @@ def run_dsr(scale: str, seeds: int, out: Path, overrides: list[str] = (), jobs: 
     )
     runs_csv = Path(out) / f"dsr-{scale}-runs.csv"
     write_results_csv(results, runs_csv)
-    text = dsr_report(scale, seeds, results, plots, tta, command, time.time() - began, run_root, runs_csv.name)
+    text = dsr_report(scale, seeds, results, plots, tta, command, jobs, time.time() - began, run_root, runs_csv.name)
     path = Path(out) / f"dsr-{scale}.md"
     write_text(path, text)
     logger.info("wrote %s", path)
@@ -318,11 +318,12 @@ def dsr_report(
     plots: list[Path],
     tta: str,
     command: str,
+    jobs: int,
     seconds: float,
     run_root: Path,
     csv_name: str,
 ) -> str:
-    """The markdown report of a DSR reproduction."""
+    """The markdown report of a DSR reproduction, whose training runs ran ``jobs`` at a time."""
     figure_lines = "\n".join(f"![{p.stem}](figures/{p.name})" for p in plots)
     return f"""# Dynamical-system reconstruction ({scale} scale)
 
@@ -378,7 +379,7 @@ Every run: `{csv_name}`.
 ## Provenance
 
 - command: `{command}`
-- machine: {machine()}
+- machine: {machine(jobs)}
 - wall time: {seconds / 60:.1f} min for {len(results)} training runs
 - run folders: `{run_root}` (not committed)
 """

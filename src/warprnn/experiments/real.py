@@ -147,7 +147,7 @@ def run_real(
     rows = [r for r in read_rows(runs_csv) if r["task"] not in tasks] + rows
     write_rows(runs_csv, rows)
     path = out / f"real-{scale}.md"
-    write_text(path, report(scale, rows, out, command, time.time() - began, run_root))
+    write_text(path, report(scale, rows, out, command, None if from_runs else jobs, time.time() - began, run_root))
     logger.info("wrote %s", path)
     return path
 
@@ -412,8 +412,11 @@ def targets_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report(scale: str, rows: list[dict], out: Path, command: str, seconds: float, run_root: Path) -> str:
-    """The markdown report, from every row of the runs CSV."""
+def report(
+    scale: str, rows: list[dict], out: Path, command: str, jobs: int | None, seconds: float, run_root: Path
+) -> str:
+    """The markdown report, from every row of the runs CSV; its runs trained ``jobs`` at a time (None: runs
+    trained by an earlier command, reported by ``--from-runs``)."""
     sections = []
     for name, task in TASKS.items():
         if not any(r["task"] == name for r in rows):
@@ -463,7 +466,7 @@ figure is its validation metric against wall-clock time (seed 0). Every run: `re
 
 - last command: `{command}` ({seconds / 60:.1f} min; the rows of other tasks come from earlier commands,
   see the runs CSV)
-- machine: {machine()}
+- machine: {machine(jobs)}
 - run folders: under `runs/` (not committed), e.g. `{run_root}`
 """
 

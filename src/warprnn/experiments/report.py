@@ -60,13 +60,24 @@ def mean_std(values: list[float]) -> str:
     return text if len(finite) == len(values) else f"{text} ({len(values) - len(finite)}/{len(values)} diverged)"
 
 
-def machine() -> str:
-    """The machine a report was made on, in words."""
+def machine(jobs: int | None) -> str:
+    """The machine a report was made on, in words, with the torch threads of each of its training runs when
+    ``jobs`` of them ran at once (``run_configs``); None: the report's runs were trained earlier."""
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    threads = (
+        f"{threads_per_run(jobs)} torch thread(s) per training run, {jobs} at once"
+        if jobs
+        else "training runs made earlier (their threads are not recorded)"
+    )
     return (
-        f"{platform.platform()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch thread(s), "
+        f"{platform.platform()}, {os.cpu_count()} CPU cores, {threads}, "
         f"{device}, Python {platform.python_version()}, torch {torch.__version__}"
     )
+
+
+def threads_per_run(jobs: int) -> int:
+    """The torch threads each of ``jobs`` training runs at once gets: an equal share of this process's."""
+    return max(1, torch.get_num_threads() // jobs)
 
 
 def run_config(config_name: str, overrides: list[str], run_root: Path, name: str) -> RunResult:
@@ -149,7 +160,7 @@ def run_configs(specs: list[RunSpec], jobs: int = 1) -> list[tuple[RunResult, fl
         raise ValueError(f"jobs: expected an integer >= 1, got {jobs}")
     if jobs == 1:
         return [timed_run(spec) for spec in specs]
-    threads = max(1, torch.get_num_threads() // jobs)
+    threads = threads_per_run(jobs)
     levels = tuple(logging.getLogger(name).level for name in LOGGERS)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=worker_setup, initargs=(threads, levels)) as pool:

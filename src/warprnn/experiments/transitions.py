@@ -86,7 +86,7 @@ def run_transitions(
         + (["--tasks", *datasets] if datasets != list(DATASETS) else [])
     )
     path = out / f"transitions-{scale}.md"
-    write_text(path, report(scale, rows, datasets, command, time.time() - began, run_root))
+    write_text(path, report(scale, rows, datasets, command, None if from_runs else jobs, time.time() - began, run_root))
     logger.info("wrote %s", path)
     return path
 
@@ -169,8 +169,17 @@ def verdict(rows: list[dict], datasets: list[str]) -> str:
     )
 
 
-def report(scale: str, rows: list[dict], datasets: list[str], command: str, seconds: float, run_root: Path) -> str:
-    """The markdown report: a table and a curve figure per data set, the command at the foot."""
+def report(
+    scale: str,
+    rows: list[dict],
+    datasets: list[str],
+    command: str,
+    jobs: int | None,
+    seconds: float,
+    run_root: Path,
+) -> str:
+    """The markdown report: a table and a curve figure per data set, the command at the foot; its runs trained
+    ``jobs`` at a time (None: runs trained by an earlier command, reported by ``--from-runs``)."""
     sections = [
         f"## {dataset}\n\nConfig `{DATASETS[dataset][0]}-{scale}`, budget {BUDGETS[scale][dataset]} min per run.\n\n"
         f"{table(rows, dataset)}\n\n![{dataset}](figures/transitions-{scale}-{dataset}.png)"
@@ -191,6 +200,6 @@ figures are the validation metric against wall-clock time (seed 0). MSD: physica
 ## Provenance
 
 - command: `{command}` ({seconds / 60:.1f} min)
-- machine: {machine()}
+- machine: {machine(jobs)}
 - run folders: `{run_root}` (not committed)
 """
