@@ -34,6 +34,7 @@ from .report import (
     draw_curves,
     machine,
     mean_std,
+    mean_where,
     newest_run,
     run_configs,
 )
@@ -340,7 +341,7 @@ def below_mean_image(name: str, rows: list[dict]) -> str:
         return ""
     reference = task_rows[0]["test_mean_image_mse_01"]
     models = [m for m in TASKS[name].models if any(r["model"] == m for r in task_rows)]
-    beating = [MODEL_NAMES.get(m, m) for m in models if mean_of(task_rows, m, "test_mse_01") < reference]
+    beating = [MODEL_NAMES.get(m, m) for m in models if mean_where(task_rows, "test_mse_01", model=m) < reference]
     return (
         f"\n\nThe per-pixel mean of the training images, one constant prediction for every test image, scores "
         f"`mse_01` {reference:.4g} on the completion; below it: {', '.join(beating) if beating else 'no model'}."
@@ -383,20 +384,18 @@ TARGETS = (
 )
 
 
-def mean_of(rows: list[dict], model: str, metric: str) -> float:
-    """The mean of ``metric`` over the runs of ``model`` among ``rows`` (NaN: none, or one diverged)."""
-    values = [r.get(metric, math.nan) for r in rows if r["model"] == model]
-    return sum(values) / len(values) if values else math.nan
-
-
 def target_met(target: Target, rows: list[dict]) -> tuple[float, bool]:
     """WARP's mean test metric on the target's task and whether the target holds."""
     rows = [r for r in rows if r["task"] == target.task]
-    value = mean_of(rows, "warp", target.metric)
+    value = mean_where(rows, target.metric, model="warp")
     met = value <= target.bound if target.below else value >= target.bound
     for metric, rival in target.rivals:
-        theirs = mean_of(rows, "warp", rival) if rival.startswith("test_") else mean_of(rows, rival, metric)
-        met = met and mean_of(rows, "warp", metric) < theirs
+        theirs = (
+            mean_where(rows, rival, model="warp")
+            if rival.startswith("test_")
+            else mean_where(rows, metric, model=rival)
+        )
+        met = met and mean_where(rows, metric, model="warp") < theirs
     return value, met
 
 

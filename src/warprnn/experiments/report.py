@@ -75,6 +75,12 @@ def machine(jobs: int | None) -> str:
     )
 
 
+def mean_where(rows: list[dict], key: str, **match) -> float:
+    """The mean of ``key`` over the ``rows`` whose fields equal ``match`` (NaN: no such row, or one has NaN)."""
+    values = [r.get(key, math.nan) for r in rows if all(r[field] == value for field, value in match.items())]
+    return sum(values) / len(values) if values else math.nan
+
+
 def threads_per_run(jobs: int) -> int:
     """The torch threads each of ``jobs`` training runs at once gets: an equal share of this process's."""
     return max(1, torch.get_num_threads() // jobs)

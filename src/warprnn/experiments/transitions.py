@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import shlex
 import time
 from pathlib import Path
 
 from ..atomic import write_text
-from .report import RunSpec, check_scale, chosen, collect_run, draw_curves, machine, mean_std, run_configs
+from .report import RunSpec, check_scale, chosen, collect_run, draw_curves, machine, mean_std, mean_where, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +118,17 @@ def table(rows: list[dict], dataset: str) -> str:
         "s / epoch / dense |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
-    dense = mean_of(rows, dataset, "dense", "test"), mean_of(rows, dataset, "dense", "epoch_seconds")
+    dense = (
+        mean_where(rows, "test", dataset=dataset, transition="dense"),
+        mean_where(rows, "epoch_seconds", dataset=dataset, transition="dense"),
+    )
     for transition in TRANSITIONS:
         runs = [r for r in rows if r["dataset"] == dataset and r["transition"] == transition]
         if runs:
             epochs = sum(r["epochs"] for r in runs) / len(runs)
             test, seconds = (
-                mean_of(rows, dataset, transition, "test"),
-                mean_of(rows, dataset, transition, "epoch_seconds"),
+                mean_where(rows, "test", dataset=dataset, transition=transition),
+                mean_where(rows, "epoch_seconds", dataset=dataset, transition=transition),
             )
             lines.append(
                 f"| `{transition}` | {runs[0]['parameters']:,} | {len(runs)} | {epochs:.0f} | {seconds:.1f} | "
@@ -140,16 +142,10 @@ def table(rows: list[dict], dataset: str) -> str:
     )
 
 
-def mean_of(rows: list[dict], dataset: str, transition: str, key: str) -> float:
-    """The mean of ``key`` over the runs of ``transition`` on ``dataset`` (NaN: none, or one diverged)."""
-    values = [r[key] for r in rows if r["dataset"] == dataset and r["transition"] == transition]
-    return sum(values) / len(values) if values else math.nan
-
-
 def matching(rows: list[dict], dataset: str) -> list[str]:
     """The structures whose mean test metric on ``dataset`` is at most dense's (lower is better everywhere)."""
-    dense = mean_of(rows, dataset, "dense", "test")
-    return [t for t in TRANSITIONS[1:] if mean_of(rows, dataset, t, "test") <= dense]
+    dense = mean_where(rows, "test", dataset=dataset, transition="dense")
+    return [t for t in TRANSITIONS[1:] if mean_where(rows, "test", dataset=dataset, transition=t) <= dense]
 
 
 def verdict(rows: list[dict], datasets: list[str]) -> str:
