@@ -1,6 +1,7 @@
 """The training harness: run folder, exact resume after SIGKILL, non-finite stop, CLI errors."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ import torch
 from conftest import TINY
 from warprnn.cli import build_parser, main, parse
 from warprnn.data import build_dataset
+from warprnn.errors import ConfigError
 from warprnn.training import build, evaluation, load_experiment, loop, train
+from warprnn.training.config import TrainConfig
 from warprnn.training.rundir import load_checkpoint
 
 
@@ -457,3 +460,31 @@ def test_cli_overrides_may_follow_the_options(argv, overrides):
 def test_cli_rejects_stray_words(argv):
     with pytest.raises(SystemExit):
         parse(build_parser(), argv)
+
+
+def test_teacher_forcing_moves_linearly_to_its_final_value_over_the_epochs_or_the_budget():
+    scheduled = TrainConfig(epochs=5, autoregressive=True, teacher_forcing=1.0, teacher_forcing_final=0.0)
+    assert [loop.teacher_forcing_at(scheduled, e, 0.0) for e in range(1, 6)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+    budget = dataclasses.replace(scheduled, time_budget=10.0, teacher_forcing=0.6)  # the clock, not the epochs
+    assert [loop.teacher_forcing_at(budget, 3, s) for s in (0.0, 300.0, 900.0)] == pytest.approx([0.6, 0.3, 0.0])
+    assert loop.teacher_forcing_at(TrainConfig(autoregressive=True, teacher_forcing=0.3), 4, 99.0) == 0.3
+    assert loop.teacher_forcing_at(TrainConfig(), 1, 0.0) is None  # teacher-forced
+    with pytest.raises(ConfigError, match="train.teacher_forcing_final: schedules autoregressive training"):
+        TrainConfig(teacher_forcing_final=0.0)
+    with pytest.raises(ConfigError, match=r"train.teacher_forcing_final: expected a probability in \[0, 1\]"):
+        TrainConfig(autoregressive=True, teacher_forcing_final=1.5)
+
+
+def test_training_feeds_each_epoch_its_scheduled_teacher_forcing_and_logs_it(tmp_path, monkeypatch):
+    real, used = loop.rank_loss, []
+
+    def recording(*args):
+        used.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(loop, "rank_loss", recording)
+    schedule = ["train.autoregressive=true", "train.teacher_forcing=1", "train.teacher_forcing_final=0"]
+    result = train(tiny(tmp_path, "train.epochs=3", *schedule))
+    assert sorted(set(used), reverse=True) == [1.0, 0.5, 0.0] and used == sorted(used, reverse=True)
+    with open(result.run_dir / "metrics.csv") as f:
+        assert [float(row["teacher_forcing"]) for row in csv.DictReader(f)] == [1.0, 0.5, 0.0]

@@ -98,7 +98,11 @@ class TrainConfig:
             (cross-entropy; needs head ``classification``).
         autoregressive: feed the model's own predictions during training, each step replaced by the
             truth with probability ``teacher_forcing`` (False: teacher-forced, all truth).
-        teacher_forcing: p of ``autoregressive`` training.
+        teacher_forcing: p of ``autoregressive`` training (of its first epoch, with ``teacher_forcing_final``).
+        teacher_forcing_final: scheduled sampling: p moves linearly from ``teacher_forcing`` at the start to
+            this at the end of the run (of its ``time_budget`` when there is one, else of its ``epochs``), so
+            that training ends in the regime of the forecasts, fed its own predictions; it is logged per epoch
+            in ``metrics.csv`` (None: p stays ``teacher_forcing``).
         loss_steps: compute the loss on this many random steps of each batch (None: all steps).
         val_every: validate every this many epochs (and after the last).
         checkpoint_every: write ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch only when this many
@@ -138,6 +142,7 @@ class TrainConfig:
     loss: Literal["mse", "nll", "ce"] = "mse"
     autoregressive: bool = False
     teacher_forcing: float = 0.5
+    teacher_forcing_final: float | None = None
     loss_steps: int | None = None
     val_every: int = 1
     checkpoint_every: float = 0.0
@@ -171,6 +176,16 @@ class TrainConfig:
             raise ConfigError(f"train.checkpoint_every: expected seconds >= 0, got {self.checkpoint_every!r}")
         if not 0 <= self.teacher_forcing <= 1:
             raise ConfigError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
+        if self.teacher_forcing_final is not None:
+            if not 0 <= self.teacher_forcing_final <= 1:
+                raise ConfigError(
+                    f"train.teacher_forcing_final: expected a probability in [0, 1] or null, "
+                    f"got {self.teacher_forcing_final!r}"
+                )
+            if not self.autoregressive:
+                raise ConfigError(
+                    "train.teacher_forcing_final: schedules autoregressive training; set train.autoregressive=true"
+                )
         if self.name is not None and not is_plain_name(self.name):
             raise ConfigError(
                 f"train.name: expected a plain folder name (no '/', '\\', '..' or leading '.'), got {self.name!r}"

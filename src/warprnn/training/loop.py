@@ -25,7 +25,7 @@ from ..data import SequenceData, Split, build_dataset
 from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import distributed, rundir
 from .build import BudgetCosine, build_model, build_optimizer
-from .config import ExperimentConfig
+from .config import ExperimentConfig, TrainConfig
 from .evaluation import compute_loss, evaluate, metric_names, step_mask
 from .runs import finish
 
@@ -152,10 +152,12 @@ def train_epoch(
     generator,
     engine: Engine,
     progress: Progress,
+    forcing: float | None,
     epoch: int,
 ):
-    """One pass over the training split (epoch ``epoch``, from 1). Returns the mean loss, or a non-finite loss
-    as soon as one occurs.
+    """One pass over the training split (epoch ``epoch``, from 1), autoregressive with teacher-forcing
+    probability ``forcing`` (None: teacher-forced). Returns the mean loss, or a non-finite loss as soon as
+    one occurs.
 
     Under ``torchrun`` each rank runs its rows of every batch (``rank_loss``) and the ranks' gradients are
     summed, so that each step is the step of one process on the whole batch (see ``distributed``).
@@ -169,7 +171,7 @@ def train_epoch(
     parameters = [p for p in model.parameters() if p.requires_grad]
     total = 0.0
     for i, index in enumerate(batches):
-        loss = rank_loss(data.train.batch(index), config, engine, generator)
+        loss = rank_loss(data.train.batch(index), config, engine, generator, forcing)
         whole_loss = distributed.total(torch.zeros((), device=device) if loss is None else loss.detach(), world)
         if not torch.isfinite(whole_loss):
             progress.close()
@@ -191,15 +193,29 @@ def train_epoch(
     return total / size
 
 
-def rank_loss(whole: Split, config: ExperimentConfig, engine: Engine, generator) -> torch.Tensor | None:
-    """This process's part of the training loss of the batch ``whole`` (on the CPU), None when its share of the
+def teacher_forcing_at(t: TrainConfig, epoch: int, elapsed: float) -> float | None:
+    """The teacher-forcing probability of epoch ``epoch`` (from 1), which starts after ``elapsed`` seconds of
+    training: ``t.teacher_forcing``, or with ``t.teacher_forcing_final`` the point that far along the line
+    between the two over the time budget (else over the epochs); None when training is teacher-forced."""
+    if not t.autoregressive:
+        return None
+    if t.teacher_forcing_final is None:
+        return t.teacher_forcing
+    done = min(elapsed / (60 * t.time_budget), 1.0) if t.time_budget else (epoch - 1) / max(t.epochs - 1, 1)
+    return t.teacher_forcing + (t.teacher_forcing_final - t.teacher_forcing) * done
+
+
+def rank_loss(
+    whole: Split, config: ExperimentConfig, engine: Engine, generator, forcing: float | None
+) -> torch.Tensor | None:
+    """This process's part of the training loss of the batch ``whole`` (on the CPU; autoregressive with
+    teacher-forcing probability ``forcing``, None: teacher-forced), None when its share of the
     batch is empty. One process: the batch's loss. Rank r of N: the loss of its rows ``distributed.rows``
     times their share of the batch's loss terms, so that the N parts add up to the batch's loss; its
     teacher-forcing draws are its rows of the batch's (``distributed.drawing_rows``), and the loss steps
     (``train.loss_steps``) are drawn for the whole batch, as one process draws them."""
     t, world, device = config.train, engine.world, engine.device
     start, stop = distributed.rows(len(whole), world)
-    forcing = t.teacher_forcing if t.autoregressive else None
     draws = generator if device.type == "cpu" else None
     if forcing is None:
         drawing = contextlib.nullcontext(draws)
@@ -360,10 +376,13 @@ def run_epochs(
             generator = epoch_generator(t.seed, epoch)
             steps = math.ceil(epoch_length(len(data.train), t.epoch_size) / t.batch_size)
             bar = Progress(steps, f"epoch {epoch}/{t.epochs}", progress and world.main)
-            train_loss = train_epoch(model, data, config, optimizer, generator, engine, bar, epoch)
+            forcing = teacher_forcing_at(t, epoch, elapsed)
+            train_loss = train_epoch(model, data, config, optimizer, generator, engine, bar, forcing, epoch)
             if not math.isfinite(train_loss):
                 return stop_non_finite(run_dir, config.model, count_parameters(model), epoch, train_loss)
             row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
+            if t.teacher_forcing_final is not None:
+                row["teacher_forcing"] = forcing
             validate = epoch % t.val_every == 0 or epoch == t.epochs
             out_of_time = False
             if world.main:
@@ -383,7 +402,7 @@ def run_epochs(
                         )
             clock = time.monotonic()
             seconds = clock - began
-            elapsed += seconds
+            elapsed = distributed.share(elapsed + seconds, world)  # rank 0's clock: the same schedules on every rank
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(train_loss)
             elif isinstance(scheduler, BudgetCosine):
