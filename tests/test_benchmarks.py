@@ -69,3 +69,13 @@ def test_gpu_script_without_cuda_says_so_and_exits_0():
         pytest.skip("a CUDA machine runs the benchmarks instead")
     done = subprocess.run(["bash", str(PATH.parent / "gpu.sh")], capture_output=True, text=True, env=None)
     assert done.returncode == 0 and "no CUDA device" in done.stdout
+
+
+def test_profile_step_names_the_operators_of_a_case(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(PATH.parent))
+    spec = importlib.util.spec_from_file_location("benchmark_profile", PATH.parent / "profile_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["msd-ar", "--quick", "--rows", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "AutoregressiveRollout" in out and "msd-ar (dense, " in out and " s profiled" in out
