@@ -111,6 +111,18 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert finished and all(math.isfinite(float(r["mse_std"])) for r in finished)
     msd = next(r for r in finished if r["dataset"] == "msd")  # physical scale: v reaches +-40, so the two differ
     assert float(msd["mse_std"]) != pytest.approx(float(msd["mse"]))
+    (first,) = (tmp_path / "runs").iterdir()  # one run retrained into the same folder, all reported again
+    retrained = dsr.run_spec("sine", "gru", 0, "cpu", first, [*TINY, "train.epochs=2"])
+    ((rerun, _),) = run_configs([retrained])
+    argv = ["reproduce", "dsr", "--scale", "cpu", "--seeds", "1", "--out", "again", "--from-runs", str(first)]
+    assert main(argv) == 0
+    again = list(csv.DictReader((tmp_path / "again" / "dsr-cpu-runs.csv").read_text().splitlines()))
+    changed = [(a["dataset"], a["model"]) for a, r in zip(again, runs) if a != r]
+    assert len(again) == len(runs) and changed == [("sine", "gru")]  # the newest folder of each run's name
+    row = next(a for a in again if (a["dataset"], a["model"]) == ("sine", "gru"))
+    assert float(row["mse"]) == pytest.approx(rerun.test_metrics["test_mse"])
+    report = (tmp_path / "again" / "dsr-cpu.md").read_text()
+    assert f"--from-runs {first}" in report and "training runs made earlier" in report
 
 
 def test_reproduce_rejects_a_bad_seed_count(capsys):

@@ -204,10 +204,8 @@ def cmd_reproduce(args) -> int:
         raise ValueError(f"--tasks: only 'reproduce real' and 'transitions' have tasks, got {args.experiment}")
     if args.jobs != 1 and args.experiment == "icl":
         raise ValueError("--jobs: 'reproduce icl' trains one run at a time")
-    if args.from_runs and args.experiment not in ("real", "transitions"):
-        raise ValueError(
-            f"--from-runs: only 'reproduce real' and 'transitions' read earlier runs, got {args.experiment}"
-        )
+    if args.from_runs and args.experiment == "icl":
+        raise ValueError("--from-runs: 'reproduce icl' does not read earlier runs")
     tasks = {"tasks" if args.experiment == "real" else "datasets": args.tasks} if args.tasks else {}
     extra = tasks | ({"jobs": args.jobs} if args.jobs != 1 else {})
     extra |= {"from_runs": Path(args.from_runs)} if args.from_runs else {}
@@ -334,8 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from-runs",
         metavar="DIR",
-        help="real, transitions: train nothing; report the runs in DIR (folders TASK-MODEL-sSEED-* or "
-        "DATASET-TRANSITION-sSEED-*), e.g. of a stopped command",
+        help="dsr, real, transitions: train nothing; report the runs in DIR (folders DATASET-MODEL-sSEED-*, "
+        "TASK-MODEL-sSEED-* or DATASET-TRANSITION-sSEED-*; the newest of each name), e.g. of a stopped command",
     )
     p.set_defaults(run=cmd_reproduce)
     return parser

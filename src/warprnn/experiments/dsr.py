@@ -32,7 +32,7 @@ from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
 from . import adaptation
-from .report import MODEL_NAMES, RunSpec, check_scale, draw_curves, machine, mean_std, run_configs
+from .report import MODEL_NAMES, RunSpec, check_scale, collect_run, draw_curves, machine, mean_std, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -240,20 +240,25 @@ def untrained_one(dataset: str, model: str, seed: int, scale: str, overrides: li
     return result
 
 
-def run_dsr(scale: str, seeds: int, out: Path, overrides: list[str] = (), jobs: int = 1) -> Path:
+def run_dsr(
+    scale: str, seeds: int, out: Path, overrides: list[str] = (), jobs: int = 1, from_runs: Path | None = None
+) -> Path:
     """Trains the DSR table's models for ``seeds`` seeds, ``jobs`` runs at a time (``run_configs``), and
     writes ``out/dsr-SCALE.md`` with its figures (validation curves against wall-clock time, forecasts).
+    ``from_runs``: train nothing, report the newest run folder of each run's name in that directory
+    (``report.collect_run``), e.g. after retraining some runs of an earlier command into its folder.
 
     Returns:
         the markdown file.
     """
     check_scale(scale)
     began = time.time()
-    run_root = Path("runs") / f"dsr-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_root = Path(from_runs) if from_runs else Path("runs") / f"dsr-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     figures = Path(out) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     keys = [(dataset, model, seed) for dataset, model in dsr_runs() for seed in range(seeds)]
-    runs = run_configs([run_spec(*key, scale, run_root, list(overrides)) for key in keys], jobs)
+    specs = [run_spec(*key, scale, run_root, list(overrides)) for key in keys]
+    runs = [collect_run(run_root, spec.name) for spec in specs] if from_runs else run_configs(specs, jobs)
     results, first_runs = [], {}
     for (dataset, model, seed), (run, minutes) in zip(keys, runs):
         results.append(result_of(dataset, model, seed, run, minutes))
@@ -270,11 +275,23 @@ def run_dsr(scale: str, seeds: int, out: Path, overrides: list[str] = (), jobs: 
     )
     command = shlex.join(
         ["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds)]
-        + ["--jobs", str(jobs), "--out", str(out)]
+        + (["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)])
+        + ["--out", str(out)]
     )
     runs_csv = Path(out) / f"dsr-{scale}-runs.csv"
     write_results_csv(results, runs_csv)
-    text = dsr_report(scale, seeds, results, plots, tta, command, jobs, time.time() - began, run_root, runs_csv.name)
+    text = dsr_report(
+        scale,
+        seeds,
+        results,
+        plots,
+        tta,
+        command,
+        None if from_runs else jobs,
+        time.time() - began,
+        run_root,
+        runs_csv.name,
+    )
     path = Path(out) / f"dsr-{scale}.md"
     write_text(path, text)
     logger.info("wrote %s", path)
@@ -318,12 +335,13 @@ def dsr_report(
     plots: list[Path],
     tta: str,
     command: str,
-    jobs: int,
+    jobs: int | None,
     seconds: float,
     run_root: Path,
     csv_name: str,
 ) -> str:
-    """The markdown report of a DSR reproduction, whose training runs ran ``jobs`` at a time."""
+    """The markdown report of a DSR reproduction, whose training runs ran ``jobs`` at a time (None: runs
+    trained by an earlier command, reported by ``--from-runs``)."""
     figure_lines = "\n".join(f"![{p.stem}](figures/{p.name})" for p in plots)
     return f"""# Dynamical-system reconstruction ({scale} scale)
 
@@ -380,6 +398,6 @@ Every run: `{csv_name}`.
 
 - command: `{command}`
 - machine: {machine(jobs)}
-- wall time: {seconds / 60:.1f} min for {len(results)} training runs
+- wall time: {seconds / 60:.1f} min {"for" if jobs else "to report"} {len(results)} training runs
 - run folders: `{run_root}` (not committed)
 """
