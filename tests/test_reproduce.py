@@ -114,7 +114,7 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     (first,) = (tmp_path / "runs").iterdir()  # one run retrained into the same folder, all reported again
     retrained = dsr.run_spec("sine", "gru", 0, "cpu", first, [*TINY, "train.epochs=2"])
     ((rerun, _),) = run_configs([retrained])
-    argv = ["reproduce", "dsr", "--scale", "cpu", "--seeds", "1", "--out", "again", "--from-runs", str(first)]
+    argv = ["reproduce", "dsr", *TINY, "--scale", "cpu", "--seeds", "1", "--out", "again", "--from-runs", str(first)]
     assert main(argv) == 0
     again = list(csv.DictReader((tmp_path / "again" / "dsr-cpu-runs.csv").read_text().splitlines()))
     changed = [(a["dataset"], a["model"]) for a, r in zip(again, runs) if a != r]
