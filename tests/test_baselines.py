@@ -16,6 +16,7 @@ HEADS = {
     "point": dict(in_channels=2, root_width=6, final_activation="tanh"),
     "gaussian": dict(in_channels=2, root_width=6, head="gaussian", ar_feed="sample"),
     "classification": dict(in_channels=2, root_width=6, head="classification", num_classes=3),
+    "class-mean": dict(in_channels=2, root_width=6, head="classification", num_classes=3, class_pool="mean"),
 }
 
 
@@ -47,14 +48,14 @@ def test_shapes_and_padding(name, head):
     padded = x.clone()
     padded[1, 5:] = float("nan")
     out = model(padded, lengths)
-    if head == "classification":
+    if head.startswith("class"):
         assert out.logits.shape == (3, 3) and out.mean is None
     else:
         assert out.mean.shape == (3, 8, 2) and (out.std is not None) == (head == "gaussian")
         assert torch.all(out.mean[1, 5:] == 0)
     for b, n in enumerate(lengths.tolist()):
         alone = model(x[b : b + 1, :n])
-        got, want = (out.logits[b], alone.logits[0]) if head == "classification" else (out.mean[b, :n], alone.mean[0])
+        got, want = (out.logits[b], alone.logits[0]) if head.startswith("class") else (out.mean[b, :n], alone.mean[0])
         torch.testing.assert_close(got, want, **TOL)
 
 
@@ -92,19 +93,26 @@ def test_autoregressive_feeds_predictions_step_by_step(name):
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-@pytest.mark.parametrize("head", ["gaussian", "classification"])
+@pytest.mark.parametrize("head", ["gaussian", "classification", "class-mean"])
 def test_step_matches_forward(name, head):
+    """step() gives each step's outputs: the last step's logits are ``last``-pooled logits, their mean over
+    the steps the ``mean``-pooled ones."""
     model = make(name, head)
     x = torch.randn(3, 6, 2, dtype=torch.float64)
     full = model(x)
     state = model.init_state(3, seq_len=6)
+    logits = []
     for t in range(6):
         out, state = model.step(x[:, t], state)
+        logits.append(out.logits)
         if head == "gaussian":
             torch.testing.assert_close(out.mean, full.mean[:, t], **TOL)
             torch.testing.assert_close(out.std, full.std[:, t], **TOL)
     if head == "classification":
         torch.testing.assert_close(out.logits, full.logits, **TOL)
+    if head == "class-mean":
+        torch.testing.assert_close(torch.stack(logits).mean(0), full.logits, **TOL)
+        assert not torch.allclose(out.logits, full.logits)  # not the last step's
     with pytest.raises(ValueError, match="state"):
         model.step(x[:, 0], state)
 

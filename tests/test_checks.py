@@ -84,6 +84,8 @@ def test_step_rejects_bad_input(model):
         (dict(root_depth=-1), r"root_depth: expected an integer >= 0"),
         (dict(head="classification", num_classes=1), r"num_classes: expected an integer >= 2, got 1"),
         (dict(num_classes=3), r"num_classes: only used with head='classification'"),
+        (dict(class_pool="mean"), r"class_pool: only used with head='classification', got head='point'"),
+        (dict(head="classification", class_pool="max"), r"class_pool: expected one of \['last', 'mean'\]"),
         (dict(root="sine", head="gaussian"), r"head: root='sine' supports only 'point'"),
         (dict(root="msd", in_channels=3), r"in_channels: root='msd' predicts x or \(x, v\)"),
         (dict(root="sine", positional_encoding=2), r"root='sine' reads tau, not its positional encoding"),

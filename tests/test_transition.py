@@ -243,6 +243,45 @@ def test_structured_transitions_start_at_or_near_the_identity(spec):
     assert sum(p.numel() for p in model.transition.parameters()) == sizes[spec]
 
 
+@pytest.mark.parametrize("spec", ["dense", "diagonal", "block:3"])
+@pytest.mark.parametrize("norm", ["none", "spectral"])
+def test_decay_init_starts_at_a_spread_of_decays(spec, norm):
+    """``transition_init='decay:H'``: A = diag(exp(-1 / tau)), the timescales tau spread over [1, H] steps,
+    so that the state forgets theta_0 at each weight's own rate (``identity`` keeps it, the test above)."""
+    if spec != "dense" and norm == "spectral":
+        pytest.skip("spectral bounds a dense A only")
+    torch.manual_seed(0)
+    config = WarpConfig(in_channels=2, root_width=6, transition=spec, transition_norm=norm, transition_init="decay:50")
+    model = WARP(config, dtype=torch.float64)
+    A = model.transition_operator().matrix()
+    lam = torch.diagonal(A)
+    assert torch.equal(A, torch.diag(lam))
+    tau = -1 / lam.log()
+    assert tau.min() >= 1 - 1e-9 and tau.max() <= 50 + 1e-9
+    assert tau.min() < 2 and tau.max() > 25  # spread over the range, not one value
+    x = torch.randn(2, 30, 2, dtype=torch.float64)
+    theta = model(x, mode="scan").theta  # B = 0: theta_t = lambda^t theta_0
+    torch.testing.assert_close(theta[:, -1], lam**29 * theta[:, 0], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["dense", "diagonal", "block:3"])
+def test_decay_init_modes_match_reference(spec):
+    """Every mode runs from the decaying start as from any other A: values and gradients in float64."""
+    torch.manual_seed(0)
+    model = WARP(
+        WarpConfig(in_channels=2, root_width=6, transition=spec, transition_init="decay:8"), dtype=torch.float64
+    )
+    with torch.no_grad():
+        model.B.normal_(std=0.1)
+    x = torch.randn(3, 10, 2, dtype=torch.float64, requires_grad=True)
+    ref, ref_grads = losses_and_grads(model, x, mode="reference")
+    for mode in ("scan", "conv"):
+        fast, fast_grads = losses_and_grads(model, x, mode=mode)
+        torch.testing.assert_close(fast.mean, ref.mean, **TOL)
+        for got, want in zip(fast_grads, ref_grads):
+            torch.testing.assert_close(got, want, **TOL)
+
+
 def test_diagonal_stays_bounded_under_large_updates():
     """The updates that blow a free A up leave every eigenvalue of a diagonal A in (0, 1)."""
     torch.manual_seed(0)
@@ -262,6 +301,13 @@ def test_diagonal_stays_bounded_under_large_updates():
         (dict(transition="lowrank"), r"transition: expected .*'lowrank'"),
         (dict(transition=4), r"transition: expected a string"),
         (dict(transition="diagonal", transition_norm="spectral"), r"transition_norm: 'spectral' bounds a dense A"),
+        (dict(transition_init="decay:0.5"), r"transition_init: expected 'identity' or 'decay:H' \(H >= 1 steps\)"),
+        (dict(transition_init="decay"), r"transition_init: expected .*'decay'"),
+        (dict(transition="lowrank:2", transition_init="decay:10"), r"transition_init: 'lowrank' is I \+ U V\^T"),
+        (
+            dict(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0, transition_init="decay:9"),
+            r"transition_init: root='msd-moments' declares its own A",
+        ),
         (
             dict(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0, transition="lowrank:2"),
             r"transition: root='msd-moments' declares its own dense A",

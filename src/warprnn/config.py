@@ -27,6 +27,7 @@ Head = Literal["point", "gaussian", "classification"]
 RootName = Literal["mlp", "sine", "msd", "msd-moments", "msd-oscillator"]
 Theta0 = Literal["learned", "hypernet"]
 ArFeed = Literal["mean", "sample"]
+ClassPool = Literal["last", "mean"]
 TransitionNorm = Literal["none", "spectral"]
 Mode = Literal["reference", "scan", "conv", "auto"]
 """How the recurrence runs (``warprnn.recurrence``): all give the same result."""
@@ -82,6 +83,21 @@ def positive_int(name: str, value: Any, minimum: int = 1) -> None:
         raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
 
+def parse_transition_init(spec: str) -> float | None:
+    """``WarpConfig.transition_init`` as its longest timescale H: None for ``identity``, H >= 1 for
+    ``decay:H``. Raises ``ConfigError`` naming ``transition_init`` for anything else."""
+    kind, _, size = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if spec == "identity":
+        return None
+    try:
+        horizon = float(size) if kind == "decay" else math.nan
+    except ValueError:
+        horizon = math.nan
+    if horizon >= 1 and math.isfinite(horizon):
+        return horizon
+    raise ConfigError(f"transition_init: expected 'identity' or 'decay:H' (H >= 1 steps), got {spec!r}")
+
+
 def parse_transition(spec: str) -> tuple[str, int]:
     """``WarpConfig.transition`` as (kind, size): ``dense`` and ``diagonal`` have size 0, ``block:K`` K >= 1
     and ``lowrank:R`` R >= 1. Raises ``ConfigError`` naming ``transition`` for anything else."""
@@ -102,6 +118,10 @@ class WarpConfig:
         head: what the root network's output means. ``point``: the next value (mean only);
             ``gaussian``: mean and softplus standard deviation of the next value (for NLL);
             ``classification``: class logits, read at the last valid step.
+        class_pool: which steps give a ``classification`` head's logits: ``last``, the last valid step's
+            (the paper's), or ``mean``, the mean of every valid step's (a WARP root then reads the state at
+            every step, so a class can depend on how the signal behaves along the sequence, e.g. its power,
+            and not only on the end state). ``step()`` returns each step's own logits either way.
         num_classes: number of classes (``classification`` head only; the training harness sets it from
             the data).
         root: the root network whose parameters are the state theta. ``mlp``: a small MLP;
@@ -132,6 +152,13 @@ class WarpConfig:
         transition_norm: how the transition A is parametrised (``warprnn.transition``): ``none``, the
             paper's free matrix; ``spectral``, A = W / max(1, ||W||_2), which keeps ||A^t|| <= 1 at any
             learning rate.
+        transition_init: where A starts (``warprnn.transition``): ``identity``, the paper's A = I (a
+            structured A at or near it), under which Eq. 1 telescopes to ``theta_t = theta_0 + B (x_t - x_0)``
+            and the state remembers nothing of the path until training moves A; or ``decay:H``, A =
+            diag(lambda) with ``lambda_i = exp(-1 / tau_i)``, the timescales tau_i (steps for a decay to 1/e)
+            drawn log-uniformly in [1, H], so that from the first step theta holds the increments smoothed
+            over many horizons (an LRU/S4D-style start). Not for ``lowrank`` (A = I + U V^T) or a root that
+            declares its own A.
         theta_clip: c: every step's state is clipped to [-c, c], ``theta_t = clip(A theta_{t-1} + B dx_t)``
             for t >= 1 (theta_0 is not clipped). The authors' code does this (``weights_lim``, 0.5 in
             their MNIST and Fashion-MNIST configs): it bounds the state whatever A becomes, and it makes
@@ -151,6 +178,7 @@ class WarpConfig:
 
     in_channels: int = 1
     head: Head = "point"
+    class_pool: ClassPool = "last"
     num_classes: int | None = None
     root: RootName = "mlp"
     root_width: int = 32
@@ -163,6 +191,7 @@ class WarpConfig:
     key_channels: int = 0
     transition: str = "dense"
     transition_norm: TransitionNorm = "none"
+    transition_init: str = "identity"
     theta_clip: float | None = None
     theta0: Theta0 = "hypernet"
     hypernet_depth: Literal[0, 1, 2] = 1
@@ -198,6 +227,8 @@ class WarpConfig:
                 positive_int("num_classes", self.num_classes, minimum=2)
         elif self.num_classes is not None:
             raise ConfigError(f"num_classes: only used with head='classification', got head={self.head!r}")
+        elif self.class_pool != "last":
+            raise ConfigError(f"class_pool: only used with head='classification', got head={self.head!r}")
         if self.root != "mlp":
             if self.head != "point":
                 raise ConfigError(f"head: root={self.root!r} supports only 'point', got {self.head!r}")
@@ -210,6 +241,16 @@ class WarpConfig:
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ConfigError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         parse_transition(self.transition)
+        if parse_transition_init(self.transition_init) is not None:
+            if self.transition.startswith("lowrank"):
+                raise ConfigError(
+                    f"transition_init: 'lowrank' is I + U V^T, which starts at I, so 'identity', got "
+                    f"{self.transition_init!r}"
+                )
+            if self.root == "msd-moments":
+                raise ConfigError(
+                    f"transition_init: root='msd-moments' declares its own A, so 'identity', got {self.transition_init!r}"
+                )
         if self.transition != "dense" and self.transition_norm != "none":
             raise ConfigError(
                 f"transition_norm: 'spectral' bounds a dense A, so 'none' with transition={self.transition!r} "
@@ -221,7 +262,7 @@ class WarpConfig:
                     f"transition: root='msd-moments' declares its own dense A, so 'dense', got {self.transition!r}"
                 )
             if self.transition_norm != "none":
-                raise ValueError(
+                raise ConfigError(
                     f"transition_norm: root='msd-moments' declares its own A, so 'none', got {self.transition_norm!r}"
                 )
             if not self.time_as_channel:

@@ -4,7 +4,8 @@ A model produces a raw output ``(..., out_features)`` per step (``WarpConfig.out
 reads it as
 - ``point``: the mean, through the final activation (none, tanh or clip);
 - ``gaussian``: the mean as above and ``softplus(raw) + std_floor`` as the standard deviation;
-- ``classification``: class logits, taken at the last valid step of each sequence.
+- ``classification``: class logits, taken at the last valid step of each sequence or averaged over its
+  valid steps (``WarpConfig.class_pool``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class WarpOutput:
     Attributes:
         mean: ``(batch, T, C)`` prediction of the next value (regression heads), zero past each length.
         std: ``(batch, T, C)`` its standard deviation (``gaussian`` head), else None.
-        logits: ``(batch, num_classes)`` at the last valid step (``classification`` head), else None.
+        logits: ``(batch, num_classes)`` at the last valid step, or their mean over the valid steps
+            (``classification`` head, ``class_pool``), else None.
         theta: ``(batch, T, D)`` the hidden states (WARP: the weight-space states theta_t), zero past
             each length.
     """
@@ -66,7 +68,10 @@ def sequence_output(config: WarpConfig, raw: Tensor, hidden: Tensor, valid: Tens
     a copy of the largest tensor of a step)."""
     keep = valid.unsqueeze(-1)
     if config.head == "classification":
-        logits = raw[torch.arange(raw.shape[0], device=raw.device), lengths - 1]
+        if config.class_pool == "mean":  # (batch, classes): the mean over each sequence's valid steps
+            logits = raw.masked_fill(~keep, 0.0).sum(1) / lengths.unsqueeze(-1).to(raw.dtype)
+        else:
+            logits = raw[torch.arange(raw.shape[0], device=raw.device), lengths - 1]
         return WarpOutput(mean=None, std=None, logits=logits, theta=hidden)
     sd = std(config, raw).masked_fill(~keep, 0.0) if config.head == "gaussian" else None
     return WarpOutput(mean=mean(config, raw).masked_fill(~keep, 0.0), std=sd, logits=None, theta=hidden)

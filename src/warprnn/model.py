@@ -29,7 +29,7 @@ from .errors import InputError
 from .heads import WarpOutput
 from .physics import MSDMomentsRoot, MSDOscillatorRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root, activation
-from .transition import Dense, Operator, SpectralBound, build_transition, transition_size
+from .transition import Dense, Operator, SpectralBound, build_transition, initial_eigenvalues, transition_size
 
 TEACHER_FORCED_MODES = typing.get_args(Mode)
 AUTOREGRESSIVE_MODES = tuple(m for m in TEACHER_FORCED_MODES if m != "conv")  # feedback is sequential
@@ -152,14 +152,18 @@ class WARP(nn.Module):
         return self.root.num_params
 
     def reset_parameters(self) -> None:
-        """A = I (a structured A: at or near it, ``warprnn.transition``), B = 0, theta_0 (or the
-        hypernetwork's output bias) = a freshly initialised root; a root whose state has a fixed meaning
-        sets A, B and phi's weight instead (``Root.initial_recurrence``; dense A only)."""
+        """A = I (a structured A: at or near it, ``warprnn.transition``) or the diagonal of decays that
+        ``transition_init`` asks for, B = 0, theta_0 (or the hypernetwork's output bias) = a freshly
+        initialised root; a root whose state has a fixed meaning sets A, B and phi's weight instead
+        (``Root.initial_recurrence``; dense A only)."""
+        factory = {"dtype": self.B.dtype, "device": self.B.device}
         with torch.no_grad():
+            eigenvalues = initial_eigenvalues(self.config.transition_init, self.d_theta, **factory)  # (D,) or None
             if self.transition is None:
-                self.set_transition(torch.eye(self.d_theta, dtype=self.B.dtype, device=self.B.device))
+                eye = torch.eye(self.d_theta, **factory)
+                self.set_transition(eye if eigenvalues is None else torch.diag(eigenvalues))
             else:
-                self.transition.reset_parameters()
+                self.transition.reset_parameters(eigenvalues)
             nn.init.zeros_(self.B)
             fresh = self.root.initial_theta(dtype=self.B.dtype, device=self.B.device)
             if self.config.theta0 == "learned":

@@ -23,6 +23,14 @@ recurrence needs, and a module that holds its parameters and builds the operator
   correction is what training adds; a learned diagonal is ``diagonal``'s, and combining both would make
   the bound on lambda no bound on A. ``2 R D`` multiply-adds a step.
 
+Initialisation (``transition_init``). ``identity`` is the paper's: each structure starts at (or, diagonal,
+just below) I. Then Eq. 1 telescopes to ``theta_t = theta_0 + B (x_t - x_0)``: the state holds the latest
+input and nothing of the path, and all memory is what training adds to A. ``decay:H`` starts every
+structure but ``lowrank`` at A = diag(lambda), ``lambda_i = exp(-1 / tau_i)`` with timescales tau_i drawn
+log-uniformly in [1, H] steps (``initial_eigenvalues``), as the LRU and S4D start from a spread of decays:
+weight i then holds the increments ``B dx`` smoothed over its own horizon, and theta_0's share of it fades
+over the same horizon. A dense or block A stays free to leave the diagonal; ``diagonal`` keeps it.
+
 Parametrisations of a dense A (``transition_norm``):
 
 - ``none`` (the paper's): A is a free ``(D, D)`` matrix, initialised to the identity. Adam moves each of
@@ -47,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import gemm
-from .config import parse_transition
+from .config import parse_transition, parse_transition_init
 
 
 class SpectralBound(nn.Module):
@@ -85,6 +93,16 @@ class SpectralBound(nn.Module):
 def spectral_norm_ref(A: Tensor) -> Tensor:
     """The largest singular value of A, by SVD: the reference for ``SpectralBound``'s estimate."""
     return torch.linalg.matrix_norm(A, ord=2)
+
+
+def initial_eigenvalues(spec: str, D: int, *, device=None, dtype=None) -> Tensor | None:
+    """The diagonal that ``transition_init`` ``spec`` starts A at: None for ``identity``; for ``decay:H``,
+    lambda ``(D,)`` = exp(-1 / tau), log tau uniform in [0, log H] (drawn from torch's global generator)."""
+    horizon = parse_transition_init(spec)
+    if horizon is None:
+        return None
+    tau = torch.exp(torch.rand(D, device=device, dtype=dtype) * math.log(horizon))  # (D,) in [1, H]
+    return torch.exp(-1.0 / tau)
 
 
 # ----- structures: the operators (tensors only) ----------------------------------------------------
@@ -231,7 +249,8 @@ class LowRank(Operator):
 
 
 class DiagonalTransition(nn.Module):
-    """``diagonal``: lambda = exp(-exp(nu)), nu ``(D,)``, initialised to ``lambda = exp(-EPS)``."""
+    """``diagonal``: lambda = exp(-exp(nu)), nu ``(D,)``, initialised to ``lambda = exp(-EPS)`` or to
+    ``eigenvalues`` (``reset_parameters``)."""
 
     EPS = 1e-4
 
@@ -240,16 +259,20 @@ class DiagonalTransition(nn.Module):
         self.nu = nn.Parameter(torch.empty(D, device=device, dtype=dtype))
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, eigenvalues: Tensor | None = None) -> None:
         with torch.no_grad():
-            self.nu.fill_(math.log(self.EPS))
+            if eigenvalues is None:
+                self.nu.fill_(math.log(self.EPS))
+            else:
+                self.nu.copy_(torch.log(-torch.log(eigenvalues)))
 
     def operator(self) -> Diagonal:
         return Diagonal(torch.exp(-torch.exp(self.nu)))
 
 
 class BlockTransition(nn.Module):
-    """``block:K``: the blocks W ``(ceil(D / K), K, K)``, each initialised to the identity."""
+    """``block:K``: the blocks W ``(ceil(D / K), K, K)``, each initialised to the identity (or to the
+    diagonal ``eigenvalues``, ``reset_parameters``)."""
 
     def __init__(self, D: int, K: int, *, device=None, dtype=None):
         super().__init__()
@@ -257,10 +280,13 @@ class BlockTransition(nn.Module):
         self.blocks = nn.Parameter(torch.empty(math.ceil(D / K), K, K, device=device, dtype=dtype))
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, eigenvalues: Tensor | None = None) -> None:
         with torch.no_grad():
-            K, factory = self.blocks.shape[1], {"dtype": self.blocks.dtype, "device": self.blocks.device}
-            self.blocks.copy_(torch.eye(K, **factory).expand_as(self.blocks))
+            n, K = self.blocks.shape[:2]
+            diagonal = torch.ones(n * K, dtype=self.blocks.dtype, device=self.blocks.device)  # (n K,)
+            if eigenvalues is not None:
+                diagonal[: self.D] = eigenvalues  # the cut rows of the last block stay 1: they are unused
+            self.blocks.copy_(torch.diag_embed(diagonal.view(n, K)))
 
     def operator(self) -> BlockDiagonal:
         return BlockDiagonal(self.blocks, self.D)
@@ -275,7 +301,9 @@ class LowRankTransition(nn.Module):
         self.V = nn.Parameter(torch.empty(D, R, device=device, dtype=dtype))
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, eigenvalues: Tensor | None = None) -> None:
+        if eigenvalues is not None:
+            raise ValueError("lowrank: A = I + U V^T starts at I; transition_init must be 'identity'")
         with torch.no_grad():
             nn.init.zeros_(self.U)
             nn.init.normal_(self.V, std=self.V.shape[0] ** -0.5)

@@ -234,8 +234,9 @@ def a_drift(net) -> float:
     """``||A - I||_2`` of a WARP model's transition (its best checkpoint), NaN for other models. A starts at
     the identity, and with ``A = I`` Eq. 1 telescopes, ``theta_t = theta_0 + B (x_t - x_0)``: the state
     holds the latest input and nothing of the path to it. How far training moved A is a first sign of how
-    much it uses A (not a measure of memory: a small distance per step compounds over T steps)."""
-    if not hasattr(net, "transition_operator"):
+    much it uses A (not a measure of memory: a small distance per step compounds over T steps). NaN too
+    for a WARP whose A started elsewhere (``warp.transition_init``)."""
+    if not hasattr(net, "transition_operator") or net.config.transition_init != "identity":
         return math.nan
     with torch.no_grad():
         A = net.transition_operator().matrix()
