@@ -24,7 +24,7 @@ import torch
 
 from ..atomic import write_text
 from ..baselines import count_parameters
-from ..training import load_run, plots
+from ..training import load_experiment, load_run, plots
 from ..training.evaluation import forecast
 from .report import (
     MODEL_NAMES,
@@ -205,6 +205,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
         scores = run_dir / "test_metrics.json"
         test = json.loads(scores.read_text()) if scores.is_file() else {}
         net = load_run(run_dir)[2]
+        values = [float(h[task.curve]) for h in history if h.get(task.curve)]
         row = dict(
             task=name,
             model=model,
@@ -215,6 +216,8 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),
+            validations=len(values),
+            val_non_finite=sum(not math.isfinite(v) for v in values),  # kept: run folders are not committed
         )
         rows.append(row | {k: (test | reference).get(k, math.nan) for k in task.metrics})
         logger.info(
@@ -316,21 +319,37 @@ def memory(name: str, rows: list[dict]) -> str:
     )
 
 
+def readout(task: Task, scale: str) -> str:
+    """A sentence on where the task's config starts WARP's A and reads a class, when not where the paper
+    does (``warp.transition_init``, ``warp.class_pool``)."""
+    warp = load_experiment(f"{task.stem}-{scale}", list(task.overrides)).warp
+    words = []
+    if warp.transition_init != "identity":
+        words.append(f"WARP's A starts at a spread of decays (`warp.transition_init={warp.transition_init}`), not at I")
+    if warp.head == "classification" and warp.class_pool != "last":
+        words.append(
+            f"every model's logits are the mean over the steps (`warp.class_pool={warp.class_pool}`, read by the "
+            f"baselines too), not the last step's"
+        )
+    return f"\n\nThe config's choices, not the paper's: {'; '.join(words)} (README, 'Where A starts')." if words else ""
+
+
 def non_finite_validations(name: str, rows: list[dict]) -> str:
     """A sentence per run of task ``name`` whose validation metric was not finite at some validation (a
     forecast that diverged): the best checkpoint was then chosen among the finite ones."""
     metric, notes = TASKS[name].curve, []
     for row in (r for r in rows if r["task"] == name):
-        path = Path(row["run_dir"]) / "metrics.csv" if row.get("run_dir") else None
-        if path is None or not path.is_file():  # a runs CSV read where its run folders are not
-            continue
-        history = csv.DictReader(path.read_text().splitlines())
-        values = [float(h[metric]) for h in history if h.get(metric)]
-        bad = sum(not math.isfinite(v) for v in values)
+        bad, total = row.get("val_non_finite", math.nan), row.get("validations", math.nan)
+        if not math.isfinite(bad):  # a row written before the counts were kept: its run folder, if here
+            path = Path(row["run_dir"]) / "metrics.csv" if row.get("run_dir") else None
+            if path is None or not path.is_file():
+                continue
+            values = [float(h[metric]) for h in csv.DictReader(path.read_text().splitlines()) if h.get(metric)]
+            bad, total = sum(not math.isfinite(v) for v in values), len(values)
         if bad:
             notes.append(
-                f"{MODEL_NAMES.get(row['model'], row['model'])} seed {row['seed']}: `{metric}` not finite at {bad} "
-                f"of {len(values)} validations (its forecast diverged; the best checkpoint is among the others)."
+                f"{MODEL_NAMES.get(row['model'], row['model'])} seed {row['seed']}: `{metric}` not finite at "
+                f"{bad:.0f} of {total:.0f} validations (its forecast diverged; the best checkpoint is among the others)."
             )
     return "".join(f"\n\n{note}" for note in notes)
 
@@ -426,7 +445,8 @@ def report(
         figure = f"\n\n![{name} curves](figures/{curves})" if (out / "figures" / curves).is_file() else ""
         made = "; ".join(f"`{c}`" for c in sorted({r.get("command") or "?" for r in rows if r["task"] == name}))
         sections.append(
-            f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}; made by {made}.\n\n{task_table(name, rows)}{figure}"
+            f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}; made by {made}.\n\n{task_table(name, rows)}"
+            f"{readout(task, scale)}{figure}"
         )
     mnist = out / "figures" / f"real-{scale}-mnist.png"
     completions = (
