@@ -152,10 +152,47 @@ def test_untrained_warp_phys_is_scored_as_initialised():
     assert scores["warp-phys"].mse < paper.mse
 
 
-def test_results_csv_has_one_row_per_run(tmp_path):
-    dsr.write_results_csv(fake_results(), tmp_path / "runs.csv")
+def test_results_csv_has_one_row_per_run_and_reads_back(tmp_path):
+    rows = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
+    dsr.write_results_csv(rows, tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std" and len(lines) == 1 + len(fake_results())
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command" and len(lines) == 1 + len(rows)
+    back = dsr.read_results_csv(tmp_path / "runs.csv")
+    assert [values(r) for r in back] == [values(r) for r in rows]
+    assert math.isnan(back[-3].mse_std) and dsr.read_results_csv(tmp_path / "absent.csv") == []
+
+
+def values(result: Result) -> tuple:
+    """A result's fields, NaN as None (so that two NaNs compare equal)."""
+    return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in dataclasses.astuple(result))
+
+
+@pytest.mark.slow
+def test_reproduce_dsr_tasks_keeps_the_other_data_sets(tmp_path, monkeypatch):
+    """``--tasks sine`` trains SINE alone; the rows, figures and adaptation section of the other data sets
+    are those an earlier command left in the output folder, and the report names both commands."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "_save", skip_drawing)
+    out = tmp_path / "results"
+    (out / "figures").mkdir(parents=True)
+    earlier = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
+    earlier.append(Result("sine", "gru", 0, 50, 9.0, 9.0, 9.0, "an old SINE run"))  # replaced: SINE is retrained
+    dsr.write_results_csv(earlier, out / "dsr-cpu-runs.csv")
+    (out / "dsr-cpu-adaptation.md").write_text("ADAPTATION OF AN EARLIER COMMAND")
+    (out / "figures" / "dsr-cpu-msd-curves.png").touch()
+    assert main(["reproduce", "dsr", *TINY, "--seeds", "1", "--tasks", "sine", "--out", "results"]) == 0
+    rows = dsr.read_results_csv(out / "dsr-cpu-runs.csv")
+    assert [values(r) for r in rows if r.dataset != "sine"] == [values(r) for r in earlier[:-1]]
+    sine = [r for r in rows if r.dataset == "sine"]
+    assert {r.model for r in sine} == {"warp", "warp-phys", "warp-phys-untrained", "gru", "lstm", "transformer"}
+    assert all("--tasks sine" in r.command for r in sine) and not any(r.mse == 9.0 for r in sine)
+    report = (out / "dsr-cpu.md").read_text()
+    assert (
+        "| MSD | WARP |" in report and "| SINE | WARP-Phys |" in report and "ADAPTATION OF AN EARLIER COMMAND" in report
+    )
+    assert "- MSD, LV repeat-copy: `warprnn reproduce dsr --seeds 2`" in report
+    assert "- SINE: `warprnn reproduce dsr" in report and "for 5 training runs" in report
+    assert "![dsr-cpu-msd-curves](figures/dsr-cpu-msd-curves.png)" in report
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

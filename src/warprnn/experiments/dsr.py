@@ -9,6 +9,11 @@ scale the Transformer trains teacher-forced (``SCALE_OVERRIDES``): autoregressiv
 its prefix at every step, about 100 s per epoch on MSD with one thread. Seeds 0..N-1 set both
 ``train.seed`` and ``data.seed``. The report also holds the gradient-free adaptation
 section (``adaptation.py``).
+
+``--tasks DATASET ...`` trains some data sets only, so that a reproduction with long budgets splits into
+commands that each fit a session: the rows of the other data sets come from the runs CSV of earlier
+commands (``dsr-SCALE-runs.csv``, each row naming its command), their figures stay, and the adaptation
+section (MSD runs) is kept in ``dsr-SCALE-adaptation.md``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,17 @@ from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
 from . import adaptation
-from .report import MODEL_NAMES, RunSpec, check_scale, collect_run, draw_curves, machine, mean_std, run_configs
+from .report import (
+    MODEL_NAMES,
+    RunSpec,
+    check_scale,
+    chosen,
+    collect_run,
+    draw_curves,
+    machine,
+    mean_std,
+    run_configs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +85,9 @@ CPU_NOTE = (
 @dataclass
 class Result:
     """The test errors of one finished (or diverged: NaN errors) training run, or of an untrained WARP-Phys
-    (model ``NAME-untrained``): MSE and MAE on the data's own scale (physical for MSD and SINE), and the
-    MSE on the standardised scale (``standardised_mse``)."""
+    (model ``NAME-untrained``): MSE and MAE on the data's own scale (physical for MSD and SINE), the MSE
+    on the standardised scale (``standardised_mse``), and the ``warprnn reproduce dsr`` command that made
+    it (empty in rows written before it was kept)."""
 
     dataset: str
     model: str
@@ -80,6 +96,7 @@ class Result:
     mse: float
     mae: float
     mse_std: float = math.nan
+    command: str = ""
 
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
@@ -241,22 +258,37 @@ def untrained_one(dataset: str, model: str, seed: int, scale: str, overrides: li
 
 
 def run_dsr(
-    scale: str, seeds: int, out: Path, overrides: list[str] = (), jobs: int = 1, from_runs: Path | None = None
+    scale: str,
+    seeds: int,
+    out: Path,
+    overrides: list[str] = (),
+    jobs: int = 1,
+    from_runs: Path | None = None,
+    datasets: list[str] | None = None,
 ) -> Path:
     """Trains the DSR table's models for ``seeds`` seeds, ``jobs`` runs at a time (``run_configs``), and
     writes ``out/dsr-SCALE.md`` with its figures (validation curves against wall-clock time, forecasts).
     ``from_runs``: train nothing, report the newest run folder of each run's name in that directory
     (``report.collect_run``), e.g. after retraining some runs of an earlier command into its folder.
+    ``datasets``: only these (default: all); the other data sets' rows, figures and (without ``msd``)
+    adaptation section are those of earlier commands in ``out``.
 
     Returns:
         the markdown file.
     """
     check_scale(scale)
+    datasets = chosen(datasets, DSR_DATASETS)
     began = time.time()
     run_root = Path(from_runs) if from_runs else Path("runs") / f"dsr-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
     figures = Path(out) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    keys = [(dataset, model, seed) for dataset, model in dsr_runs() for seed in range(seeds)]
+    command = shlex.join(
+        ["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds)]
+        + (["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)])
+        + (["--tasks", *datasets] if len(datasets) < len(DSR_DATASETS) else [])
+        + ["--out", str(out)]
+    )
+    keys = [(dataset, model, seed) for dataset, model in dsr_runs() if dataset in datasets for seed in range(seeds)]
     specs = [run_spec(*key, scale, run_root, list(overrides)) for key in keys]
     runs = [collect_run(run_root, spec.name) for spec in specs] if from_runs else run_configs(specs, jobs)
     results, first_runs = [], {}
@@ -266,19 +298,14 @@ def run_dsr(
             first_runs.setdefault((dataset, model), run.run_dir)
         if model in PHYS_MODELS and seed == seeds - 1:
             results += [untrained_one(dataset, model, s, scale, list(overrides)) for s in range(seeds)]
-    plots = curve_figures(first_runs, figures, scale) + copy_forecast_plots(first_runs, figures, scale)
-    msd_runs = {m: first_runs[d, m] for d, m in first_runs if d == "msd" and m in ("warp", "gru", "lstm")}
-    tta = (
-        adaptation.report(msd_runs, figures / f"dsr-{scale}-theta.png")
-        if "warp" in msd_runs
-        else "Not measured: no WARP run on MSD finished."
-    )
-    command = shlex.join(
-        ["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds)]
-        + (["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)])
-        + ["--out", str(out)]
-    )
+    trained = len(runs)
+    results = [dataclasses.replace(r, command=command) for r in results]
     runs_csv = Path(out) / f"dsr-{scale}-runs.csv"
+    earlier = [r for r in read_results_csv(runs_csv) if r.dataset not in datasets]
+    results = sorted(earlier + results, key=lambda r: list(DSR_DATASETS).index(r.dataset))  # stable: table order
+    plots = curve_figures(first_runs, figures, scale) + copy_forecast_plots(first_runs, figures, scale)
+    plots += kept_figures(figures, scale, [d for d in DSR_DATASETS if d not in datasets])
+    tta = adaptation_section(first_runs, figures, scale, "msd" in datasets, Path(out) / f"dsr-{scale}-adaptation.md")
     write_results_csv(results, runs_csv)
     text = dsr_report(
         scale,
@@ -286,9 +313,9 @@ def run_dsr(
         results,
         plots,
         tta,
-        command,
         None if from_runs else jobs,
         time.time() - began,
+        trained,
         run_root,
         runs_csv.name,
     )
@@ -298,8 +325,52 @@ def run_dsr(
     return path
 
 
+def adaptation_section(first_runs: dict, figures: Path, scale: str, measure: bool, kept: Path) -> str:
+    """The adaptation section: measured on this command's MSD runs (``measure``) and kept in ``kept``, or,
+    when this command trained no MSD, the one an earlier command kept there."""
+    if not measure:
+        return kept.read_text() if kept.is_file() else "Not measured: no command has trained MSD into this folder."
+    msd_runs = {m: first_runs[d, m] for d, m in first_runs if d == "msd" and m in ("warp", "gru", "lstm")}
+    if "warp" not in msd_runs:
+        return "Not measured: no WARP run on MSD finished."
+    text = adaptation.report(msd_runs, figures / f"dsr-{scale}-theta.png")
+    write_text(kept, text)
+    return text
+
+
+def kept_figures(figures: Path, scale: str, datasets: list[str]) -> list[Path]:
+    """The figures that earlier commands drew of ``datasets`` (curves, then forecasts), in table order."""
+    found = []
+    for dataset in datasets:
+        curves = figures / f"dsr-{scale}-{dataset}-curves.png"
+        found += [curves] if curves.is_file() else []
+        found += [p for m in DSR_MODELS if (p := figures / f"dsr-{scale}-{dataset}-{m}.png").is_file()]
+    return found
+
+
+def read_results_csv(path: Path) -> list[Result]:
+    """The rows of a runs CSV written by ``write_results_csv`` (none when it does not exist)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for row in csv.DictReader(path.read_text().splitlines()):
+        numbers = {k: float(row[k]) if row.get(k) else math.nan for k in ("mse", "mae", "mse_std")}
+        rows.append(
+            Result(
+                row["dataset"],
+                row["model"],
+                int(row["seed"]),
+                int(row["parameters"]),
+                **numbers,
+                command=row.get("command") or "",
+            )
+        )
+    return rows
+
+
 def write_results_csv(results: list[Result], path: Path) -> None:
-    """One row per training run: data set, model, seed, parameters, test MSE and MAE."""
+    """One row per training run: data set, model, seed, parameters, test MSE and MAE, standardised MSE and
+    the command that made it."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=[field.name for field in dataclasses.fields(Result)])
     writer.writeheader()
@@ -334,14 +405,15 @@ def dsr_report(
     results: list[Result],
     plots: list[Path],
     tta: str,
-    command: str,
     jobs: int | None,
     seconds: float,
+    trained: int,
     run_root: Path,
     csv_name: str,
 ) -> str:
-    """The markdown report of a DSR reproduction, whose training runs ran ``jobs`` at a time (None: runs
-    trained by an earlier command, reported by ``--from-runs``)."""
+    """The markdown report of a DSR reproduction, whose ``trained`` training runs ran ``jobs`` at a time in
+    ``seconds`` (None: runs trained by an earlier command, reported by ``--from-runs``); the commands of
+    ``results`` are those of their rows."""
     figure_lines = "\n".join(f"![{p.stem}](figures/{p.name})" for p in plots)
     return f"""# Dynamical-system reconstruction ({scale} scale)
 
@@ -396,8 +468,20 @@ Every run: `{csv_name}`.
 
 ## Provenance
 
-- command: `{command}`
-- machine: {machine(jobs)}
-- wall time: {seconds / 60:.1f} min {"for" if jobs else "to report"} {len(results)} training runs
-- run folders: `{run_root}` (not committed)
+{commands(results)}
+- last command's machine: {machine(jobs)}
+- last command's wall time: {seconds / 60:.1f} min {"for" if jobs else "to report"} {trained} training runs
+- last command's run folders: `{run_root}` (not committed)
 """
+
+
+def commands(results: list[Result]) -> str:
+    """One line per command that made rows of the report, with the data sets it made."""
+    made: dict[str, list[str]] = {}
+    for r in results:
+        names = made.setdefault(r.command, [])
+        names += [] if DSR_DATASETS[r.dataset] in names else [DSR_DATASETS[r.dataset]]
+    return "\n".join(
+        f"- {', '.join(names)}: " + (f"`{command}`" if command else "an earlier command (not recorded)")
+        for command, names in made.items()
+    )
