@@ -94,10 +94,12 @@ STRUCTURED = ("diagonal", "block:4", "lowrank:2")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_config_trains_with_every_transition(tmp_path, data_root, config, transition):
     """WARP with each structured transition (``warp.transition``) trains on every config (a root that
-    declares its own dense A, ``msd-moments``, rejects them: ``tests/test_transition.py``)."""
+    declares its own dense A, ``msd-moments``, rejects them: ``tests/test_transition.py``); ``lowrank``
+    starts at I, so a config's ``transition_init`` gives way to ``identity`` there."""
     if load_experiment(config).warp.root == "msd-moments":
         pytest.skip("root='msd-moments' declares its own dense A")
     overrides = tiny_overrides(config, "warp", data_root, tmp_path) + [f"warp.transition={transition}"]
+    overrides += ["warp.transition_init=identity"] if transition.startswith("lowrank") else []
     result = train(load_experiment(config, overrides))
     assert result.status == "finished" and result.model == "warp"
     assert all(np.isfinite(v) for v in result.test_metrics.values())
