@@ -117,7 +117,8 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     argv = ["reproduce", "dsr", *TINY, "--scale", "cpu", "--seeds", "1", "--out", "again", "--from-runs", str(first)]
     assert main(argv) == 0
     again = list(csv.DictReader((tmp_path / "again" / "dsr-cpu-runs.csv").read_text().splitlines()))
-    changed = [(a["dataset"], a["model"]) for a, r in zip(again, runs) if a != r]
+    changed = [(a["dataset"], a["model"]) for a, r in zip(again, runs) if a | {"command": ""} != r | {"command": ""}]
+    assert all(f"--from-runs {first}" in a["command"] for a in again)  # each row names the command that made it
     assert len(again) == len(runs) and changed == [("sine", "gru")]  # the newest folder of each run's name
     row = next(a for a in again if (a["dataset"], a["model"]) == ("sine", "gru"))
     assert float(row["mse"]) == pytest.approx(rerun.test_metrics["test_mse"])
