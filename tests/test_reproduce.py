@@ -334,13 +334,12 @@ def test_completion_tables_say_which_models_beat_the_mean_image():
     assert "mean of the training images" not in real.task_table("etth1", [dict(rows[0], task="etth1")])
 
 
-def test_tables_name_the_runs_whose_validation_went_non_finite(tmp_path):
+def test_tables_name_the_runs_whose_validation_went_non_finite():
     rows = []
     for model, values in (("warp", ["1.5", "nan", "nan"]), ("gru", ["1.4", "1.2", "1.1"])):
-        run = tmp_path / model
-        run.mkdir()
-        run.joinpath("metrics.csv").write_text("epoch,val_mse\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
-        rows.append(dict(task="etth1", model=model, seed=0, run_dir=str(run)))
+        history = [{"epoch": str(i), "val_mse": v} for i, v in enumerate(values)] + [{"epoch": "3", "val_mse": ""}]
+        rows.append(dict(task="etth1", model=model, seed=0) | real.validation_counts(history, "val_mse"))
+    assert real.non_finite_validations("etth1", [dict(rows[0], val_non_finite=math.nan)]) == ""  # not counted
     assert real.non_finite_validations("etth1", rows) == (
         "\n\nWARP seed 0: `val_mse` not finite at 2 of 3 validations (its forecast diverged; the best checkpoint "
         "is among the others)."

@@ -86,14 +86,14 @@ def positive_int(name: str, value: Any, minimum: int = 1) -> None:
 def parse_transition_init(spec: str) -> float | None:
     """``WarpConfig.transition_init`` as its longest timescale H: None for ``identity``, H >= 1 for
     ``decay:H``. Raises ``ConfigError`` naming ``transition_init`` for anything else."""
-    kind, _, size = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     if spec == "identity":
         return None
+    kind, _, size = spec.partition(":")
     try:
-        horizon = float(size) if kind == "decay" else math.nan
+        horizon = float(size)
     except ValueError:
         horizon = math.nan
-    if horizon >= 1 and math.isfinite(horizon):
+    if kind == "decay" and 1 <= horizon < math.inf:
         return horizon
     raise ConfigError(f"transition_init: expected 'identity' or 'decay:H' (H >= 1 steps), got {spec!r}")
 
@@ -241,16 +241,10 @@ class WarpConfig:
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ConfigError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         parse_transition(self.transition)
-        if parse_transition_init(self.transition_init) is not None:
-            if self.transition.startswith("lowrank"):
-                raise ConfigError(
-                    f"transition_init: 'lowrank' is I + U V^T, which starts at I, so 'identity', got "
-                    f"{self.transition_init!r}"
-                )
-            if self.root == "msd-moments":
-                raise ConfigError(
-                    f"transition_init: root='msd-moments' declares its own A, so 'identity', got {self.transition_init!r}"
-                )
+        if parse_transition_init(self.transition_init) is not None and self.transition.startswith("lowrank"):
+            raise ConfigError(
+                f"transition_init: 'lowrank' is I + U V^T, which starts at I, so 'identity', got {self.transition_init!r}"
+            )
         if self.transition != "dense" and self.transition_norm != "none":
             raise ConfigError(
                 f"transition_norm: 'spectral' bounds a dense A, so 'none' with transition={self.transition!r} "
@@ -264,6 +258,10 @@ class WarpConfig:
             if self.transition_norm != "none":
                 raise ConfigError(
                     f"transition_norm: root='msd-moments' declares its own A, so 'none', got {self.transition_norm!r}"
+                )
+            if self.transition_init != "identity":
+                raise ConfigError(
+                    f"transition_init: root='msd-moments' declares its own A, so 'identity', got {self.transition_init!r}"
                 )
             if not self.time_as_channel:
                 raise ConfigError(

@@ -205,7 +205,6 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
         scores = run_dir / "test_metrics.json"
         test = json.loads(scores.read_text()) if scores.is_file() else {}
         net = load_run(run_dir)[2]
-        values = [float(h[task.curve]) for h in history if h.get(task.curve)]
         row = dict(
             task=name,
             model=model,
@@ -216,8 +215,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),
-            validations=len(values),
-            val_non_finite=sum(not math.isfinite(v) for v in values),  # kept: run folders are not committed
+            **validation_counts(history, task.curve),  # kept in the CSV: run folders are not committed
         )
         rows.append(row | {k: (test | reference).get(k, math.nan) for k in task.metrics})
         logger.info(
@@ -231,6 +229,13 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             ", ".join(f"{k} {rows[-1][k]:.4g}" for k in task.metrics),
         )
     return rows
+
+
+def validation_counts(history: list[dict], metric: str) -> dict:
+    """How many validations a run's ``metrics.csv`` rows ``history`` hold, and at how many ``metric`` was
+    not finite (a forecast that diverged)."""
+    values = [float(h[metric]) for h in history if h.get(metric)]
+    return dict(validations=len(values), val_non_finite=sum(not math.isfinite(v) for v in values))
 
 
 def a_drift(net) -> float:
@@ -339,14 +344,8 @@ def non_finite_validations(name: str, rows: list[dict]) -> str:
     forecast that diverged): the best checkpoint was then chosen among the finite ones."""
     metric, notes = TASKS[name].curve, []
     for row in (r for r in rows if r["task"] == name):
-        bad, total = row.get("val_non_finite", math.nan), row.get("validations", math.nan)
-        if not math.isfinite(bad):  # a row written before the counts were kept: its run folder, if here
-            path = Path(row["run_dir"]) / "metrics.csv" if row.get("run_dir") else None
-            if path is None or not path.is_file():
-                continue
-            values = [float(h[metric]) for h in csv.DictReader(path.read_text().splitlines()) if h.get(metric)]
-            bad, total = sum(not math.isfinite(v) for v in values), len(values)
-        if bad:
+        bad, total = row.get("val_non_finite", math.nan), row.get("validations", math.nan)  # NaN: not counted
+        if bad > 0:
             notes.append(
                 f"{MODEL_NAMES.get(row['model'], row['model'])} seed {row['seed']}: `{metric}` not finite at "
                 f"{bad:.0f} of {total:.0f} validations (its forecast diverged; the best checkpoint is among the others)."
