@@ -58,6 +58,8 @@ def test_teacher_forced_modes_match_reference(make_model, name, mode):
 @pytest.mark.parametrize("name", [n for n in CONFIGS if n != "classification"])
 def test_autoregressive_matches_reference(make_model, name, monkeypatch):
     monkeypatch.setattr(rollout.AutoregressiveRollout, "CHUNK", 4)  # several chunks of A's gradient, one partial
+    windows = staticmethod(lambda *args: 4)  # the steps' Jacobians in windows of 4 steps, the last one partial
+    monkeypatch.setattr(rollout.AutoregressiveRollout, "jacobian_steps", windows)
     model = make_model(a_scale=0.1, b_scale=0.02, **CONFIGS[name])
     x = torch.randn(3, 10, model.config.in_channels, dtype=torch.float64, requires_grad=True)
     for kwargs in (

@@ -65,6 +65,8 @@ def test_ordering_summary_reads_the_claims_off_the_means():
     assert "LV repeat-copy: lowest MSE WARP (0.1): the claim that WARP is best holds." in text
     worse = [Result("msd", "warp-phys", 0, 5, 1.0, 1.0), Result("msd", "warp", 0, 9, 2.0, 1.0)]
     assert "does not hold" in ordering_summary(worse)
+    diverged = [Result("msd", "warp-phys", s, 5, math.nan, math.nan) for s in (0, 1)] + worse[1:]
+    assert "MSD: WARP-Phys diverged in training in every seed" in ordering_summary(diverged)
     assert "MSD: WARP MSE" not in text  # no LSTM in the fake results: no comparison with both
     recurrent = [Result("msd-zero", m, 0, 9, mse, 1.0) for m, mse in (("warp", 2.0), ("gru", 1.0), ("lstm", 3.0))]
     assert "MSD-Zero: WARP MSE 2, GRU 1, LSTM 3: WARP is not below both recurrent baselines." in ordering_summary(
@@ -124,6 +126,15 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert float(row["mse"]) == pytest.approx(rerun.test_metrics["test_mse"])
     report = (tmp_path / "again" / "dsr-cpu.md").read_text()
     assert f"--from-runs {first}" in report and "training runs made earlier" in report
+
+
+def test_report_states_each_data_sets_budget_from_its_command():
+    default = dsr.load_experiment("msd-zero-cpu").train.time_budget
+    rows = [
+        Result("msd", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr train.time_budget=10 --tasks msd"),
+        Result("msd-zero", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr --scale cpu"),
+    ]
+    assert dsr.budgets(rows, "cpu") == f"MSD 10 minutes, MSD-Zero {default:g} minutes"
 
 
 def test_reproduce_rejects_a_bad_seed_count(capsys):

@@ -83,6 +83,24 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
     return torch.stack(all_thetas), torch.stack(all_raws)
 
 
+def tail(
+    model: Decoder, steps: Tensor, raw: Tensor, fed: Tensor, x_next: Tensor, truth_next: Tensor, noise, lengths
+) -> tuple[Tensor, Tensor]:
+    """From the root's output at steps t to the input of Eq. 1 at t + 1, for n steps at once.
+
+    Args:
+        steps: ``(n,)`` the steps t. raw: ``(batch, n, out_features)`` the root's output at t.
+        fed: ``(batch, n, C)`` the value fed at t. x_next: ``(batch, n, C)`` the data at t + 1.
+        truth_next: ``(batch, n)`` whether t + 1 is fed the data. noise: ``(batch, n, C)`` draws for a
+        sampled prediction, or None. lengths: ``(batch,)``.
+
+    Returns:
+        the value fed at t + 1 ``(batch, n, C)`` and its driving difference dx_{t+1} ``(batch, n, C')``.
+    """
+    fed_next = torch.where(truth_next[..., None], x_next, model.feedback(raw, noise))
+    return fed_next, model.drive(fed_next - fed, steps + 1, lengths)
+
+
 def feed_step(
     model: Decoder,
     t: int,
@@ -104,11 +122,62 @@ def feed_step(
         raw ``(batch, out_features)`` the root's output at t, the value fed at t + 1 ``(batch, C)``, and
         its driving difference dx_{t+1} ``(batch, C')``.
     """
-    steps = torch.arange(t, t + 2, device=theta.device)
-    raw = model.decode(theta.unsqueeze(1), steps[:1], lengths, fed.unsqueeze(1))[:, 0]
-    fed_next = torch.where(truth_next[:, None], x_next, model.feedback(raw, noise))
-    dx = model.drive((fed_next - fed).unsqueeze(1), steps[1:], lengths)[:, 0]
-    return raw, fed_next, dx
+    step = torch.tensor([t], device=theta.device)
+    raw = model.decode(theta.unsqueeze(1), step, lengths, fed.unsqueeze(1))
+    eps = None if noise is None else noise.unsqueeze(1)
+    fed_next, dx = tail(model, step, raw, fed.unsqueeze(1), x_next.unsqueeze(1), truth_next.unsqueeze(1), eps, lengths)
+    return raw[:, 0], fed_next[:, 0], dx[:, 0]
+
+
+def rows(y: Tensor, inputs: list[Tensor], k: int) -> list[Tensor]:
+    """Row k of the Jacobians of y ``(..., K)`` with respect to each of ``inputs`` (zeros where unused):
+    ``d y[..., k] / d input``, batched over the leading dimensions (every output entry depends only on
+    the inputs of its own leading index)."""
+    onehot = torch.zeros_like(y)
+    onehot[..., k] = 1.0
+    grads = torch.autograd.grad(y, inputs, onehot, retain_graph=True, allow_unused=True)
+    return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
+
+
+class StepJacobians:
+    """The Jacobians of ``feed_step`` at n consecutive steps t0 .. t0 + n - 1, for its vector-Jacobian
+    products in the adjoint loop without an autograd call per step.
+
+    A step's outputs are few (the root's out_features, the fed value's C, the difference's C'), so its
+    full Jacobian is a few rows: the root's ``out_features`` rows with respect to theta_t (the large part,
+    ``(n, batch, out_features, D)``) and to the fed value x_t, and the rows of the feeding ``tail`` with
+    respect to the root's output, x_t and x_{t+1}. They are formed for the n steps at once, one batched
+    root evaluation and one backward per output row, instead of one evaluation and backward per step.
+    Shapes are time-major: ``[i]`` is step t0 + i.
+    """
+
+    def __init__(self, model: Decoder, t0: int, theta, fed, x_next, truth_next, noise, lengths):
+        """theta ``(n, batch, D)``, fed and x_next ``(n, batch, C)``, truth_next ``(n, batch)``, noise
+        ``(n, batch, C)`` or None: the steps' inputs, time-major (as the rollout saves them)."""
+        steps = torch.arange(t0, t0 + theta.shape[0], device=theta.device)
+        with torch.enable_grad():
+            theta, fed, x_next = (v.detach().requires_grad_() for v in (theta, fed, x_next))
+            raw = model.decode(theta.transpose(0, 1), steps, lengths, fed.transpose(0, 1))  # (batch, n, out)
+            raw_in = raw.detach().requires_grad_()
+            eps = None if noise is None else noise.transpose(0, 1)
+            fed_next, dx = tail(
+                model, steps, raw_in, fed.transpose(0, 1), x_next.transpose(0, 1), truth_next.T, eps, lengths
+            )
+            fed_dx = torch.cat([fed_next, dx], dim=-1)  # (batch, n, K), K = C + C'
+            root = [rows(raw, [theta, fed], k) for k in range(raw.shape[-1])]
+            feeding = [rows(fed_dx, [raw_in, fed, x_next], k) for k in range(fed_dx.shape[-1])]
+        self.root_theta, self.root_fed = (torch.stack(j, dim=2) for j in zip(*root))  # (n, batch, out, D | C)
+        tail_raw, self.tail_fed, self.tail_x = (torch.stack(j, dim=2) for j in zip(*feeding))  # (n, batch, K, .)
+        self.tail_raw = tail_raw.transpose(0, 1)  # raw_in was batch-first: now (n, batch, K, out)
+
+    def vjp(self, i: int, g_raw: Tensor, g_fed: Tensor, g_dx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The cotangents of step t0 + i's inputs (theta_t, x_t, x_{t+1}), each ``(batch, .)``, from those of
+        its outputs: g_raw ``(batch, out_features)``, g_fed ``(batch, C)`` and g_dx ``(batch, C')``."""
+        g_tail = torch.cat([g_fed, g_dx], dim=-1).unsqueeze(1)  # (batch, 1, K)
+        g_root = g_raw.unsqueeze(1) + g_tail @ self.tail_raw[i]  # (batch, 1, out)
+        a_theta = (g_root @ self.root_theta[i]).squeeze(1)
+        a_fed = (g_root @ self.root_fed[i] + g_tail @ self.tail_fed[i]).squeeze(1)
+        return a_theta, a_fed, (g_tail @ self.tail_x[i]).squeeze(1)
 
 
 class AutoregressiveRollout(torch.autograd.Function):
@@ -121,7 +190,9 @@ class AutoregressiveRollout(torch.autograd.Function):
 
         lam_t = g_t + lam_{t+1} A + d feed_step_t / d theta_t (cotangents: g_raw_t, nu_{t+1}, lam_{t+1} B)
 
-    recomputing only ``feed_step`` (cheap: one root evaluation per sequence) under autograd, and forms
+    recomputing only ``feed_step``: its Jacobians are formed for windows of steps at once
+    (``StepJacobians``, one batched root evaluation and a backward per output row), so that each step of
+    the adjoint is a few small products and no autograd call. It forms
     ``dL/dA = sum_t lam_{t+1}^T theta_t`` and ``dL/dB = sum_t lam_{t+1}^T dx_{t+1}`` as products over
     chunks of ``CHUNK`` steps rather than one D x D update per step. A is an ``Operator`` (``op``): the
     steps are ``op.step`` and ``op.step_T``, and the gradients of its factors ``op.accumulate`` (for a dense
@@ -130,6 +201,15 @@ class AutoregressiveRollout(torch.autograd.Function):
     """
 
     CHUNK = 64
+    JACOBIAN_BYTES = 64 * 2**20
+    """The memory for the Jacobians of ``feed_step`` (``StepJacobians``) held at once in the backward."""
+
+    @staticmethod
+    def jacobian_steps(theta: Tensor, C: int, out_features: int) -> int:
+        """How many steps' Jacobians (mostly the root's rows, ``(batch, out_features, D + C)`` a step) fit
+        in ``JACOBIAN_BYTES``, for theta ``(T, batch, D)``; at least one."""
+        per_step = theta.shape[1] * out_features * (theta.shape[2] + C) * theta.element_size()
+        return max(1, AutoregressiveRollout.JACOBIAN_BYTES // per_step)
 
     @staticmethod
     def forward(ctx, model, lengths, feed_truth, noise, op, theta0, B, x, *factors):
@@ -181,22 +261,22 @@ class AutoregressiveRollout(torch.autograd.Function):
         if grad_theta is not None:
             lam = lam + grad_theta[T - 1]
 
+        window = AutoregressiveRollout.jacobian_steps(theta, x.shape[2], model.config.out_features)
+        j0 = T - 1  # the steps [j0, j0 + n) whose Jacobians are in `jac`
         for t in range(T - 2, -1, -1):
             if clip is not None:  # from dL/dtheta_{t+1} to dL/d(theta_t A^T + dx_{t+1} B^T)
                 lam = lam.masked_fill(theta[t + 1].abs() >= clip, 0.0)
             slot = t % lam_chunk.shape[0]
             lam_chunk[slot] = lam  # lam_{t+1}
-            with torch.enable_grad():
-                theta_t = theta[t].detach().requires_grad_()
-                fed_t = fed[t].detach().requires_grad_()
-                x_next = x[:, t + 1].detach().requires_grad_()
-                eps = None if noise is None else noise[:, t]
-                outputs = feed_step(model, t, theta_t, fed_t, x_next, feed_truth[:, t + 1], eps, lengths)
-                a_theta, a_fed, a_x = torch.autograd.grad(
-                    outputs, [theta_t, fed_t, x_next], [g_raw[t], nu, lam @ B], allow_unused=True
-                )
-            grad_x[:, t + 1] = a_x
-            nu = a_fed
+            if t < j0:
+                j0 = max(0, t + 1 - window)
+                span = slice(j0, t + 1)
+                eps = None if noise is None else noise[:, span].transpose(0, 1)
+                jac = StepJacobians(
+                    model, j0, theta[span], fed[span], x[:, j0 + 1 : t + 2].transpose(0, 1),
+                    feed_truth[:, j0 + 1 : t + 2].T, eps, lengths,
+                )  # fmt: skip
+            a_theta, nu, grad_x[:, t + 1] = jac.vjp(t - j0, g_raw[t], nu, lam @ B)
             lam = op.step_T(lam, a_theta)
             if grad_theta is not None:
                 lam = lam + grad_theta[t]
