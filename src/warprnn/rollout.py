@@ -166,7 +166,8 @@ class StepJacobians:
             fed_dx = torch.cat([fed_next, dx], dim=-1)  # (batch, n, K), K = C + C'
             root = [rows(raw, [theta, fed], k) for k in range(raw.shape[-1])]
             feeding = [rows(fed_dx, [raw_in, fed, x_next], k) for k in range(fed_dx.shape[-1])]
-        self.root_theta, self.root_fed = (torch.stack(j, dim=2) for j in zip(*root))  # (n, batch, out, D | C)
+        self.root_theta = [row_theta for row_theta, _ in root]  # out_features rows, each (n, batch, D)
+        self.root_fed = torch.stack([row_fed for _, row_fed in root], dim=2)  # (n, batch, out, C)
         tail_raw, self.tail_fed, self.tail_x = (torch.stack(j, dim=2) for j in zip(*feeding))  # (n, batch, K, .)
         self.tail_raw = tail_raw.transpose(0, 1)  # raw_in was batch-first: now (n, batch, K, out)
 
@@ -175,7 +176,9 @@ class StepJacobians:
         its outputs: g_raw ``(batch, out_features)``, g_fed ``(batch, C)`` and g_dx ``(batch, C')``."""
         g_tail = torch.cat([g_fed, g_dx], dim=-1).unsqueeze(1)  # (batch, 1, K)
         g_root = g_raw.unsqueeze(1) + g_tail @ self.tail_raw[i]  # (batch, 1, out)
-        a_theta = (g_root @ self.root_theta[i]).squeeze(1)
+        a_theta = g_root[:, 0, :1] * self.root_theta[0][i]  # the rows are not stacked: a copy of their size
+        for k in range(1, len(self.root_theta)):
+            a_theta.addcmul_(g_root[:, 0, k : k + 1], self.root_theta[k][i])
         a_fed = (g_root @ self.root_fed[i] + g_tail @ self.tail_fed[i]).squeeze(1)
         return a_theta, a_fed, (g_tail @ self.tail_x[i]).squeeze(1)
 
@@ -201,7 +204,7 @@ class AutoregressiveRollout(torch.autograd.Function):
     """
 
     CHUNK = 64
-    JACOBIAN_BYTES = 64 * 2**20
+    JACOBIAN_BYTES = 16 * 2**20
     """The memory for the Jacobians of ``feed_step`` (``StepJacobians``) held at once in the backward."""
 
     @staticmethod
