@@ -378,3 +378,9 @@ def test_warp_rows_measure_how_far_training_moved_a():
     assert "`||A - I||_2` 0.2 ± 0.14 " in real.task_table(
         "etth1", [r | dict.fromkeys(real.TASKS["etth1"].metrics, 1.0) for r in rows]
     )
+
+
+def test_curves_go_on_a_log_axis_when_they_span_decades():
+    assert plots.curve_scale({"WARP": [(0.1, 450.0), (9.0, 0.6)], "GRU": [(0.1, 14.0)]}) == "log"
+    assert plots.curve_scale({"WARP": [(0.1, 5.0), (9.0, 0.6)]}) == "linear"
+    assert plots.curve_scale({"WARP": [(0.1, 5.0), (9.0, -0.6)]}) == "linear"  # a log axis cannot show it

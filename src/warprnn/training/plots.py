@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -51,10 +52,18 @@ def plot_curves(
             ax.plot(*zip(*points), "o-", ms=3, lw=1.2, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.set_yscale(curve_scale(curves))
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def curve_scale(curves: dict[str, list[tuple[float, float]]]) -> str:
+    """``log`` when every y of ``curves`` is positive and they span more than two decades (an early spike
+    would flatten the rest of a linear axis), else ``linear``."""
+    ys = [y for points in curves.values() for _, y in points if math.isfinite(y)]
+    return "log" if ys and min(ys) > 0 and max(ys) > 100 * min(ys) else "linear"
 
 
 def plot_predictions(
