@@ -152,24 +152,23 @@ class StepJacobians:
     """
 
     def __init__(self, model: Decoder, t0: int, theta, fed, x_next, truth_next, noise, lengths):
-        """theta ``(n, batch, D)``, fed and x_next ``(n, batch, C)``, truth_next ``(n, batch)``, noise
-        ``(n, batch, C)`` or None: the steps' inputs, time-major (as the rollout saves them)."""
+        """theta ``(n, batch, D)`` and fed ``(n, batch, C)`` time-major (as the rollout saves them); x_next
+        ``(batch, n, C)``, truth_next ``(batch, n)`` and noise ``(batch, n, C)`` or None batch-first (as the
+        data): the steps' inputs."""
         steps = torch.arange(t0, t0 + theta.shape[0], device=theta.device)
         with torch.enable_grad():
             theta, fed, x_next = (v.detach().requires_grad_() for v in (theta, fed, x_next))
             raw = model.decode(theta.transpose(0, 1), steps, lengths, fed.transpose(0, 1))  # (batch, n, out)
             raw_in = raw.detach().requires_grad_()
-            eps = None if noise is None else noise.transpose(0, 1)
-            fed_next, dx = tail(
-                model, steps, raw_in, fed.transpose(0, 1), x_next.transpose(0, 1), truth_next.T, eps, lengths
-            )
+            fed_next, dx = tail(model, steps, raw_in, fed.transpose(0, 1), x_next, truth_next, noise, lengths)
             fed_dx = torch.cat([fed_next, dx], dim=-1)  # (batch, n, K), K = C + C'
             root = [rows(raw, [theta, fed], k) for k in range(raw.shape[-1])]
             feeding = [rows(fed_dx, [raw_in, fed, x_next], k) for k in range(fed_dx.shape[-1])]
         self.root_theta = [row_theta for row_theta, _ in root]  # out_features rows, each (n, batch, D)
         self.root_fed = torch.stack([row_fed for _, row_fed in root], dim=2)  # (n, batch, out, C)
-        tail_raw, self.tail_fed, self.tail_x = (torch.stack(j, dim=2) for j in zip(*feeding))  # (n, batch, K, .)
-        self.tail_raw = tail_raw.transpose(0, 1)  # raw_in was batch-first: now (n, batch, K, out)
+        tail_raw, self.tail_fed, tail_x = (torch.stack(j, dim=2) for j in zip(*feeding))
+        self.tail_raw, self.tail_x = tail_raw.transpose(0, 1), tail_x.transpose(0, 1)  # (n, batch, K, out | C)
+        # self.tail_fed: (n, batch, K, C), as fed is time-major
 
     def vjp(self, i: int, g_raw: Tensor, g_fed: Tensor, g_dx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The cotangents of step t0 + i's inputs (theta_t, x_t, x_{t+1}), each ``(batch, .)``, from those of
@@ -273,12 +272,11 @@ class AutoregressiveRollout(torch.autograd.Function):
             lam_chunk[slot] = lam  # lam_{t+1}
             if t < j0:
                 j0 = max(0, t + 1 - window)
-                span = slice(j0, t + 1)
-                eps = None if noise is None else noise[:, span].transpose(0, 1)
+                span, span_next = slice(j0, t + 1), slice(j0 + 1, t + 2)
+                eps = None if noise is None else noise[:, span]
                 jac = StepJacobians(
-                    model, j0, theta[span], fed[span], x[:, j0 + 1 : t + 2].transpose(0, 1),
-                    feed_truth[:, j0 + 1 : t + 2].T, eps, lengths,
-                )  # fmt: skip
+                    model, j0, theta[span], fed[span], x[:, span_next], feed_truth[:, span_next], eps, lengths
+                )
             a_theta, nu, grad_x[:, t + 1] = jac.vjp(t - j0, g_raw[t], nu, lam @ B)
             lam = op.step_T(lam, a_theta)
             if grad_theta is not None:

@@ -92,7 +92,8 @@ def budget_minutes(dataset: str, scale: str, command: str) -> float | None:
 
 def budgets(results: list[Result], scale: str) -> str:
     """Each data set's training budget, as ``CPU_NOTE`` states it."""
-    minutes = {r.dataset: budget_minutes(r.dataset, scale, r.command) for r in results}
+    commands = {r.dataset: r.command for r in results}  # one command per data set
+    minutes = {d: budget_minutes(d, scale, command) for d, command in commands.items()}
     return ", ".join(
         f"{DSR_DATASETS[d]} " + ("no limit" if m is None else f"{m:g} minutes") for d, m in minutes.items()
     )
