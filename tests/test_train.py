@@ -397,6 +397,43 @@ def test_patience_stops_after_that_many_validations_without_improvement(tmp_path
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 2
 
 
+def test_ties_of_the_metric_go_to_the_lower_validation_loss(tmp_path, monkeypatch):
+    """val_mae ties at epochs 2, 3 and 5: the best checkpoint is epoch 5's, whose loss is lowest, not the
+    first to reach it (epoch 2); epoch 4's lower loss does not beat a better metric."""
+    real, scores = loop.evaluate, iter([(0.9, 3.0), (0.5, 2.0), (0.5, 1.0), (0.6, 0.1), (0.5, 0.5)])
+
+    def scripted(*args, **kwargs):
+        mae, loss = next(scores)
+        return real(*args, **kwargs) | {"val_mae": mae, "val_loss": loss}
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+    result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=1", "train.metric=val_mae"))
+    assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 5
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["best"] == (0.5, 0.5)
+
+
+def test_maximised_metrics_are_negated_and_nan_never_wins():
+    assert loop.selection_key("val_accuracy", {"val_accuracy": 0.75, "val_loss": 0.4}) == (-0.75, 0.4)
+    assert loop.selection_key("val_mse", {"val_mse": 0.75, "val_loss": 0.4}) == (0.75, 0.4)
+    assert loop.is_better((-1.0, 0.2), (-1.0, 0.3)) and not loop.is_better((-1.0, 0.3), (-1.0, 0.3))
+    assert not loop.is_better((float("nan"), 0.1), None) and not loop.is_better((float("nan"), 0.1), (1.0, 1.0))
+
+
+def test_a_checkpoint_with_the_best_metric_alone_resumes(tmp_path):
+    """Checkpoints written before ties were broken hold the best metric as a float; resuming one keeps it
+    as the best, whatever the loss of a later tie."""
+    first = train(tiny(tmp_path, "train.epochs=1", "train.metric=val_mse"))
+    path = first.run_dir / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    state["best"] = float(state["best"][0])
+    torch.save(state, path)
+    config = tiny(tmp_path, "train.metric=val_mse")
+    model = build.build_model(config, build_dataset(config.data), torch.device("cpu"))
+    optimizer, scheduler = build.build_optimizer(config, model)
+    restored = loop.restore(first.run_dir, model, optimizer, scheduler, "val_mse")
+    assert restored.best == (state["best"], float("inf"))
+
+
 def test_epoch_size_draws_that_many_distinct_sequences_afresh_each_epoch(tmp_path, monkeypatch):
     real, batches = loop.rank_loss, []
 

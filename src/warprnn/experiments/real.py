@@ -459,7 +459,8 @@ def report(
     body = "\n\n".join(sections)
     return f"""# Real data sets ({scale} scale)
 
-Test metrics of the best validation checkpoint of each run, mean ± std over seeds, from the shipped configs
+Test metrics of the best validation checkpoint of each run (ties of the validation metric go to the lower
+validation loss, `train.metric`), mean ± std over seeds, from the shipped configs
 `CONFIG` with `model=NAME`; the baselines are parameter-matched to WARP and every model of a task trains
 under the same overrides (the same `train.time_budget` where one is given), except S4D, which trains
 teacher-forced in its convolutional view (`train.autoregressive=false`; its step-by-step training at batch

@@ -110,7 +110,9 @@ class TrainConfig:
             every epoch). For runs of thousands of epochs of milliseconds, whose per-epoch writes would
             take longer than the training; a killed run loses at most this much work.
         metric: the validation metric that picks the best checkpoint (e.g. ``val_mse``,
-            ``val_accuracy``); accuracy and F1 are maximised, everything else minimised.
+            ``val_accuracy``); accuracy and F1 are maximised, everything else minimised. Ties go to the lower
+            validation loss (an accuracy over a few validation cases ties often; the first checkpoint to
+            reach it is then rarely the best trained).
         seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
         device: ``auto`` (CUDA when torch sees it, else the CPU; an Apple GPU only when named), ``cpu``,
             ``cuda``, ``cuda:N`` or ``mps``. Under ``torchrun`` each process takes the GPU of its local rank

@@ -53,10 +53,16 @@ class RunResult:
     plots: list[Path]
 
 
-def is_better(metric: str, value: float, best: float | None) -> bool:
-    if best is None:
-        return math.isfinite(value)
-    return value > best if any(m in metric for m in MAXIMISED) else value < best
+def selection_key(metric: str, row: dict) -> tuple[float, float]:
+    """What picks the best checkpoint, smaller is better: the validation ``metric`` (negated where larger is
+    better), then the validation loss, which breaks its ties (an accuracy over a few cases ties often)."""
+    sign = -1.0 if any(m in metric for m in MAXIMISED) else 1.0
+    return sign * row[metric], row["val_loss"]
+
+
+def is_better(key: tuple[float, float], best: tuple[float, float] | None) -> bool:
+    """Whether a validation with ``selection_key`` ``key`` beats the best so far (None: none yet)."""
+    return math.isfinite(key[0]) and (best is None or key < best)
 
 
 def budget_spent(budget: float | None, elapsed: float, epoch: float) -> bool:
@@ -297,7 +303,7 @@ def train_on(
             rundir.clear_stale(run_dir)
         distributed.barrier(world)
         if rundir.checkpoint_path(run_dir, "last").is_file():
-            state = restore(run_dir, model, optimizer, scheduler)
+            state = restore(run_dir, model, optimizer, scheduler, config.train.metric)
     try:
         return run_epochs(run_dir, config, data, model, optimizer, scheduler, engine, state, progress)
     except KeyboardInterrupt:
@@ -309,23 +315,25 @@ class RunState:
     """Where a run stands: what its last checkpoint holds besides the weights and the optimiser.
 
     Attributes:
-        history: the rows of ``metrics.csv`` so far. best: the best validation metric (None: none yet).
+        history: the rows of ``metrics.csv`` so far. best: the ``selection_key`` of the best validation
+            (None: none yet).
         start: the next epoch. elapsed: seconds of training so far (``train.time_budget``).
         stale: validations since the best one (``train.patience``). stopped: the budget or early stopping
             ended the run (a resumed run then only scores it).
     """
 
     history: list[dict] = field(default_factory=list)
-    best: float | None = None
+    best: tuple[float, float] | None = None
     start: int = 1
     elapsed: float = 0.0
     stale: int = 0
     stopped: bool = False
 
 
-def restore(run_dir: Path, model, optimizer, scheduler) -> RunState:
+def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState:
     """Loads the last checkpoint of ``run_dir`` into the model, optimiser and scheduler, and returns where
-    the run stands (checkpoints of earlier versions have no ``elapsed``, ``stale`` or ``stopped``)."""
+    the run stands (checkpoints of earlier versions have no ``elapsed``, ``stale`` or ``stopped``, and hold
+    the best ``metric`` alone, not its ``selection_key``)."""
     path = rundir.checkpoint_path(run_dir, "last")
     state = rundir.load_checkpoint(path, ("model", "optimizer", "scheduler", "history", "best", "epoch"))
     rundir.load_weights(model, path)
@@ -336,9 +344,10 @@ def restore(run_dir: Path, model, optimizer, scheduler) -> RunState:
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise RunFolderError(f"{path}: its optimiser state does not fit the run's config ({error})") from None
     logger.info("resumed %s after epoch %d", run_dir, state["epoch"])
+    best = state["best"]
     return RunState(
         history=state["history"],
-        best=state["best"],
+        best=selection_key(metric, {metric: best, "val_loss": math.inf}) if isinstance(best, float) else best,
         start=state["epoch"] + 1,
         elapsed=state.get("elapsed", 0.0),
         stale=state.get("stale", 0),
@@ -394,8 +403,9 @@ def run_epochs(
             row, out_of_time = distributed.share((row, out_of_time), world)
             if validate or out_of_time:
                 stale += 1
-                if is_better(t.metric, row[t.metric], best):
-                    best, stale = row[t.metric], 0
+                key = selection_key(t.metric, row)
+                if is_better(key, best):
+                    best, stale = key, 0
                     if world.main:
                         rundir.save_checkpoint(
                             rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
