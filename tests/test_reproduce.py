@@ -168,10 +168,27 @@ def test_results_csv_has_one_row_per_run_and_reads_back(tmp_path):
     rows = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
     dsr.write_results_csv(rows, tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command" and len(lines) == 1 + len(rows)
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status" and len(lines) == 1 + len(rows)
     back = dsr.read_results_csv(tmp_path / "runs.csv")
     assert [values(r) for r in back] == [values(r) for r in rows]
     assert math.isnan(back[-3].mse_std) and dsr.read_results_csv(tmp_path / "absent.csv") == []
+    legacy = "dataset,model,seed,parameters,mse,mae,mse_std,command\nmsd,warp,0,9,1.5,1,0.1,c\nmsd,warp,1,9,,,,c\n"
+    (tmp_path / "legacy.csv").write_text(legacy)  # written before the status column: NaN was a stopped run
+    assert [r.status for r in dsr.read_results_csv(tmp_path / "legacy.csv")] == ["finished", "non-finite"]
+
+
+def test_runs_stopped_by_a_non_finite_loss_but_scored_are_named():
+    rows = [
+        Result("msd", "warp-phys", 0, 5, 0.05, 0.1, status="non-finite"),
+        Result("msd", "warp-phys", 1, 5, math.nan, math.nan, status="non-finite"),  # no score: the table says so
+        Result("msd", "warp-phys", 2, 5, 0.07, 0.1, status="non-finite"),
+        Result("msd", "warp", 0, 9, 1.5, 1.0),
+    ]
+    assert dsr.stopped_note(rows) == (
+        "\n\nStopped by a non-finite training loss, and scored at the best checkpoint validated before it: "
+        "MSD WARP-Phys seed(s) 0, 2."
+    )
+    assert dsr.stopped_note(rows[3:]) == ""
 
 
 def values(result: Result) -> tuple:

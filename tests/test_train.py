@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from conftest import TINY
 from warprnn.cli import build_parser, main, parse
 from warprnn.data import build_dataset
 from warprnn.errors import ConfigError
-from warprnn.training import build, evaluation, load_experiment, loop, train
+from warprnn.training import build, evaluation, load_experiment, loop, runs, train
 from warprnn.training.config import TrainConfig
 from warprnn.training.rundir import load_checkpoint
 
@@ -110,7 +111,30 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
     assert last["epoch"] == 2 and all(torch.isfinite(v).all() for v in last["model"].values())
     assert any("became nan in epoch 3" in m and "last good checkpoint" in m for m in messages)
-    assert not (result.run_dir / "test_metrics.json").exists()
+    assert not (result.run_dir / "test_metrics.json").exists()  # no validation before it: nothing to score
+    assert last["stopped"] and last["status"] == "non-finite"
+
+
+def test_a_run_stopped_by_a_non_finite_loss_scores_its_best_checkpoint(tmp_path, monkeypatch):
+    """Validated every epoch, a run whose loss turns NaN in epoch 3 is scored at its best checkpoint (epoch 1
+    or 2), says it stopped, and a resumed run trains no more: it scores the same checkpoint again."""
+    calls, real = {"n": 0}, evaluation.compute_loss
+
+    def poisoned(out, batch, loss, mask=None):
+        calls["n"] += 1
+        value = real(out, batch, loss, mask)
+        return value * float("nan") if calls["n"] == 7 else value  # 3 batches per epoch: NaN in epoch 3
+
+    monkeypatch.setattr(loop, "compute_loss", poisoned)
+    result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=1"))
+    assert result.status == "non-finite" and math.isfinite(result.test_metrics["test_mse"])
+    assert json.loads((result.run_dir / "test_metrics.json").read_text()) == result.test_metrics
+    assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] in (1, 2)
+    assert runs.run_status(result.run_dir) == "non-finite"
+    monkeypatch.setattr(loop, "compute_loss", real)
+    resumed = train(None, run_dir=result.run_dir)
+    assert resumed.status == "non-finite" and resumed.test_metrics == result.test_metrics
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["epoch"] == 2
 
 
 def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkeypatch, caplog):

@@ -53,11 +53,9 @@ def cmd_train(args) -> int:
     else:
         config = load_experiment(config_path(args.config or "msd-small"), args.overrides)
         result = train(config, progress=True)
-    if result.status != "finished":
-        return 1
-    if launched().main:  # under torchrun, rank 0 reports for all
-        print_report(result)
-    return 0
+    if launched().main and result.test_metrics:  # under torchrun, rank 0 reports for all
+        print_report(result)  # also of a run a non-finite loss stopped: its best checkpoint's
+    return 0 if result.status == "finished" else 1
 
 
 def print_report(result) -> None:

@@ -104,7 +104,8 @@ class Result:
     """The test errors of one finished (or diverged: NaN errors) training run, or of an untrained WARP-Phys
     (model ``NAME-untrained``): MSE and MAE on the data's own scale (physical for MSD and SINE), the MSE
     on the standardised scale (``standardised_mse``), and the ``warprnn reproduce dsr`` command that made
-    it (empty in rows written before it was kept)."""
+    it (empty in rows written before it was kept), and the run's status (``non-finite``: a NaN or Inf training
+    loss stopped it; its errors, if any, are those of its best checkpoint validated before)."""
 
     dataset: str
     model: str
@@ -114,6 +115,7 @@ class Result:
     mae: float
     mse_std: float = math.nan
     command: str = ""
+    status: str = "finished"
 
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
@@ -177,6 +179,19 @@ def mean_mse(rows: list[Result]) -> float:
     """The mean test MSE of the finite runs (inf when every run diverged)."""
     finite = [r.mse for r in rows if math.isfinite(r.mse)]
     return statistics.fmean(finite) if finite else math.inf
+
+
+def stopped_note(results: list[Result]) -> str:
+    """A paragraph naming the runs that a non-finite training loss stopped but that were scored at their best
+    checkpoint (runs with no score show as diverged in the table)."""
+    stopped = [r for r in results if r.status == "non-finite" and math.isfinite(r.mse)]
+    if not stopped:
+        return ""
+    named = "; ".join(
+        f"{DSR_DATASETS[dataset]} {display_name(model)} seed(s) {', '.join(str(r.seed) for r in rows)}"
+        for (dataset, model), rows in group(stopped).items()
+    )
+    return f"\n\nStopped by a non-finite training loss, and scored at the best checkpoint validated before it: {named}."
 
 
 def ordering_summary(results: list[Result]) -> str:
@@ -246,7 +261,8 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         run.parameters,
         metrics.get("test_mse", math.nan),
         metrics.get("test_mae", math.nan),
-        standardised_mse(run.run_dir) if run.status == "finished" else math.nan,
+        standardised_mse(run.run_dir) if run.test_metrics else math.nan,
+        status=run.status,
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",
@@ -386,6 +402,7 @@ def read_results_csv(path: Path) -> list[Result]:
                 int(row["parameters"]),
                 **numbers,
                 command=row.get("command") or "",
+                status=row.get("status") or ("finished" if math.isfinite(numbers["mse"]) else "non-finite"),
             )
         )
     return rows
@@ -475,7 +492,7 @@ the magnitudes of the paper's table. The baselines are parameter-matched to WARP
 distribution (wider parameter ranges than training). {CPU_NOTE.format(budgets=budgets(results, scale)) if scale == "cpu" else ""}
 Every run: `{csv_name}`.
 
-{dsr_table(results)}
+{dsr_table(results)}{stopped_note(results)}
 
 ## Does the paper's ordering hold?
 

@@ -24,7 +24,7 @@ import torch
 
 from ..atomic import write_text
 from ..baselines import count_parameters
-from ..training import load_experiment, load_run, plots
+from ..training import load_experiment, load_run, plots, run_status
 from ..training.evaluation import forecast
 from .report import (
     MODEL_NAMES,
@@ -211,7 +211,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             seed=seed,
             parameters=count_parameters(net),
             a_drift=a_drift(net),
-            status="finished" if test else "non-finite",
+            status=run_status(run_dir),
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),

@@ -21,7 +21,7 @@ import torch
 
 from ..baselines import count_parameters
 from ..errors import InputError
-from ..training import RunResult, load_experiment, load_run, plots, train
+from ..training import RunResult, load_experiment, load_run, plots, run_status, train
 
 SCALES = ("cpu", "paper")
 MODEL_NAMES = {
@@ -139,7 +139,7 @@ def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
         run_dir=run_dir,
         model=config.model,
         parameters=count_parameters(net),
-        status="finished" if test else "non-finite",
+        status=run_status(run_dir),
         test_metrics=test,
         plots=[],
     )

@@ -11,7 +11,7 @@
 
 from .config import ExperimentConfig, OptimConfig, TrainConfig, load_experiment
 from .loop import RunResult, train
-from .runs import evaluate_run, load_run, predict_run
+from .runs import evaluate_run, load_run, predict_run, run_status
 
 __all__ = [
     "ExperimentConfig",
@@ -22,5 +22,6 @@ __all__ = [
     "train",
     "evaluate_run",
     "load_run",
+    "run_status",
     "predict_run",
 ]

@@ -41,7 +41,8 @@ class RunResult:
         run_dir: the run folder. model: which model was trained (``ExperimentConfig.model``).
         parameters: its number of trainable parameters.
         status: ``finished`` or ``non-finite`` (stopped on a NaN/Inf loss).
-        test_metrics: metrics of the best checkpoint on the test split (empty when stopped).
+        test_metrics: metrics of the best checkpoint on the test split (empty when a non-finite loss
+            stopped the run before any validation).
         plots: the figures written.
     """
 
@@ -318,8 +319,9 @@ class RunState:
         history: the rows of ``metrics.csv`` so far. best: the ``selection_key`` of the best validation
             (None: none yet).
         start: the next epoch. elapsed: seconds of training so far (``train.time_budget``).
-        stale: validations since the best one (``train.patience``). stopped: the budget or early stopping
-            ended the run (a resumed run then only scores it).
+        stale: validations since the best one (``train.patience``). stopped: the budget, early stopping
+            or a non-finite loss ended the run (a resumed run then only scores it). status: ``finished``,
+            or ``non-finite`` where a NaN or Inf training loss stopped it (``stop_non_finite``).
     """
 
     history: list[dict] = field(default_factory=list)
@@ -328,6 +330,7 @@ class RunState:
     elapsed: float = 0.0
     stale: int = 0
     stopped: bool = False
+    status: str = "finished"
 
 
 def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState:
@@ -352,6 +355,7 @@ def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState
         elapsed=state.get("elapsed", 0.0),
         stale=state.get("stale", 0),
         stopped=state.get("stopped", False),
+        status=state.get("status", "finished"),
     )
 
 
@@ -388,7 +392,7 @@ def run_epochs(
             forcing = teacher_forcing_at(t, epoch, elapsed)
             train_loss = train_epoch(model, data, config, optimizer, generator, engine, bar, forcing, epoch)
             if not math.isfinite(train_loss):
-                return stop_non_finite(run_dir, config.model, count_parameters(model), epoch, train_loss)
+                return stop_non_finite(run_dir, config, data, model, device, world, history, epoch, train_loss)
             row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             if t.teacher_forcing_final is not None:
                 row["teacher_forcing"] = forcing
@@ -449,7 +453,7 @@ def run_epochs(
         run_dir=run_dir,
         model=config.model,
         parameters=count_parameters(model),
-        status="finished",
+        status=state.status,
         test_metrics=test,
         plots=figures,
     )
@@ -489,11 +493,31 @@ def finish_main(run_dir: Path, config: ExperimentConfig, data: SequenceData, mod
     return finish(run_dir, config, data, model, device, history)
 
 
-def stop_non_finite(run_dir: Path, model: str, parameters: int, epoch: int, loss: float) -> RunResult:
-    """Stops a run whose loss became NaN or Inf; its checkpoints stay as they were."""
-    last = rundir.checkpoint_path(run_dir, "last")
+def stop_non_finite(
+    run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, world, history, epoch, loss
+) -> RunResult:
+    """Stops a run whose training loss became NaN or Inf in ``epoch``. Its last checkpoint (the last good
+    epoch's) is marked stopped, so that resuming it only scores it; the best checkpoint, where a validation
+    wrote one before, is scored and drawn as a finished run's is (no test metrics without one)."""
+    last, best = rundir.checkpoint_path(run_dir, "last"), rundir.checkpoint_path(run_dir, "best")
     kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
     logger.warning("stopped: the training loss became %s in epoch %d; %s", loss, epoch, kept)
+    test, figures = {}, []
+    if world.main:
+        if last.is_file():
+            state = rundir.load_checkpoint(last)
+            rundir.save_checkpoint(last, state | {"stopped": True, "status": "non-finite"})
+        if best.is_file():
+            logger.warning(
+                "the test metrics below are those of the best checkpoint, validated before the loss became %s", loss
+            )
+            test, figures = finish(run_dir, config, data, model, device, history)
+    test, figures = distributed.share((test, figures), world)
     return RunResult(
-        run_dir=run_dir, model=model, parameters=parameters, status="non-finite", test_metrics={}, plots=[]
+        run_dir=run_dir,
+        model=config.model,
+        parameters=count_parameters(model),
+        status="non-finite",
+        test_metrics=test,
+        plots=figures,
     )

@@ -42,6 +42,16 @@ def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, mode
     return test
 
 
+def run_status(run_dir: Path) -> str:
+    """``finished``, or ``non-finite`` for a run that a NaN or Inf training loss stopped (its test metrics,
+    if any, are those of the best checkpoint validated before it; runs of earlier versions that stopped so
+    have none)."""
+    if not (run_dir / "test_metrics.json").is_file():
+        return "non-finite"
+    last = rundir.checkpoint_path(run_dir, "last")
+    return rundir.load_checkpoint(last, ()).get("status", "finished") if last.is_file() else "finished"
+
+
 def load_run(run_dir: Path):
     """The config, data and best model of a run folder."""
     config = rundir.read_config(run_dir)
