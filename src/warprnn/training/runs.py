@@ -44,8 +44,8 @@ def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, mode
 
 def run_status(run_dir: Path) -> str:
     """``finished``, or ``non-finite`` for a run that a NaN or Inf training loss stopped (its test metrics,
-    if any, are those of the best checkpoint validated before it; runs of earlier versions that stopped so
-    have none)."""
+    if any, are those of the best checkpoint validated before it). A run with no test metrics at all (stopped
+    so before any validation, by an earlier version, or not finished) also reads ``non-finite``."""
     if not (run_dir / "test_metrics.json").is_file():
         return "non-finite"
     last = rundir.checkpoint_path(run_dir, "last")
