@@ -113,7 +113,8 @@ class TrainConfig:
             ``val_accuracy``); accuracy and F1 are maximised, everything else minimised. Ties go to the lower
             validation loss (an accuracy over a few validation cases ties often; the first checkpoint to
             reach it is then rarely the best trained).
-        seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs repeat exactly.
+        seed: seeds initialisation, shuffling and teacher-forcing draws; CPU runs bounded by ``epochs``
+            repeat exactly (under ``time_budget`` the schedule follows the clock).
         device: ``auto`` (CUDA when torch sees it, else the CPU; an Apple GPU only when named), ``cpu``,
             ``cuda``, ``cuda:N`` or ``mps``. Under ``torchrun`` each process takes the GPU of its local rank
             (``cuda:LOCAL_RANK``), and ``cuda:N`` is not allowed. Checkpoints load on any device.
