@@ -76,7 +76,12 @@ import torch  # noqa: E402  (after the environment above)
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from warprnn import WARP, WarpConfig, gemm  # noqa: E402
+from warprnn import WARP, WarpConfig, allocator, gemm  # noqa: E402
+
+# glibc's malloc keeps freed memory (warprnn.allocator) in every process of a run, ours and the
+# authors' alike (they read the same setting from these variables), unless WARPRNN_MALLOC=system.
+MALLOC_KEPT = allocator.keep_freed_memory()
+GLIBC_KEEP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)} if MALLOC_KEPT else {}
 from warprnn.transition import multiply_adds  # noqa: E402
 
 MNIST = dict(
@@ -411,7 +416,9 @@ def authors_in_subprocess(name: str, case: Case, quick: bool, repeats: int, repo
     """``benchmarks/authors.py`` under ``python`` (the authors' venv): their step at our case's batch and T."""
     batch, T = case.quick if quick else (case.batch, case.T)
     command = [python, str(AUTHORS_SCRIPT), "--repo", repo, "--case", name, "--batch", str(batch), "--T", str(T)]
-    done = subprocess.run(command + ["--repeats", str(repeats)], capture_output=True, text=True)
+    done = subprocess.run(
+        command + ["--repeats", str(repeats)], capture_output=True, text=True, env=os.environ | GLIBC_KEEP
+    )
     if done.returncode:
         raise RuntimeError(
             f"the authors' step failed (exit {done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}"
@@ -579,7 +586,8 @@ def main(argv=None) -> int:
             parser.error(str(error))
     print(
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, {load()}"
+        f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, "
+        f"freed memory kept: {'yes' if MALLOC_KEPT else 'no'}, {load()}"
     )
     squares = square_matmuls(args.device)
     print(f"square 2048^3 float32 matmul on {args.device}: {squares_line(squares)}\n")

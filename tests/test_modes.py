@@ -241,23 +241,59 @@ def test_causal_conv_matches_double_sum(monkeypatch):
     assert torch.autograd.gradcheck(recurrence.causal_conv, (K, u))
 
 
-@pytest.mark.parametrize("mode", ["scan", "conv"])
-def test_padded_gradients_match_reference(make_model, mode, monkeypatch):
+@pytest.mark.parametrize(
+    "name, mode",
+    [("learned-gaussian-pe", m) for m in ("scan", "conv", "autoregressive")] + [("msd-oscillator", "autoregressive")],
+)
+def test_padded_gradients_match_reference(make_model, name, mode, monkeypatch):
     """The fast modes zero the padding's theta in place: a loss on every step's theta and mean of a
-    padded batch has the reference loop's gradients (conv in chunks of 2 sequences: 2 and 1)."""
+    padded batch has the reference loop's gradients (conv in chunks of 2 sequences: 2 and 1). The
+    oscillator root divides by a mass read from theta, which is zero on the padding: NaN must stay there."""
     monkeypatch.setattr(recurrence.CausalConvolution, "chunk_size", staticmethod(lambda T, D: 2))
-    model = make_model(**CONFIGS["learned-gaussian-pe"])
+    model = make_model(**CONFIGS[name])
     lengths = torch.tensor([7, 4, 2])
-    x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64)
+    x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64, requires_grad=True)
 
     weights = torch.randn(3, 7, model.d_theta, dtype=torch.float64)  # non-zero on the padding too
+    feeding = dict(context=3, teacher_forcing=0.5) if mode == "autoregressive" else {}
 
     def grads(mode):
-        out = model(x, lengths, mode=mode)
-        loss = (out.theta * weights).sum() + (out.mean**2).sum() + out.std.sum()
-        return torch.autograd.grad(loss, list(model.parameters()))
+        out = model(x, lengths, mode=mode, generator=torch.Generator().manual_seed(0), **feeding)
+        loss = (out.theta * weights).sum() + (out.mean**2).sum() + (0 if out.std is None else out.std.sum())
+        return torch.autograd.grad(loss, [x, *model.parameters()])
 
-    for fast, ref in zip(grads(mode), grads("reference")):
+    for fast, ref in zip(grads("scan" if mode == "autoregressive" else mode), grads("reference")):
+        assert torch.isfinite(fast).all()
+        torch.testing.assert_close(fast, ref, **TOL)
+
+
+class NaNAtZero(torch.nn.Module):
+    """A root whose derivatives are NaN at theta = 0 (``0 * log|theta|``) and finite elsewhere."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.inner = root
+        self.in_features, self.out_features, self.reads_step = root.in_features, root.out_features, root.reads_step
+        self.num_params = root.num_params
+
+    def forward(self, theta, inputs):
+        return self.inner(theta, inputs) + 0 * theta[..., :1].abs().log()
+
+
+def test_autoregressive_padding_keeps_nan_out_of_the_gradients(make_model):
+    """The autoregressive backward reads the padding's zeroed states: a root that is not differentiable at
+    zero must leave the valid steps' gradients finite and equal to the reference loop's."""
+    model = make_model(**CONFIGS["learned-gaussian-pe"])
+    model.root = NaNAtZero(model.root)
+    lengths = torch.tensor([7, 4, 2])
+    x = torch.randn(3, 7, model.config.in_channels, dtype=torch.float64, requires_grad=True)
+
+    def grads(mode):
+        out = model(x, lengths, mode=mode, context=3, teacher_forcing=0.5, generator=torch.Generator().manual_seed(0))
+        return torch.autograd.grad((out.mean**2).sum() + out.std.sum(), [x, *model.parameters()])
+
+    for fast, ref in zip(grads("scan"), grads("reference")):
+        assert torch.isfinite(ref).all()
         torch.testing.assert_close(fast, ref, **TOL)
 
 

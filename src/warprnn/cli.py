@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .allocator import keep_freed_memory
 from .atomic import write_atomic, write_text
 from .config import WarpConfig
 from .errors import InputError, TrainingInterrupted, WarprnnError, one_line
@@ -46,6 +47,7 @@ EPILOG = """examples:
 def cmd_train(args) -> int:
     from .training import train
 
+    keep_freed_memory()  # each step reuses the last step's pages (warprnn.allocator)
     if args.resume:
         if args.config or args.overrides:
             raise InputError("--resume continues a run with its saved config; give no config or overrides")
@@ -195,6 +197,7 @@ def cmd_download(args) -> int:
 def cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS
 
+    keep_freed_memory()  # and in each worker process (experiments.report.worker_setup)
     if args.seeds < 1:
         raise InputError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.verbosity <= 0:  # one line per training run, not per epoch

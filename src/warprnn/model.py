@@ -324,8 +324,7 @@ class WARP(nn.Module):
                 mode = recurrence.fastest(batch, T, self.d_theta, None, self.config.transition)
             run = rollout.reference if mode == "reference" else rollout.autoregressive
             with full_precision(x):
-                theta, raw = run(self, x, lengths, feed_truth, noise)
-            theta = theta.masked_fill(~valid.unsqueeze(-1), 0.0)
+                theta, raw = run(self, x, lengths, feed_truth, noise)  # theta zero past each length
         else:
             check_choice("mode", mode, TEACHER_FORCED_MODES)
             clip = self.config.theta_clip

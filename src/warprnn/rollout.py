@@ -200,6 +200,11 @@ class AutoregressiveRollout(torch.autograd.Function):
     steps are ``op.step`` and ``op.step_T``, and the gradients of its factors ``op.accumulate`` (for a dense
     A, the products above). With ``WarpConfig.theta_clip`` c each new state is clipped to [-c, c], and the
     adjoint passes only through its entries below c in magnitude (as in ``recurrence.LinearRecurrence``).
+
+    The states of padding steps (past each sequence's length, ``keep`` ``(T, batch, 1)`` False) are zeroed
+    in place once the forward has run, sparing a masked copy of the largest tensor of the step; they are
+    constants, so the adjoint is zero there, and so are the cotangents of the values fed there (the
+    Jacobians at a zeroed state may hold NaN for a physical root: masking, not multiplying, keeps them out).
     """
 
     CHUNK = 64
@@ -214,9 +219,10 @@ class AutoregressiveRollout(torch.autograd.Function):
         return max(1, AutoregressiveRollout.JACOBIAN_BYTES // per_step)
 
     @staticmethod
-    def forward(ctx, model, lengths, feed_truth, noise, op, theta0, B, x, *factors):
-        """op: A, whose factors are ``factors``. theta0: ``(batch, D)``; x: ``(batch, T, C)``. Returns theta
-        ``(T, batch, D)``, raw ``(T, batch, out)``."""
+    def forward(ctx, model, lengths, feed_truth, noise, keep, op, theta0, B, x, *factors):
+        """op: A, whose factors are ``factors``. theta0: ``(batch, D)``; x: ``(batch, T, C)``; keep: ``(T, batch,
+        1)`` bool, the steps within each length. Returns theta ``(T, batch, D)``, zero where not kept, and raw
+        ``(T, batch, out)``."""
         (batch, T, C), D, clip = x.shape, theta0.shape[1], model.config.theta_clip
         theta = theta0.new_empty(T, batch, D)
         fed = x.new_empty(T, batch, C)
@@ -234,7 +240,9 @@ class AutoregressiveRollout(torch.autograd.Function):
         raw[T - 1] = model.decode(
             theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed[T - 1].unsqueeze(1)
         )[:, 0]
+        theta.masked_fill_(~keep, 0.0)
         ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op = model, lengths, feed_truth, noise, op
+        ctx.keep = keep
         ctx.save_for_backward(theta, fed, dx, B, x)
         ctx.set_materialize_grads(False)
         return theta, raw
@@ -244,6 +252,7 @@ class AutoregressiveRollout(torch.autograd.Function):
     def backward(ctx, grad_theta, grad_raw):
         theta, fed, dx, B, x = ctx.saved_tensors
         model, lengths, feed_truth, noise, op = ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op
+        padding = ~ctx.keep  # (T, batch, 1)
         T, batch, D = theta.shape
         clip = model.config.theta_clip
         zeros_raw = theta.new_zeros(batch, model.config.out_features)
@@ -259,9 +268,10 @@ class AutoregressiveRollout(torch.autograd.Function):
                 theta_t.unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed_t.unsqueeze(1)
             )[:, 0]
             lam, nu = torch.autograd.grad(raw, [theta_t, fed_t], g_raw[T - 1], allow_unused=True)
-        nu = torch.zeros_like(fed_t) if nu is None else nu
+        nu = torch.zeros_like(fed_t) if nu is None else nu.masked_fill(padding[T - 1], 0.0)
         if grad_theta is not None:
             lam = lam + grad_theta[T - 1]
+        lam = lam.masked_fill(padding[T - 1], 0.0)  # a padding state is a constant
 
         window = AutoregressiveRollout.jacobian_steps(theta, x.shape[2], model.config.out_features)
         j0 = T - 1  # the steps [j0, j0 + n) whose Jacobians are in `jac`
@@ -278,16 +288,18 @@ class AutoregressiveRollout(torch.autograd.Function):
                     model, j0, theta[span], fed[span], x[:, span_next], feed_truth[:, span_next], eps, lengths
                 )
             a_theta, nu, grad_x[:, t + 1] = jac.vjp(t - j0, g_raw[t], nu, lam @ B)
+            nu.masked_fill_(padding[t], 0.0)
             lam = op.step_T(lam, a_theta)
             if grad_theta is not None:
                 lam = lam + grad_theta[t]
+            lam.masked_fill_(padding[t], 0.0)  # a fresh tensor
             if slot == 0:  # the chunk [t, t + n) is complete: A's and B's gradients in two products
                 n = min(lam_chunk.shape[0], T - 1 - t)
                 lams = lam_chunk[:n].flatten(0, 1)
                 op.accumulate(grad_factors, lams, theta[t : t + n].flatten(0, 1))
                 grad_B.addmm_(lams.T, dx[t + 1 : t + 1 + n].flatten(0, 1))
         grad_x[:, 0] = nu
-        return None, None, None, None, None, lam, grad_B, grad_x, *grad_factors
+        return None, None, None, None, None, None, lam, grad_B, grad_x, *grad_factors
 
 
 def autoregressive(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, noise: Tensor | None):
@@ -300,9 +312,12 @@ def autoregressive(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tenso
         noise: ``(batch, T, C)`` standard normal draws when sampled predictions are fed, else None.
 
     Returns:
-        theta ``(batch, T, D)`` and the root's raw output ``(batch, T, out_features)``.
+        theta ``(batch, T, D)``, zero past each length, and the root's raw output ``(batch, T, out_features)``.
     """
     theta0 = model.theta0(x[:, 0])
     op = model.transition_operator()
-    theta, raw = AutoregressiveRollout.apply(model, lengths, feed_truth, noise, op, theta0, model.B, x, *op.factors)
+    keep = (torch.arange(x.shape[1], device=x.device) < lengths[:, None]).T.unsqueeze(-1)  # (T, batch, 1)
+    theta, raw = AutoregressiveRollout.apply(
+        model, lengths, feed_truth, noise, keep, op, theta0, model.B, x, *op.factors
+    )
     return theta.transpose(0, 1), raw.transpose(0, 1)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..baselines import count_parameters
 from ..errors import InputError
 from ..training import RunResult, load_experiment, load_run, plots, run_status, train
@@ -151,7 +152,8 @@ LOGGERS = ("warprnn", "warprnn.training")
 
 def worker_setup(threads: int, levels: tuple[int, ...]) -> None:
     """A worker process of ``run_configs``: ``threads`` torch threads, and the parent's levels of ``LOGGERS``
-    with their messages on stderr."""
+    with their messages on stderr, and freed memory kept for reuse (``warprnn.allocator``)."""
+    keep_freed_memory()
     torch.set_num_threads(threads)
     for name, level in zip(LOGGERS, levels):
         logging.getLogger(name).setLevel(level)
