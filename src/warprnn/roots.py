@@ -79,7 +79,7 @@ class MLPRoot(Root):
         sizes = [in_features] + [width] * depth + [out_features]
         self.layer_shapes = list(zip(sizes[1:], sizes[:-1]))  # (out, in) per layer
         self.num_params = sum(o * i + o for o, i in self.layer_shapes)
-        self.act = activation(act)
+        self.act_name, self.act = act, activation(act)
 
     def unflatten(self, theta: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Splits theta ``(..., D)`` into per-layer weights ``(..., out, in)`` and biases ``(..., out)``.
@@ -124,7 +124,8 @@ class PerSampleMLP(torch.autograd.Function):
     Each layer is one batched product over the samples. The backward writes every layer's weight
     gradient (an outer product per sample) and bias gradient straight into one ``(N, D)`` buffer laid
     out like theta, so dL/dtheta is assembled without per-layer tensors or a concatenation; it saves
-    only the layer inputs and pre-activations ``(N, width)``, and recomputes the activations' derivatives.
+    only the layer inputs and pre-activations ``(N, width)``, and recomputes the activations' derivatives
+    (``activation_vjp``).
     """
 
     @staticmethod
@@ -158,7 +159,15 @@ class PerSampleMLP(torch.autograd.Function):
             grad_bias.copy_(grad)
             grad = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)  # dL/d(input of layer i)
             if i > 0:
-                with torch.enable_grad():
-                    z = pre[i - 1].detach().requires_grad_()
-                    (grad,) = torch.autograd.grad(root.act(z), z, grad)
+                grad = activation_vjp(root, pre[i - 1], grad)
         return grad_theta, grad, None
+
+
+def activation_vjp(root: MLPRoot, z: Tensor, grad: Tensor) -> Tensor:
+    """dL/dz from dL/d act(z) at the pre-activation z: a mask for relu, autograd for the other activations."""
+    if root.act_name == "relu":
+        return grad * (z > 0)
+    with torch.enable_grad():
+        z = z.detach().requires_grad_()
+        (grad,) = torch.autograd.grad(root.act(z), z, grad)
+    return grad
