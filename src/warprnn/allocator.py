@@ -8,8 +8,10 @@ one. On the ``mnist-ar`` benchmark step (521 MB of states) that was 12 to 15% of
 
 ``keep_freed_memory`` tells glibc to serve every block from its heap and never to return freed memory
 to the kernel (``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, -1)``), the same as the
-environment variables ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1``. The cost: the process keeps its
-peak memory until it exits. It changes the whole process, so the library never calls it on import; the
+environment variables ``MALLOC_MMAP_MAX_=0`` and ``MALLOC_TRIM_THRESHOLD_`` set to the largest size.
+The cost is memory: the process keeps its peak until it exits, and the peak itself can rise, since a
+step's requests do not always fit the blocks the last step freed (1.4 to 1.8x in some of the benchmark's
+cases; a 3-minute ``warprnn train mnist-cpu`` peaked at the same resident memory either way). It changes the whole process, so the library never calls it on import; the
 ``warprnn`` command calls it before it trains (set ``WARPRNN_MALLOC=system`` to keep glibc's defaults),
 and a script of one's own can call it first. Elsewhere (not glibc: macOS, Windows, musl) it does nothing.
 """
