@@ -77,12 +77,10 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from warprnn import WARP, WarpConfig, allocator, gemm  # noqa: E402
-
-# glibc's malloc keeps freed memory (warprnn.allocator) in every process of a run, ours and the
-# authors' alike (they read the same setting from these variables), unless WARPRNN_MALLOC=system.
-MALLOC_KEPT = allocator.keep_freed_memory()
-GLIBC_KEEP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)} if MALLOC_KEPT else {}
 from warprnn.transition import multiply_adds  # noqa: E402
+
+# warprnn.allocator's setting as glibc's environment variables, for the processes of the authors' code
+GLIBC_KEEP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)}
 
 MNIST = dict(
     in_channels=1,
@@ -416,9 +414,7 @@ def authors_in_subprocess(name: str, case: Case, quick: bool, repeats: int, repo
     """``benchmarks/authors.py`` under ``python`` (the authors' venv): their step at our case's batch and T."""
     batch, T = case.quick if quick else (case.batch, case.T)
     command = [python, str(AUTHORS_SCRIPT), "--repo", repo, "--case", name, "--batch", str(batch), "--T", str(T)]
-    done = subprocess.run(
-        command + ["--repeats", str(repeats)], capture_output=True, text=True, env=os.environ | GLIBC_KEEP
-    )
+    done = subprocess.run(command + ["--repeats", str(repeats)], capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(
             f"the authors' step failed (exit {done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}"
@@ -570,6 +566,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="with --authors: rounds of ours, theirs (default 3)")
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "TRANSITION"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # freed memory kept (warprnn.allocator) in every process of the run, ours and, through the environment
+    # that they inherit, the authors' alike; WARPRNN_MALLOC=system keeps glibc's defaults everywhere
+    kept = allocator.keep_freed_memory()
+    if kept:
+        os.environ.update(GLIBC_KEEP)
     repeats = args.repeats or (1 if args.quick else 2)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
@@ -587,7 +588,7 @@ def main(argv=None) -> int:
     print(
         f"warprnn benchmark{' --quick' if args.quick else ''}: torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, "
-        f"freed memory kept: {'yes' if MALLOC_KEPT else 'no'}, {load()}"
+        f"freed memory kept: {'yes' if kept else 'no'}, {load()}"
     )
     squares = square_matmuls(args.device)
     print(f"square 2048^3 float32 matmul on {args.device}: {squares_line(squares)}\n")

@@ -1,11 +1,15 @@
 """``warprnn.allocator``: glibc keeps freed memory, so a second block of the same size faults no pages in."""
 
+import logging
 import subprocess
 import sys
 
 import pytest
+import torch
 
-from warprnn import allocator
+from conftest import TINY
+from warprnn import allocator, cli
+from warprnn.experiments import report
 
 pytestmark = pytest.mark.skipif(allocator.glibc() is None, reason="the C library is not glibc")
 
@@ -51,3 +55,21 @@ def test_an_unknown_setting_is_an_error(monkeypatch):
     monkeypatch.setenv("WARPRNN_MALLOC", "jemalloc")
     with pytest.raises(ValueError, match="WARPRNN_MALLOC='jemalloc'"):
         allocator.keep_freed_memory()
+
+
+def test_the_command_keeps_freed_memory_before_it_trains(monkeypatch, tmp_path):
+    """``warprnn train`` and the worker processes of ``warprnn reproduce`` call ``keep_freed_memory``."""
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("train"))
+    assert cli.main(["train", "msd-small", *TINY, "train.epochs=1", f"train.out_dir={tmp_path}"]) == 0
+    monkeypatch.setattr(report, "keep_freed_memory", lambda: calls.append("worker"))
+    threads, loggers = torch.get_num_threads(), [logging.getLogger(name) for name in report.LOGGERS]
+    saved = [(logger.level, list(logger.handlers)) for logger in loggers]
+    try:
+        report.worker_setup(1, tuple(level for level, _ in saved))
+    finally:  # the worker's settings, undone in this process
+        torch.set_num_threads(threads)
+        for logger, (level, handlers) in zip(loggers, saved):
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+    assert calls == ["train", "worker"]

@@ -90,9 +90,22 @@ def test_ours_and_theirs_alternate_at_the_same_shapes(bench):
 
 @pytest.fixture
 def no_timing(bench, monkeypatch):
-    """``run.py``'s main with every measurement replaced by fake rows (seconds, not minutes)."""
+    """``run.py``'s main with every measurement replaced by fake rows (seconds, not minutes), and glibc's
+    setting and the environment of this process left as they are (``warprnn.allocator``)."""
     monkeypatch.setattr(bench, "matmul_gflops", lambda *args, **kwargs: 100.0)
     monkeypatch.setattr(bench, "run_case", lambda name, *args: [our_row(2.0, case=name)])
+    monkeypatch.setattr(bench.allocator, "keep_freed_memory", lambda: False)
+    monkeypatch.setattr(bench.os, "environ", dict(bench.os.environ))
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_the_authors_processes_inherit_our_allocator_setting(bench, no_timing, monkeypatch, capsys, kept):
+    """Both sides of a comparison run with freed memory kept, or neither: glibc reads the setting from the
+    environment that the authors' processes inherit."""
+    monkeypatch.setattr(bench.allocator, "keep_freed_memory", lambda: kept)
+    assert bench.main(["--quick", "--cases", "tf-784"]) == 0
+    assert f"freed memory kept: {'yes' if kept else 'no'}" in capsys.readouterr().out
+    assert (bench.os.environ.get("MALLOC_MMAP_MAX_") == "0") == kept
 
 
 def test_without_authors_no_ratio_is_printed(bench, no_timing, monkeypatch, capsys):
