@@ -79,9 +79,6 @@ from torch import nn  # noqa: E402
 from warprnn import WARP, WarpConfig, allocator, gemm  # noqa: E402
 from warprnn.transition import multiply_adds  # noqa: E402
 
-# warprnn.allocator's setting as glibc's environment variables, for the processes of the authors' code
-GLIBC_KEEP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)}
-
 MNIST = dict(
     in_channels=1,
     head="gaussian",
@@ -570,7 +567,7 @@ def main(argv=None) -> int:
     # that they inherit, the authors' alike; WARPRNN_MALLOC=system keeps glibc's defaults everywhere
     kept = allocator.keep_freed_memory()
     if kept:
-        os.environ.update(GLIBC_KEEP)
+        os.environ.update(allocator.ENVIRONMENT)
     repeats = args.repeats or (1 if args.quick else 2)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")

@@ -58,7 +58,8 @@ def test_an_unknown_setting_is_an_error(monkeypatch):
 
 
 def test_the_command_keeps_freed_memory_before_it_trains(monkeypatch, tmp_path):
-    """``warprnn train`` and the worker processes of ``warprnn reproduce`` call ``keep_freed_memory``."""
+    """The ``warprnn`` command (here ``train``) and the worker processes of ``warprnn reproduce`` call
+    ``keep_freed_memory``."""
     calls = []
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("train"))
     assert cli.main(["train", "msd-small", *TINY, "train.epochs=1", f"train.out_dir={tmp_path}"]) == 0

@@ -11,9 +11,10 @@ to the kernel (``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, -1)``)
 environment variables ``MALLOC_MMAP_MAX_=0`` and ``MALLOC_TRIM_THRESHOLD_`` set to the largest size.
 The cost is memory: the process keeps its peak until it exits, and the peak itself can rise, since a
 step's requests do not always fit the blocks the last step freed (1.4 to 1.8x in some of the benchmark's
-cases; a 3-minute ``warprnn train mnist-cpu`` peaked at the same resident memory either way). It changes the whole process, so the library never calls it on import; the
-``warprnn`` command calls it before it trains (set ``WARPRNN_MALLOC=system`` to keep glibc's defaults),
-and a script of one's own can call it first. Elsewhere (not glibc: macOS, Windows, musl) it does nothing.
+cases; a 3-minute ``warprnn train mnist-cpu`` peaked at the same resident memory either way). It changes
+the whole process, so the library never calls it on import; the ``warprnn`` command calls it before any
+command runs (set ``WARPRNN_MALLOC=system`` to keep glibc's defaults), and a script of one's own can call
+it first. ``ENVIRONMENT`` is the same setting for a process that is not Python (glibc reads it at start). Elsewhere (not glibc: macOS, Windows, musl) it does nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 MALLOC_ENV = "WARPRNN_MALLOC"
 SETTINGS = ("keep", "system")
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's malloc.h
+ENVIRONMENT = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)}
 
 
 @functools.cache

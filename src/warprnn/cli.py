@@ -47,7 +47,6 @@ EPILOG = """examples:
 def cmd_train(args) -> int:
     from .training import train
 
-    keep_freed_memory()  # each step reuses the last step's pages (warprnn.allocator)
     if args.resume:
         if args.config or args.overrides:
             raise InputError("--resume continues a run with its saved config; give no config or overrides")
@@ -197,7 +196,6 @@ def cmd_download(args) -> int:
 def cmd_reproduce(args) -> int:
     from .experiments import EXPERIMENTS
 
-    keep_freed_memory()  # and in each worker process (experiments.report.worker_setup)
     if args.seeds < 1:
         raise InputError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.verbosity <= 0:  # one line per training run, not per epoch
@@ -409,6 +407,7 @@ def run_command(argv: list[str] | None) -> int:
         return 0
     with showing_logs(args.verbosity if launched().main else -1):  # other ranks of torchrun: warnings only
         try:
+            keep_freed_memory()  # each training step reuses the last one's pages (warprnn.allocator)
             return args.run(args)
         except KeyboardInterrupt as stop:
             run_dir = stop.run_dir if isinstance(stop, TrainingInterrupted) else None

@@ -240,9 +240,9 @@ class AutoregressiveRollout(torch.autograd.Function):
         raw[T - 1] = model.decode(
             theta[T - 1].unsqueeze(1), torch.tensor([T - 1], device=x.device), lengths, fed[T - 1].unsqueeze(1)
         )[:, 0]
-        theta.masked_fill_(~keep, 0.0)
+        ctx.padding = ~keep
+        theta.masked_fill_(ctx.padding, 0.0)
         ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op = model, lengths, feed_truth, noise, op
-        ctx.keep = keep
         ctx.save_for_backward(theta, fed, dx, B, x)
         ctx.set_materialize_grads(False)
         return theta, raw
@@ -252,7 +252,7 @@ class AutoregressiveRollout(torch.autograd.Function):
     def backward(ctx, grad_theta, grad_raw):
         theta, fed, dx, B, x = ctx.saved_tensors
         model, lengths, feed_truth, noise, op = ctx.model, ctx.lengths, ctx.feed_truth, ctx.noise, ctx.op
-        padding = ~ctx.keep  # (T, batch, 1)
+        padding = ctx.padding  # (T, batch, 1)
         T, batch, D = theta.shape
         clip = model.config.theta_clip
         zeros_raw = theta.new_zeros(batch, model.config.out_features)
