@@ -28,6 +28,7 @@ RootName = Literal["mlp", "sine", "msd", "msd-moments", "msd-oscillator"]
 Theta0 = Literal["learned", "hypernet"]
 ArFeed = Literal["mean", "sample"]
 ClassPool = Literal["last", "mean"]
+InstanceNorm = Literal["none", "shift", "scale"]
 TransitionNorm = Literal["none", "spectral"]
 Mode = Literal["reference", "scan", "conv", "auto"]
 """How the recurrence runs (``warprnn.recurrence``): all give the same result."""
@@ -174,6 +175,13 @@ class WarpConfig:
         ar_feed: what an autoregressive step feeds back for a ``gaussian`` head: the ``mean`` or a
             reparameterised ``sample``.
         sine_frequency: the fixed frequency f of the ``sine`` root.
+        instance_norm: per-sequence normalisation by the first ``norm_steps`` steps, per channel
+            (``warprnn.instance_norm``): ``shift`` subtracts their mean, ``scale`` also divides by their
+            standard deviation (RevIN without its affine part); the model runs on that, and its predictions
+            are mapped back. ``none``: off (the paper's). Every model reads it. Forecasting heads and the
+            MLP root only (a physical root predicts in the data's units).
+        norm_steps: the steps ``instance_norm`` reads; None: the data's context, which the training harness
+            fills in (a model built directly needs it set).
     """
 
     in_channels: int = 1
@@ -201,6 +209,8 @@ class WarpConfig:
     std_floor: float = 1e-4
     ar_feed: ArFeed = "mean"
     sine_frequency: float = 1.0
+    instance_norm: InstanceNorm = "none"
+    norm_steps: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -216,6 +226,13 @@ class WarpConfig:
             )
         if self.hypernet_width is not None:
             positive_int("hypernet_width", self.hypernet_width)
+        if self.norm_steps is not None:
+            positive_int("norm_steps", self.norm_steps)
+        if self.instance_norm != "none" and (self.head == "classification" or self.root != "mlp"):
+            raise ConfigError(
+                f"instance_norm: rescales forecasts, so a 'point' or 'gaussian' head on the 'mlp' root, got "
+                f"head={self.head!r}, root={self.root!r}"
+            )
         if not self.final_clip > 0:
             raise ConfigError(f"final_clip: expected a positive number, got {self.final_clip!r}")
         if self.theta_clip is not None and not self.theta_clip > 0:
@@ -273,6 +290,19 @@ class WarpConfig:
                     f"theta0='hypernet' and hypernet_depth=0, got {self.theta0!r} and "
                     f"{self.hypernet_depth}"
                 )
+
+    def normalisation_steps(self) -> int | None:
+        """The steps whose statistics normalise each sequence (``instance_norm``), None when off.
+
+        Raises:
+            ConfigError: ``instance_norm`` is on and ``norm_steps`` unset.
+        """
+        if self.instance_norm != "none" and self.norm_steps is None:
+            raise ConfigError(
+                "norm_steps: instance_norm needs the number of leading steps to normalise by (the training "
+                "harness sets it to the data's context)"
+            )
+        return None if self.instance_norm == "none" else self.norm_steps
 
     def check_prev_obs(self) -> None:
         """A physical root reads the latest fed observation if and only if it integrates from it."""

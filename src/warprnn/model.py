@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from . import heads, recurrence, rollout
+from . import heads, instance_norm, recurrence, rollout
 from .checks import check_choice, check_dtype, check_memory, check_sequence
 from .config import Mode, WarpConfig
 from .errors import InputError
@@ -126,6 +126,7 @@ class WARP(nn.Module):
             device,
             "choose a smaller root (warp.root_width, warp.root_depth)",
         )
+        self.norm_steps = config.normalisation_steps()  # None: no instance normalisation
         factory = {"device": device, "dtype": dtype}
         self.transition = build_transition(config.transition, D, **factory)  # None when dense
         if self.transition is None:
@@ -316,6 +317,10 @@ class WARP(nn.Module):
         steps = torch.arange(T, device=x.device)
         valid = steps < lengths[:, None]  # (batch, T)
         x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
+        if self.norm_steps is not None:
+            kind = self.config.instance_norm
+            loc, scale = instance_norm.statistics(x, lengths, self.norm_steps, kind)  # (batch, 1, C) each
+            x = instance_norm.normalise(x, loc, scale).masked_fill(~valid.unsqueeze(-1), 0.0)
         autoregressive = context is not None or teacher_forcing is not None
         if autoregressive:
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)  # (batch, T)
@@ -351,7 +356,8 @@ class WARP(nn.Module):
                         parts = self.theta0_parts(x[:, 0])
                         theta = recurrence.convolve(self.transition_operator(), self.B, parts, dx, valid)
                 raw = self.decode(theta, steps, lengths, x)  # the root network: in autocast's type, if any
-        return heads.sequence_output(self.config, raw, theta, valid, lengths)
+        out = heads.sequence_output(self.config, raw, theta, valid, lengths)
+        return out if self.norm_steps is None else instance_norm.denormalise(out, loc, scale, valid)
 
     def init_state(self, batch_size: int, seq_len: int) -> WarpState:
         """An empty streaming state for ``batch_size`` sequences of length ``seq_len`` (for tau)."""
@@ -359,6 +365,7 @@ class WARP(nn.Module):
             raise InputError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        instance_norm.check_streamable(self.norm_steps)
         lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=self.B.device)
         return WarpState(theta=None, fed=None, t=0, lengths=lengths)
 

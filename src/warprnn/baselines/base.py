@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import heads
+from .. import heads, instance_norm
 from ..checks import check_choice, check_dtype, check_sequence
 from ..config import Mode, WarpConfig
 from ..errors import InputError
@@ -40,6 +40,7 @@ class Baseline(nn.Module):
         super().__init__()
         self.config, self.width = config, width
         self.readout = nn.Linear(width, config.out_features, device=device, dtype=dtype)
+        self.norm_steps = config.normalisation_steps()  # None: no instance normalisation
 
     def reset_parameters(self) -> None:
         """Re-initialises every submodule with its own default initialisation."""
@@ -63,6 +64,10 @@ class Baseline(nn.Module):
         T = x.shape[1]
         valid = torch.arange(T, device=x.device) < lengths[:, None]  # (batch, T)
         x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
+        if self.norm_steps is not None:
+            kind = self.config.instance_norm
+            loc, scale = instance_norm.statistics(x, lengths, self.norm_steps, kind)  # (batch, 1, C) each
+            x = instance_norm.normalise(x, loc, scale).masked_fill(~valid.unsqueeze(-1), 0.0)
         if context is None and teacher_forcing is None:
             hidden = self.encode(x)  # (batch, T, H)
             raw = self.readout(hidden)
@@ -70,7 +75,8 @@ class Baseline(nn.Module):
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)
             hidden, raw = self.autoregressive(x, 1 if context is None else context, feed_truth, noise)
         hidden = hidden.masked_fill(~valid.unsqueeze(-1), 0.0)
-        return heads.sequence_output(self.config, raw, hidden, valid, lengths)
+        out = heads.sequence_output(self.config, raw, hidden, valid, lengths)
+        return out if self.norm_steps is None else instance_norm.denormalise(out, loc, scale, valid)
 
     def autoregressive(
         self, x: Tensor, context: int, feed_truth: Tensor, noise: Tensor | None
@@ -96,6 +102,7 @@ class Baseline(nn.Module):
             raise InputError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        instance_norm.check_streamable(self.norm_steps)
         return BaselineState(inner=None, t=0, seq_len=seq_len)
 
     def step(self, x_t: Tensor, state: BaselineState) -> tuple[WarpOutput, BaselineState]:

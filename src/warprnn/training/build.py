@@ -56,10 +56,14 @@ def loading_device(name: str) -> torch.device:
 
 
 def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
-    """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data``, initialised
-    from ``train.seed``."""
+    """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data`` (and normalising by
+    its context, ``warp.instance_norm``), initialised from ``train.seed``."""
     warp = dataclasses.replace(
-        config.warp, in_channels=data.channels, num_classes=data.num_classes, key_channels=data.key_channels
+        config.warp,
+        in_channels=data.channels,
+        num_classes=data.num_classes,
+        key_channels=data.key_channels,
+        norm_steps=config.warp.norm_steps or (None if config.warp.instance_norm == "none" else data.context),
     )
     torch.manual_seed(config.train.seed)
     return build_named_model(config.model, warp, device=device)

@@ -103,6 +103,9 @@ class TrainConfig:
             this at the end of the run (of its ``time_budget`` when there is one, else of its ``epochs``), so
             that training ends in the regime of the forecasts, fed its own predictions; it is logged per epoch
             in ``metrics.csv`` (None: p stays ``teacher_forcing``).
+        feed_context: ``autoregressive`` training feeds the truth at every step of the data's context L
+            (``data.context``) and draws teacher forcing only after it, as forecasts are made; False: only
+            the first step is always fed (the paper's).
         loss_steps: compute the loss on this many random steps of each batch (None: all steps).
         val_every: validate every this many epochs (and after the last).
         checkpoint_every: write ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch only when this many
@@ -146,6 +149,7 @@ class TrainConfig:
     autoregressive: bool = False
     teacher_forcing: float = 0.5
     teacher_forcing_final: float | None = None
+    feed_context: bool = False
     loss_steps: int | None = None
     val_every: int = 1
     checkpoint_every: float = 0.0
@@ -179,6 +183,8 @@ class TrainConfig:
             raise ConfigError(f"train.checkpoint_every: expected seconds >= 0, got {self.checkpoint_every!r}")
         if not 0 <= self.teacher_forcing <= 1:
             raise ConfigError(f"train.teacher_forcing: expected a probability in [0, 1], got {self.teacher_forcing!r}")
+        if self.feed_context and not self.autoregressive:
+            raise ConfigError("train.feed_context: only for autoregressive training (train.autoregressive=true)")
         if self.teacher_forcing_final is not None:
             if not 0 <= self.teacher_forcing_final <= 1:
                 raise ConfigError(

@@ -176,9 +176,10 @@ def train_epoch(
     order = torch.randperm(len(data.train), generator=generator)[:size]
     batches = list(order.split(t.batch_size))
     parameters = [p for p in model.parameters() if p.requires_grad]
+    context = data.forecast_context if t.feed_context and forcing is not None else None
     total = 0.0
     for i, index in enumerate(batches):
-        loss = rank_loss(data.train.batch(index), config, engine, generator, forcing)
+        loss = rank_loss(data.train.batch(index), config, engine, generator, forcing, context)
         whole_loss = distributed.total(torch.zeros((), device=device) if loss is None else loss.detach(), world)
         if not torch.isfinite(whole_loss):
             progress.close()
@@ -213,10 +214,11 @@ def teacher_forcing_at(t: TrainConfig, epoch: int, elapsed: float) -> float | No
 
 
 def rank_loss(
-    whole: Split, config: ExperimentConfig, engine: Engine, generator, forcing: float | None
+    whole: Split, config: ExperimentConfig, engine: Engine, generator, forcing: float | None, context: int | None
 ) -> torch.Tensor | None:
     """This process's part of the training loss of the batch ``whole`` (on the CPU; autoregressive with
-    teacher-forcing probability ``forcing``, None: teacher-forced), None when its share of the
+    teacher-forcing probability ``forcing`` after the first ``context`` steps (None: 1), None:
+    teacher-forced), None when its share of the
     batch is empty. One process: the batch's loss. Rank r of N: the loss of its rows ``distributed.rows``
     times their share of the batch's loss terms, so that the N parts add up to the batch's loss; its
     teacher-forcing draws are its rows of the batch's (``distributed.drawing_rows``), and the loss steps
@@ -235,7 +237,9 @@ def rank_loss(
             batch = Split(*(part[start:stop].to(device) for part in (whole.x, whole.y, whole.lengths)))
             mode = t.mode if forcing is None else "scan"
             with engine.autocast():
-                out = engine.forward(batch.x, batch.lengths, teacher_forcing=forcing, mode=mode, generator=draws)
+                out = engine.forward(
+                    batch.x, batch.lengths, context=context, teacher_forcing=forcing, mode=mode, generator=draws
+                )
     mask = None if t.loss == "ce" else step_mask(whole.lengths.to(device), whole.x.shape[1], t.loss_steps, generator)
     if stop == start:
         return None
