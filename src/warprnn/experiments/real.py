@@ -57,8 +57,9 @@ class Task:
 MODEL_OVERRIDES = {  # a model's own overrides, after its task's
     # S4D trains in its convolutional view, teacher-forced, and completes autoregressively like the others:
     # its step-by-step training at batch 128 x 784 steps keeps every complex state for the backward pass
-    # and was killed by the out-of-memory killer at 22 GB (2026-11-29)
-    "s4d": ("train.autoregressive=false",),
+    # and was killed by the out-of-memory killer at 22 GB (2026-11-29); the task's autoregressive options
+    # are cleared with it
+    "s4d": ("train.autoregressive=false", "train.feed_context=false", "train.teacher_forcing_final=null"),
 }
 
 
