@@ -5,8 +5,11 @@ import math
 import pytest
 import torch
 
+from warprnn import WARP, WarpConfig
 from warprnn.data import StandardScaler
+from warprnn.data.types import Split
 from warprnn.training import metrics
+from warprnn.training.evaluation import forecast
 
 
 def test_mape_masks_zero_targets():
@@ -77,3 +80,14 @@ def test_the_authors_pixel_conventions_beside_ours():
     by_hand = [0.5 * math.log(2 * math.pi * 0.25) + 0.5**2 / (2 * 0.25) for _ in range(2)]  # |error| 0.5 on [0, 1]
     assert out["bpd_cont_01"] == pytest.approx(sum(by_hand) / 2 / math.log(2))
     assert "mse_01" not in metrics.forecast_metrics(pred, target, context=1)
+
+
+def test_split_forecasts_keep_the_states_only_when_asked():
+    torch.manual_seed(0)
+    model = WARP(WarpConfig(in_channels=1, root_width=4, root_depth=1)).eval()
+    x = torch.randn(5, 8, 1)
+    split = Split(x, x, torch.full((5,), 8))
+    plain, kept = forecast(model, split, 3, 2, "cpu"), forecast(model, split, 3, 2, "cpu", theta=True)
+    assert plain["theta"] is None  # the evaluation of a whole split holds no states (6.5 GB on MNIST's test set)
+    assert kept["theta"].shape == (5, 8, model.d_theta)
+    torch.testing.assert_close(plain["mean"], kept["mean"], rtol=0, atol=0)

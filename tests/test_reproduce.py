@@ -401,3 +401,10 @@ def test_curves_go_on_a_log_axis_when_they_span_decades():
     assert plots.curve_scale({"WARP": [(0.1, 450.0), (9.0, 0.6)], "GRU": [(0.1, 14.0)]}) == "log"
     assert plots.curve_scale({"WARP": [(0.1, 5.0), (9.0, 0.6)]}) == "linear"
     assert plots.curve_scale({"WARP": [(0.1, 5.0), (9.0, -0.6)]}) == "linear"  # a log axis cannot show it
+
+
+def test_reports_name_the_configs_choices_that_are_not_the_papers():
+    assert "`warp.instance_norm=scale`" in real.readout(real.TASKS["etth1"], "cpu")
+    assert "`train.feed_context`" in real.readout(real.TASKS["etth1"], "cpu")
+    assert "`warp.class_pool=mean`" in real.readout(real.TASKS["mnist-class"], "cpu")
+    assert "instance_norm" not in real.readout(real.TASKS["mnist-class"], "cpu")

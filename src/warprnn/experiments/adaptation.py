@@ -129,7 +129,7 @@ def report(runs: dict[str, Path], figure: Path) -> str:
             warp = model, data, device, test_params
     model, data, device, test_params = warp
     farthest = int(outside_distance(test_params).argmax())
-    theta = forecast(model, data.test.batch(torch.tensor([farthest])), data.context, 1, device)["theta"][0]
+    theta = forecast(model, data.test.batch(torch.tensor([farthest])), data.context, 1, device, theta=True)["theta"][0]
     plots.plot_theta_trajectory(theta, figure, context=data.context)
     m, k, c = test_params[farthest].tolist()
     return (

@@ -57,8 +57,9 @@ class Task:
 MODEL_OVERRIDES = {  # a model's own overrides, after its task's
     # S4D trains in its convolutional view, teacher-forced, and completes autoregressively like the others:
     # its step-by-step training at batch 128 x 784 steps keeps every complex state for the backward pass
-    # and was killed by the out-of-memory killer at 22 GB (2026-11-29)
-    "s4d": ("train.autoregressive=false",),
+    # and was killed by the out-of-memory killer at 22 GB (2026-11-29); the task's autoregressive options
+    # are cleared with it
+    "s4d": ("train.autoregressive=false", "train.feed_context=false", "train.teacher_forcing_final=null"),
 }
 
 
@@ -325,10 +326,11 @@ def memory(name: str, rows: list[dict]) -> str:
 
 
 def readout(task: Task, scale: str) -> str:
-    """A sentence on where the task's config starts WARP's A and reads a class, when not where the paper
-    does (``warp.transition_init``, ``warp.class_pool``)."""
-    warp = load_experiment(f"{task.stem}-{scale}", list(task.overrides)).warp
-    words = []
+    """A sentence on the task config's choices that are not the paper's: where it starts WARP's A and reads a
+    class (``warp.transition_init``, ``warp.class_pool``), whether it normalises windows
+    (``warp.instance_norm``) and feeds the context in training (``train.feed_context``)."""
+    config = load_experiment(f"{task.stem}-{scale}", list(task.overrides))
+    warp, words = config.warp, []
     if warp.transition_init != "identity":
         words.append(f"WARP's A starts at a spread of decays (`warp.transition_init={warp.transition_init}`), not at I")
     if warp.head == "classification" and warp.class_pool != "last":
@@ -336,7 +338,16 @@ def readout(task: Task, scale: str) -> str:
             f"every model's logits are the mean over the steps (`warp.class_pool={warp.class_pool}`, read by the "
             f"baselines too), not the last step's"
         )
-    return f"\n\nThe config's choices, not the paper's: {'; '.join(words)} (README, 'Where A starts')." if words else ""
+    if warp.instance_norm != "none":
+        words.append(
+            f"every model sees each window normalised by its context's statistics and its forecasts mapped back "
+            f"(`warp.instance_norm={warp.instance_norm}`)"
+        )
+    if config.train.feed_context:
+        words.append(
+            "autoregressive training feeds the whole context before drawing teacher forcing (`train.feed_context`)"
+        )
+    return f"\n\nThe config's choices, not the paper's: {'; '.join(words)} (README)." if words else ""
 
 
 def non_finite_validations(name: str, rows: list[dict]) -> str:

@@ -140,7 +140,7 @@ def draw_plots(run_dir: Path, model, data: SequenceData, device, history, batch_
     figures = [plots.plot_losses(history, out / "losses.png", metric)]
     if data.task != "classification":
         sample = data.test.batch(torch.arange(min(4, len(data.test))))
-        pred = forecast(model, sample, data.forecast_context, batch_size, device)
+        pred = forecast(model, sample, data.forecast_context, batch_size, device, theta=True)
         figures.append(
             plots.plot_predictions(
                 sample.y,
