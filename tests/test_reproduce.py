@@ -403,8 +403,12 @@ def test_curves_go_on_a_log_axis_when_they_span_decades():
     assert plots.curve_scale({"WARP": [(0.1, 5.0), (9.0, -0.6)]}) == "linear"  # a log axis cannot show it
 
 
-def test_reports_name_the_configs_choices_that_are_not_the_papers():
-    assert "`warp.instance_norm=scale`" in real.readout(real.TASKS["etth1"], "cpu")
-    assert "`train.feed_context`" in real.readout(real.TASKS["etth1"], "cpu")
-    assert "`warp.class_pool=mean`" in real.readout(real.TASKS["mnist-class"], "cpu")
-    assert "instance_norm" not in real.readout(real.TASKS["mnist-class"], "cpu")
+def test_reports_name_the_choices_of_the_runs_that_are_not_the_papers():
+    etth1 = real.choices(dsr.load_experiment("etth1-cpu"))
+    assert "`warp.instance_norm=scale`" in etth1 and "`train.feed_context`" in etth1
+    assert real.choices(dsr.load_experiment("msd-cpu")) == "none"
+    assert "`warp.class_pool=mean`" in real.readout("mnist-class", "cpu", [])  # no rows: the shipped config's
+    rows = [dict(task="etth1", model="warp", choices="none"), dict(task="etth1", model="gru", choices="x")]
+    assert real.readout("etth1", "cpu", rows) == ""  # the runs' own choices, not today's config
+    rows[0]["choices"] = "y"
+    assert "choices, not the paper's: y (README)" in real.readout("etth1", "cpu", rows)

@@ -24,7 +24,7 @@ import torch
 
 from ..atomic import write_text
 from ..baselines import count_parameters
-from ..training import load_experiment, load_run, plots, run_status
+from ..training import ExperimentConfig, load_experiment, load_run, plots, run_status
 from ..training.evaluation import forecast
 from .report import (
     MODEL_NAMES,
@@ -205,7 +205,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
         history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
         scores = run_dir / "test_metrics.json"
         test = json.loads(scores.read_text()) if scores.is_file() else {}
-        net = load_run(run_dir)[2]
+        config, _, net, _ = load_run(run_dir)
         row = dict(
             task=name,
             model=model,
@@ -216,6 +216,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),
+            choices=choices(config),
             **validation_counts(history, task.curve),  # kept in the CSV: run folders are not committed
         )
         rows.append(row | {k: (test | reference).get(k, math.nan) for k in task.metrics})
@@ -271,7 +272,13 @@ def read_rows(path: Path) -> list[dict]:
     for row in csv.DictReader(path.read_text().splitlines()):
         rows.append(
             {
-                k: (v if k in ("task", "model", "status", "run_dir", "command") else float(v) if v else math.nan)
+                k: (
+                    v
+                    if k in ("task", "model", "status", "run_dir", "command", "choices")
+                    else float(v)
+                    if v
+                    else math.nan
+                )
                 for k, v in row.items()
             }
             | {"seed": int(row["seed"]), "epochs": int(row["epochs"])}
@@ -325,11 +332,10 @@ def memory(name: str, rows: list[dict]) -> str:
     )
 
 
-def readout(task: Task, scale: str) -> str:
-    """A sentence on the task config's choices that are not the paper's: where it starts WARP's A and reads a
-    class (``warp.transition_init``, ``warp.class_pool``), whether it normalises windows
-    (``warp.instance_norm``) and feeds the context in training (``train.feed_context``)."""
-    config = load_experiment(f"{task.stem}-{scale}", list(task.overrides))
+def choices(config: ExperimentConfig) -> str:
+    """The choices of an experiment config that are not the paper's, as clauses joined by "; " ("none"):
+    where WARP's A starts and where a class is read (``warp.transition_init``, ``warp.class_pool``), whether
+    windows are normalised (``warp.instance_norm``) and the context is fed in training (``train.feed_context``)."""
     warp, words = config.warp, []
     if warp.transition_init != "identity":
         words.append(f"WARP's A starts at a spread of decays (`warp.transition_init={warp.transition_init}`), not at I")
@@ -347,7 +353,19 @@ def readout(task: Task, scale: str) -> str:
         words.append(
             "autoregressive training feeds the whole context before drawing teacher forcing (`train.feed_context`)"
         )
-    return f"\n\nThe config's choices, not the paper's: {'; '.join(words)} (README)." if words else ""
+    return "; ".join(words) or "none"
+
+
+def readout(name: str, scale: str, rows: list[dict]) -> str:
+    """A sentence on the choices of task ``name``'s WARP runs that are not the paper's: as recorded in their
+    rows (``choices``, read from each run folder's config), else those of the shipped config (rows written
+    before the column existed)."""
+    recorded = sorted({r["choices"] for r in rows if r["task"] == name and r["model"] == "warp" and r.get("choices")})
+    if not recorded:
+        task = TASKS[name]
+        recorded = [choices(load_experiment(f"{task.stem}-{scale}", list(task.overrides)))]
+    words = " / ".join(c for c in recorded if c != "none")
+    return f"\n\nThe config's choices, not the paper's: {words} (README)." if words else ""
 
 
 def non_finite_validations(name: str, rows: list[dict]) -> str:
@@ -456,7 +474,7 @@ def report(
         made = "; ".join(f"`{c}`" for c in sorted({r.get("command") or "?" for r in rows if r["task"] == name}))
         sections.append(
             f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}; made by {made}.\n\n{task_table(name, rows)}"
-            f"{readout(task, scale)}{figure}"
+            f"{readout(name, scale, rows)}{figure}"
         )
     mnist = out / "figures" / f"real-{scale}-mnist.png"
     completions = (
