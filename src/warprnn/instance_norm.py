@@ -43,9 +43,11 @@ def statistics(x: Tensor, lengths: Tensor, steps: int, kind: str) -> tuple[Tenso
     return loc, (var + EPS).sqrt()
 
 
-def normalise(x: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
-    """``(x - loc) / scale``: the sequence the model sees, ``(batch, T, C)``."""
-    return (x - loc) / scale
+def normalise(x: Tensor, lengths: Tensor, valid: Tensor, steps: int, kind: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The sequence the model sees, ``(x - loc) / scale`` ``(batch, T, C)``, zero past each length
+    (``valid`` ``(batch, T)``), with the ``loc`` and ``scale`` of ``statistics`` that ``denormalise`` needs."""
+    loc, scale = statistics(x, lengths, steps, kind)  # (batch, 1, C) each
+    return ((x - loc) / scale).masked_fill(~valid.unsqueeze(-1), 0.0), loc, scale
 
 
 def denormalise(out, loc: Tensor, scale: Tensor, valid: Tensor):

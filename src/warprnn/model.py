@@ -318,9 +318,7 @@ class WARP(nn.Module):
         valid = steps < lengths[:, None]  # (batch, T)
         x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
         if self.norm_steps is not None:
-            kind = self.config.instance_norm
-            loc, scale = instance_norm.statistics(x, lengths, self.norm_steps, kind)  # (batch, 1, C) each
-            x = instance_norm.normalise(x, loc, scale).masked_fill(~valid.unsqueeze(-1), 0.0)
+            x, loc, scale = instance_norm.normalise(x, lengths, valid, self.norm_steps, self.config.instance_norm)
         autoregressive = context is not None or teacher_forcing is not None
         if autoregressive:
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)  # (batch, T)

@@ -65,9 +65,7 @@ class Baseline(nn.Module):
         valid = torch.arange(T, device=x.device) < lengths[:, None]  # (batch, T)
         x = x.masked_fill(~valid.unsqueeze(-1), 0.0)
         if self.norm_steps is not None:
-            kind = self.config.instance_norm
-            loc, scale = instance_norm.statistics(x, lengths, self.norm_steps, kind)  # (batch, 1, C) each
-            x = instance_norm.normalise(x, loc, scale).masked_fill(~valid.unsqueeze(-1), 0.0)
+            x, loc, scale = instance_norm.normalise(x, lengths, valid, self.norm_steps, self.config.instance_norm)
         if context is None and teacher_forcing is None:
             hidden = self.encode(x)  # (batch, T, H)
             raw = self.readout(hidden)
