@@ -251,6 +251,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     report = (tmp_path / "results" / "real-cpu.md").read_text()
     rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
     assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
+    assert all(isinstance(r[k], int) for r in rows for k in ("seed", "parameters", "epochs", "validations"))
     for name in ("mnist", "basicmotions", "etth1"):
         task = real.TASKS[name]
         assert f"## {name}" in report and " | ".join(k.removeprefix("test_") for k in task.metrics) in report

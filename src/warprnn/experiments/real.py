@@ -264,26 +264,25 @@ def mean_image_mse_01(run_dir: Path) -> dict:
     return {"test_mean_image_mse_01": error.mean().item()}
 
 
+TEXT_FIELDS = ("task", "model", "status", "run_dir", "command", "choices")
+COUNT_FIELDS = ("seed", "parameters", "epochs", "validations", "val_non_finite")
+
+
 def read_rows(path: Path) -> list[dict]:
-    """The rows of a runs CSV (none when it does not exist), numbers read back as numbers."""
+    """The rows of a runs CSV (none when it does not exist), counts read back as integers (rows written
+    before they were, as ``16371.0``, too), other numbers as floats (NaN where empty)."""
     if not path.is_file():
         return []
-    rows = []
-    for row in csv.DictReader(path.read_text().splitlines()):
-        rows.append(
-            {
-                k: (
-                    v
-                    if k in ("task", "model", "status", "run_dir", "command", "choices")
-                    else float(v)
-                    if v
-                    else math.nan
-                )
-                for k, v in row.items()
-            }
-            | {"seed": int(row["seed"]), "epochs": int(row["epochs"])}
-        )
-    return rows
+    return [{k: read_field(k, v) for k, v in row.items()} for row in csv.DictReader(path.read_text().splitlines())]
+
+
+def read_field(key: str, value: str) -> str | int | float:
+    """One field of a runs CSV, by its column."""
+    if key in TEXT_FIELDS:
+        return value
+    if not value:
+        return math.nan
+    return int(float(value)) if key in COUNT_FIELDS else float(value)
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
