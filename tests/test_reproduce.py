@@ -12,7 +12,7 @@ import yaml
 from warprnn.cli import main
 from warprnn.experiments import dsr, real, transitions
 from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
-from warprnn.experiments.report import MODEL_NAMES, RunSpec, mean_std, run_configs, threads_per_run
+from warprnn.experiments.report import MODEL_NAMES, RunSpec, late_gain, mean_std, run_configs, threads_per_run
 from warprnn.training import plots
 
 TINY = [
@@ -50,11 +50,33 @@ def test_mean_std_over_seeds_notes_diverged_runs():
 def test_table_has_a_row_per_data_set_and_model():
     lines = dsr_table(fake_results()).splitlines()
     assert len(lines) == 2 + 7
-    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 |"
+    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 | n/a |"
     assert lines[3].startswith("| MSD | WARP-Phys | 100 | 2 | 0.075 ± 0.035 |")
     assert lines[5].startswith("| MSD | WARP-Phys (paper) | 2 | 1 | 0.5 ± 0 |")
     assert lines[6].startswith("| MSD | WARP-Phys (paper), untrained | 2 | 1 | 0.01 ± 0 |")
     assert lines[8].startswith("| LV repeat-copy | LSTM | 90 | 1 | 0.3 ± 0 |")
+
+
+def write_curve(run_dir: Path, metric: str, points: list[tuple[float, str]]) -> Path:
+    """A run folder whose ``metrics.csv`` holds validations ``(seconds, value)``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{i + 1},{t},{v}\n" for i, (t, v) in enumerate(points))
+    (run_dir / "metrics.csv").write_text(f"epoch,time,{metric}\n{rows}")
+    return run_dir
+
+
+def test_late_gain_measures_the_last_fifth_of_the_validation_curve(tmp_path):
+    """The best validation value's relative improvement after 80% of the training time: 0 for a flat curve."""
+    still = write_curve(tmp_path / "a", "val_mse", [(10, "2.0"), (50, "1.0"), (80, "1.5"), (100, "0.8")])
+    assert late_gain(still, "val_mse") == pytest.approx(0.2)  # best 1.0 by 80 s, 0.8 at the end
+    flat = write_curve(tmp_path / "b", "val_mse", [(10, "2.0"), (50, "1.0"), (90, "1.1"), (100, "1.0")])
+    assert late_gain(flat, "val_mse") == 0.0
+    accuracy = write_curve(tmp_path / "c", "val_accuracy", [(10, "0.5"), (80, "0.8"), (100, "0.9")])
+    assert late_gain(accuracy, "val_accuracy") == pytest.approx(0.125)  # maximised: 0.8 -> 0.9
+    diverged = write_curve(tmp_path / "d", "val_mse", [(10, "nan"), (50, "nan"), (100, "0.5")])
+    assert math.isnan(late_gain(diverged, "val_mse"))  # nothing finite before the last fifth
+    assert math.isnan(late_gain(tmp_path / "never-validated", "val_mse"))
+    assert math.isnan(late_gain(write_curve(tmp_path / "e", "val_mse", [(5, ""), (10, "")]), "val_mse"))
 
 
 def test_ordering_summary_reads_the_claims_off_the_means():
@@ -168,7 +190,8 @@ def test_results_csv_has_one_row_per_run_and_reads_back(tmp_path):
     rows = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
     dsr.write_results_csv(rows, tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status" and len(lines) == 1 + len(rows)
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain"
+    assert len(lines) == 1 + len(rows)
     back = dsr.read_results_csv(tmp_path / "runs.csv")
     assert [values(r) for r in back] == [values(r) for r in rows]
     assert math.isnan(back[-3].mse_std) and dsr.read_results_csv(tmp_path / "absent.csv") == []
@@ -358,6 +381,10 @@ def test_completion_tables_say_which_models_beat_the_mean_image():
         for m, v in (("warp", 0.07), ("gru", 0.09))
     ]
     assert real.task_table("mnist", rows).endswith("scores `mse_01` 0.08 on the completion; below it: WARP.")
+    rows[0]["late_gain"] = 0.0123  # the WARP row; the GRU's was scored before late gains were kept
+    table = real.task_table("mnist", rows).splitlines()
+    assert table[0].startswith("| model | parameters | seeds | epochs | minutes | late gain | mse |")
+    assert table[2].startswith("| WARP | 10 | 1 | 1 | 1.0 | 1.2% | ") and "| 1.0 | n/a |" in table[3]
     rows[0]["test_mse_01"] = 0.1
     assert real.task_table("mnist", rows).endswith("below it: no model.")
     assert "mean of the training images" not in real.task_table("etth1", [dict(rows[0], task="etth1")])

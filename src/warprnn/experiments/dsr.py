@@ -38,12 +38,15 @@ from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
 from . import adaptation
 from .report import (
+    GAIN_NOTE,
     MODEL_NAMES,
     RunSpec,
     check_scale,
     chosen,
     collect_run,
     draw_curves,
+    gain_cell,
+    late_gain,
     machine,
     mean_std,
     run_configs,
@@ -105,7 +108,9 @@ class Result:
     (model ``NAME-untrained``): MSE and MAE on the data's own scale (physical for MSD and SINE), the MSE
     on the standardised scale (``standardised_mse``), and the ``warprnn reproduce dsr`` command that made
     it (empty in rows written before it was kept), and the run's status (``non-finite``: a NaN or Inf training
-    loss stopped it; its errors, if any, are those of its best checkpoint validated before)."""
+    loss stopped it; its errors, if any, are those of its best checkpoint validated before), and how much its
+    best validation MSE improved over the last fifth of its training time (``report.late_gain``; NaN for an
+    untrained WARP-Phys and in rows written before it was kept)."""
 
     dataset: str
     model: str
@@ -116,6 +121,7 @@ class Result:
     mse_std: float = math.nan
     command: str = ""
     status: str = "finished"
+    late_gain: float = math.nan
 
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
@@ -145,16 +151,17 @@ def group(results: list[Result]) -> dict[tuple[str, str], list[Result]]:
 
 def dsr_table(results: list[Result]) -> str:
     """A Table-3-style markdown table: test MSE and MAE, and the MSE on the standardised scale, mean ± std
-    over seeds, per data set and model."""
+    over seeds, and the mean ``late_gain``, per data set and model."""
     lines = [
-        "| data set | model | parameters | seeds | test MSE | test MAE | test MSE, standardised |",
-        "|---|---|---:|---:|---|---|---|",
+        "| data set | model | parameters | seeds | test MSE | test MAE | test MSE, standardised | late gain |",
+        "|---|---|---:|---:|---|---|---|---:|",
     ]
     for (dataset, model), rows in group(results).items():
+        gain = "" if model.endswith(UNTRAINED) else gain_cell([r.late_gain for r in rows])
         lines.append(
             f"| {DSR_DATASETS.get(dataset, dataset)} | {display_name(model)} | "
             f"{rows[0].parameters:,} | {len(rows)} | {mean_std([r.mse for r in rows])} | "
-            f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} |"
+            f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} | {gain} |"
         )
     return "\n".join(lines)
 
@@ -263,6 +270,7 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         metrics.get("test_mae", math.nan),
         standardised_mse(run.run_dir) if run.test_metrics else math.nan,
         status=run.status,
+        late_gain=late_gain(run.run_dir, "val_mse"),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",
@@ -393,7 +401,7 @@ def read_results_csv(path: Path) -> list[Result]:
         return []
     rows = []
     for row in csv.DictReader(path.read_text().splitlines()):
-        numbers = {k: float(row[k]) if row.get(k) else math.nan for k in ("mse", "mae", "mse_std")}
+        numbers = {k: float(row[k]) if row.get(k) else math.nan for k in ("mse", "mae", "mse_std", "late_gain")}
         rows.append(
             Result(
                 row["dataset"],
@@ -490,7 +498,7 @@ The last column standardises predictions and targets per channel with the traini
 and standard deviation, so that the data sets (MSD's v reaches about ±40) compare with each other and with
 the magnitudes of the paper's table. The baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of
 distribution (wider parameter ranges than training). {CPU_NOTE.format(budgets=budgets(results, scale)) if scale == "cpu" else ""}
-Every run: `{csv_name}`.
+{GAIN_NOTE} Every run: `{csv_name}`.
 
 {dsr_table(results)}{stopped_note(results)}
 

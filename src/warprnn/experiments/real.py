@@ -27,11 +27,14 @@ from ..baselines import count_parameters
 from ..training import ExperimentConfig, load_experiment, load_run, plots, run_status
 from ..training.evaluation import forecast
 from .report import (
+    GAIN_NOTE,
     MODEL_NAMES,
     RunSpec,
     check_scale,
     chosen,
     draw_curves,
+    gain_cell,
+    late_gain,
     machine,
     mean_std,
     mean_where,
@@ -217,6 +220,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),
             choices=choices(config),
+            late_gain=late_gain(run_dir, task.curve),
             **validation_counts(history, task.curve),  # kept in the CSV: run folders are not committed
         )
         rows.append(row | {k: (test | reference).get(k, math.nan) for k in task.metrics})
@@ -296,15 +300,15 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def task_table(name: str, rows: list[dict]) -> str:
-    """A markdown table of one task: per model its parameters, seeds, epochs and minutes (means), and each
-    test metric as mean ± std over seeds."""
+    """A markdown table of one task: per model its parameters, seeds, epochs, minutes and ``late_gain``
+    (means), and each test metric as mean ± std over seeds."""
     task = TASKS[name]
     header = (
-        "| model | parameters | seeds | epochs | minutes | "
+        "| model | parameters | seeds | epochs | minutes | late gain | "
         + " | ".join(k.removeprefix("test_") for k in task.metrics)
         + " |"
     )
-    lines = [header, "|---|---:|---:|---:|---:|" + "---|" * len(task.metrics)]
+    lines = [header, "|---|---:|---:|---:|---:|---:|" + "---|" * len(task.metrics)]
     for model in task.models:
         runs = [r for r in rows if r["task"] == name and r["model"] == model]
         if not runs:
@@ -313,7 +317,9 @@ def task_table(name: str, rows: list[dict]) -> str:
         epochs, minutes = sum(r["epochs"] for r in runs) / len(runs), sum(r["minutes"] for r in runs) / len(runs)
         lines.append(
             f"| {MODEL_NAMES.get(model, model)} | {int(runs[0]['parameters']):,} | {len(runs)} | "
-            f"{epochs:.0f} | {minutes:.1f} | " + " | ".join(cells) + " |"
+            f"{epochs:.0f} | {minutes:.1f} | {gain_cell([r.get('late_gain', math.nan) for r in runs])} | "
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(lines) + below_mean_image(name, rows) + memory(name, rows) + non_finite_validations(name, rows)
 
@@ -498,7 +504,8 @@ context (MSE on [-1, 1] and, as the authors report it, on [0, 1]; bits per dimen
 last-value forecast. ETTh1: 96 steps in, 96 forecast, MSE and MAE on the normalised scale (the
 Time-Series-Library protocol), against the naive forecast. Sequential MNIST classification and
 BasicMotions (UEA; not one of the paper's six sets): accuracy and macro-F1 on the test split. Each task's
-figure is its validation metric against wall-clock time (seed 0). Every run: `real-{scale}-runs.csv`.
+figure is its validation metric against wall-clock time (seed 0). {GAIN_NOTE} Every run:
+`real-{scale}-runs.csv`.
 
 {REAL_NOTE if scale == "cpu" else ""}
 

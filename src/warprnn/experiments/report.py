@@ -23,6 +23,7 @@ from ..allocator import keep_freed_memory
 from ..baselines import count_parameters
 from ..errors import InputError
 from ..training import RunResult, load_experiment, load_run, plots, run_status, train
+from ..training.loop import MAXIMISED
 
 SCALES = ("cpu", "paper")
 MODEL_NAMES = {
@@ -91,6 +92,46 @@ def run_config(config_name: str, overrides: list[str], run_root: Path, name: str
     """Trains the shipped config ``config_name`` with ``overrides`` into ``run_root/name-*``."""
     config = load_experiment(config_name, [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
     return train(config)
+
+
+LATE = 0.2
+"""The last share of a run's training time over which ``late_gain`` measures the validation curve."""
+
+
+def late_gain(run_dir: Path, metric: str, late: float = LATE) -> float:
+    """How much the best validation ``metric`` of a run improved over the last ``late`` share of its
+    training time, relative to the best before it: 0 where the curve was flat by then (converged, or
+    stuck), 0.05 where the best still improved by 5%. Read from the run's ``metrics.csv``; NaN when no
+    finite validation came before that share (or the run stopped before writing one)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        return math.nan
+    history = csv.DictReader(path.read_text().splitlines())
+    points = [(float(r["time"]), float(r[metric])) for r in history if r.get(metric)]
+    sign = -1.0 if any(m in metric for m in MAXIMISED) else 1.0  # minimised form: smaller is better
+    finite = [(t, sign * v) for t, v in points if math.isfinite(v)]
+    if not finite:
+        return math.nan
+    cut = (1 - late) * points[-1][0]
+    before = [v for t, v in finite if t <= cut]
+    if not before or min(before) == 0:
+        return math.nan
+    best_before, best = min(before), min(v for _, v in finite)
+    return (best_before - best) / abs(best_before)
+
+
+def gain_cell(gains: list[float]) -> str:
+    """A table cell of ``late_gain`` values (one a seed): their mean in percent, or n/a where none is known
+    (rows of runs scored before it was kept)."""
+    finite = [g for g in gains if math.isfinite(g)]
+    return f"{100 * statistics.fmean(finite):.1f}%" if finite else "n/a"
+
+
+GAIN_NOTE = (
+    "Column *late gain*: how much each run's best validation value improved over the last fifth of its "
+    "training time, relative, averaged over seeds (`report.late_gain`): near 0% the curve was flat by then, "
+    "converged or stuck; a few percent or more, the run was still learning when its budget ended."
+)
 
 
 def draw_curves(runs: dict[str, Path], metric: str, path: Path, title: str) -> None:
