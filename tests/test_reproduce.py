@@ -12,7 +12,15 @@ import yaml
 from warprnn.cli import main
 from warprnn.experiments import dsr, real, transitions
 from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
-from warprnn.experiments.report import MODEL_NAMES, RunSpec, late_gain, mean_std, run_configs, threads_per_run
+from warprnn.experiments.report import (
+    MODEL_NAMES,
+    RunSpec,
+    late_gain,
+    mean_std,
+    read_history,
+    run_configs,
+    threads_per_run,
+)
 from warprnn.training import plots
 
 TINY = [
@@ -57,12 +65,12 @@ def test_table_has_a_row_per_data_set_and_model():
     assert lines[8].startswith("| LV repeat-copy | LSTM | 90 | 1 | 0.3 ± 0 |")
 
 
-def write_curve(run_dir: Path, metric: str, points: list[tuple[float, str]]) -> Path:
-    """A run folder whose ``metrics.csv`` holds validations ``(seconds, value)``."""
+def write_curve(run_dir: Path, metric: str, points: list[tuple[float, str]]) -> list[dict]:
+    """A run folder whose ``metrics.csv`` holds validations ``(seconds, value)``; its rows read back."""
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = "".join(f"{i + 1},{t},{v}\n" for i, (t, v) in enumerate(points))
     (run_dir / "metrics.csv").write_text(f"epoch,time,{metric}\n{rows}")
-    return run_dir
+    return read_history(run_dir)
 
 
 def test_late_gain_measures_the_last_fifth_of_the_validation_curve(tmp_path):
@@ -75,7 +83,7 @@ def test_late_gain_measures_the_last_fifth_of_the_validation_curve(tmp_path):
     assert late_gain(accuracy, "val_accuracy") == pytest.approx(0.125)  # maximised: 0.8 -> 0.9
     diverged = write_curve(tmp_path / "d", "val_mse", [(10, "nan"), (50, "nan"), (100, "0.5")])
     assert math.isnan(late_gain(diverged, "val_mse"))  # nothing finite before the last fifth
-    assert math.isnan(late_gain(tmp_path / "never-validated", "val_mse"))
+    assert math.isnan(late_gain(read_history(tmp_path / "never-validated"), "val_mse"))
     assert math.isnan(late_gain(write_curve(tmp_path / "e", "val_mse", [(5, ""), (10, "")]), "val_mse"))
 
 

@@ -49,6 +49,7 @@ from .report import (
     late_gain,
     machine,
     mean_std,
+    read_history,
     run_configs,
 )
 
@@ -270,7 +271,7 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         metrics.get("test_mae", math.nan),
         standardised_mse(run.run_dir) if run.test_metrics else math.nan,
         status=run.status,
-        late_gain=late_gain(run.run_dir, "val_mse"),
+        late_gain=late_gain(read_history(run.run_dir), "val_mse"),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",

@@ -39,6 +39,7 @@ from .report import (
     mean_std,
     mean_where,
     newest_run,
+    read_history,
     run_configs,
 )
 
@@ -205,7 +206,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
     reference = mean_image_mse_01(run_dirs[0]) if "test_mean_image_mse_01" in task.metrics else {}
     rows = []
     for (model, seed), run_dir in zip(keys, run_dirs):
-        history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+        history = read_history(run_dir)
         scores = run_dir / "test_metrics.json"
         test = json.loads(scores.read_text()) if scores.is_file() else {}
         config, _, net, _ = load_run(run_dir)
@@ -220,7 +221,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),
             choices=choices(config),
-            late_gain=late_gain(run_dir, task.curve),
+            late_gain=late_gain(history, task.curve),
             **validation_counts(history, task.curve),  # kept in the CSV: run folders are not committed
         )
         rows.append(row | {k: (test | reference).get(k, math.nan) for k in task.metrics})

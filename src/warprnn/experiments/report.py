@@ -23,7 +23,7 @@ from ..allocator import keep_freed_memory
 from ..baselines import count_parameters
 from ..errors import InputError
 from ..training import RunResult, load_experiment, load_run, plots, run_status, train
-from ..training.loop import MAXIMISED
+from ..training.loop import metric_sign
 
 SCALES = ("cpu", "paper")
 MODEL_NAMES = {
@@ -98,17 +98,19 @@ LATE = 0.2
 """The last share of a run's training time over which ``late_gain`` measures the validation curve."""
 
 
-def late_gain(run_dir: Path, metric: str, late: float = LATE) -> float:
+def read_history(run_dir: Path) -> list[dict]:
+    """The rows of a run's ``metrics.csv`` (none when the run stopped before writing one)."""
+    path = Path(run_dir) / "metrics.csv"
+    return list(csv.DictReader(path.read_text().splitlines())) if path.is_file() else []
+
+
+def late_gain(history: list[dict], metric: str, late: float = LATE) -> float:
     """How much the best validation ``metric`` of a run improved over the last ``late`` share of its
     training time, relative to the best before it: 0 where the curve was flat by then (converged, or
-    stuck), 0.05 where the best still improved by 5%. Read from the run's ``metrics.csv``; NaN when no
-    finite validation came before that share (or the run stopped before writing one)."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
-        return math.nan
-    history = csv.DictReader(path.read_text().splitlines())
+    stuck), 0.05 where the best still improved by 5%. ``history``: the run's ``metrics.csv`` rows
+    (``read_history``); NaN when no finite validation came before that share."""
     points = [(float(r["time"]), float(r[metric])) for r in history if r.get(metric)]
-    sign = -1.0 if any(m in metric for m in MAXIMISED) else 1.0  # minimised form: smaller is better
+    sign = metric_sign(metric)  # minimised form: smaller is better
     finite = [(t, sign * v) for t, v in points if math.isfinite(v)]
     if not finite:
         return math.nan
@@ -139,8 +141,7 @@ def draw_curves(runs: dict[str, Path], metric: str, path: Path, title: str) -> N
     (label: folder), read from each run's ``metrics.csv``."""
     curves = {}
     for label, run_dir in runs.items():
-        history = csv.DictReader((Path(run_dir) / "metrics.csv").read_text().splitlines())
-        curves[label] = [(float(r["time"]) / 60, float(r[metric])) for r in history if r.get(metric)]
+        curves[label] = [(float(r["time"]) / 60, float(r[metric])) for r in read_history(run_dir) if r.get(metric)]
     plots.plot_curves(curves, path, xlabel="wall-clock minutes", ylabel=metric, title=title)
 
 
@@ -176,7 +177,7 @@ def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
     config, _, net, _ = load_run(run_dir)
     scores = run_dir / "test_metrics.json"
     test = json.loads(scores.read_text()) if scores.is_file() else {}
-    history = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+    history = read_history(run_dir)
     result = RunResult(
         run_dir=run_dir,
         model=config.model,

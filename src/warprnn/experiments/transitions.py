@@ -9,14 +9,24 @@ validation curve against wall-clock time. Seeds 0..N-1 set ``train.seed`` and ``
 
 from __future__ import annotations
 
-import csv
 import logging
 import shlex
 import time
 from pathlib import Path
 
 from ..atomic import write_text
-from .report import RunSpec, check_scale, chosen, collect_run, draw_curves, machine, mean_std, mean_where, run_configs
+from .report import (
+    RunSpec,
+    check_scale,
+    chosen,
+    collect_run,
+    draw_curves,
+    machine,
+    mean_std,
+    mean_where,
+    read_history,
+    run_configs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +104,7 @@ def row(key: tuple[str, str, int], run, minutes: float) -> dict:
     """One run's line of the report: its data set, transition, seed, parameters, epochs, seconds per epoch
     and test metric (NaN when it diverged)."""
     dataset, transition, seed = key
-    history = list(csv.DictReader((run.run_dir / "metrics.csv").read_text().splitlines()))
+    history = read_history(run.run_dir)
     epoch_seconds = float(history[-1]["time"]) / len(history) if history else float("nan")
     return dict(
         dataset=dataset,

@@ -54,11 +54,15 @@ class RunResult:
     plots: list[Path]
 
 
+def metric_sign(metric: str) -> float:
+    """-1 for a metric where larger is better (accuracy, F1), +1 otherwise: ``sign * value`` is minimised."""
+    return -1.0 if any(m in metric for m in MAXIMISED) else 1.0
+
+
 def selection_key(metric: str, row: dict) -> tuple[float, float]:
     """What picks the best checkpoint, smaller is better: the validation ``metric`` (negated where larger is
     better), then the validation loss, which breaks its ties (an accuracy over a few cases ties often)."""
-    sign = -1.0 if any(m in metric for m in MAXIMISED) else 1.0
-    return sign * row[metric], row["val_loss"]
+    return metric_sign(metric) * row[metric], row["val_loss"]
 
 
 def is_better(key: tuple[float, float], best: tuple[float, float] | None) -> bool:
