@@ -94,16 +94,21 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in expected["history"]]
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, caplog):
-    calls = {"n": 0}
-    real = evaluation.compute_loss
+def poison(monkeypatch, *calls: int) -> None:
+    """Makes the training loss NaN at these calls of the loop's ``compute_loss`` (from 1; TINY has 3 batches
+    an epoch, so call 7 is epoch 3's first batch)."""
+    count, real = {"n": 0}, evaluation.compute_loss
 
     def poisoned(out, batch, loss, mask=None):
-        calls["n"] += 1
+        count["n"] += 1
         value = real(out, batch, loss, mask)
-        return value * float("nan") if calls["n"] == 7 else value  # 3 batches per epoch: NaN in epoch 3
+        return value * float("nan") if count["n"] in calls else value
 
     monkeypatch.setattr(loop, "compute_loss", poisoned)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, caplog):
+    poison(monkeypatch, 7)
     caplog.set_level("INFO", logger="warprnn")
     result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=100"))
     messages = caplog.messages
@@ -118,23 +123,70 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
 def test_a_run_stopped_by_a_non_finite_loss_scores_its_best_checkpoint(tmp_path, monkeypatch):
     """Validated every epoch, a run whose loss turns NaN in epoch 3 is scored at its best checkpoint (epoch 1
     or 2), says it stopped, and a resumed run trains no more: it scores the same checkpoint again."""
-    calls, real = {"n": 0}, evaluation.compute_loss
-
-    def poisoned(out, batch, loss, mask=None):
-        calls["n"] += 1
-        value = real(out, batch, loss, mask)
-        return value * float("nan") if calls["n"] == 7 else value  # 3 batches per epoch: NaN in epoch 3
-
-    monkeypatch.setattr(loop, "compute_loss", poisoned)
+    poison(monkeypatch, 7)
     result = train(tiny(tmp_path, "train.epochs=5", "train.val_every=1"))
     assert result.status == "non-finite" and math.isfinite(result.test_metrics["test_mse"])
     assert json.loads((result.run_dir / "test_metrics.json").read_text()) == result.test_metrics
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] in (1, 2)
     assert runs.run_status(result.run_dir) == "non-finite"
-    monkeypatch.setattr(loop, "compute_loss", real)
+    monkeypatch.setattr(loop, "compute_loss", evaluation.compute_loss)
     resumed = train(None, run_dir=result.run_dir)
     assert resumed.status == "non-finite" and resumed.test_metrics == result.test_metrics
     assert load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_a_rollback_trains_the_epoch_again_from_its_start_at_a_lower_rate(tmp_path, monkeypatch, caplog):
+    """NaN at epoch 1's second batch, after its first step: with ``train.rollbacks`` the epoch restarts from
+    the initial weights and an empty Adam state at half the rates, so the run ends with the weights of a run
+    trained at half the rates from the start, bit for bit (without the restore, the first step at the full
+    rate would remain)."""
+    fixed = ("train.epochs=3", "optim.scheduler=none")
+    halved = train(tiny(tmp_path / "half", *fixed, "optim.lr=5e-4"))
+    poison(monkeypatch, 2)
+    caplog.set_level("WARNING", logger="warprnn")
+    rolled = train(tiny(tmp_path / "rolled", *fixed, "optim.lr=1e-3", "train.rollbacks=1"))
+    assert rolled.status == "finished" and rolled.rollbacks == 1
+    assert any("became nan in epoch 1" in m and "rollback 1 of 1" in m for m in caplog.messages)
+    weights = [load_checkpoint(r.run_dir / "checkpoints" / "last.pt")["model"] for r in (halved, rolled)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    rows = csv.DictReader((rolled.run_dir / "metrics.csv").read_text().splitlines())
+    assert [float(r["lr"]) for r in rows] == [5e-4] * 3
+    assert load_checkpoint(rolled.run_dir / "checkpoints" / "last.pt")["rollbacks"] == 1
+    assert train(None, run_dir=rolled.run_dir).rollbacks == runs.run_rollbacks(rolled.run_dir) == 1
+
+
+def test_when_the_rollbacks_run_out_a_non_finite_loss_stops_the_run(tmp_path, monkeypatch, caplog):
+    poison(monkeypatch, 2, 5)  # epoch 1, then its second attempt
+    caplog.set_level("WARNING", logger="warprnn")
+    result = train(tiny(tmp_path, "train.epochs=3", "train.rollbacks=1"))
+    assert result.status == "non-finite" and result.rollbacks == 1
+    assert any("became nan in epoch 1 after 1 rollbacks" in m for m in caplog.messages)
+    for bad in ("train.rollbacks=-1", "train.rollback_factor=1", "train.rollback_factor=0"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0]):
+            tiny(tmp_path, bad)
+
+
+@pytest.mark.parametrize("scheduler", ["none", "cosine", "budget-cosine", "plateau"])
+def test_scaled_learning_rates_stay_scaled_under_every_schedule(tmp_path, scheduler):
+    extra = ["optim.lr=1e-3", "optim.min_lr=1e-5", f"optim.scheduler={scheduler.removeprefix('budget-')}"]
+    if scheduler == "budget-cosine":
+        extra.append("train.time_budget=1")
+    config = tiny(tmp_path, *extra)
+    model = build.build_model(config, build_dataset(config.data), torch.device("cpu"))
+    rates = []
+    for factor in (1.0, 0.5):
+        optimizer, schedule = build.build_optimizer(config, model)
+        build.scale_learning_rates(optimizer, schedule, factor)
+        for _ in range(3):
+            optimizer.step()  # no gradients: no change but the order torch expects
+            if isinstance(schedule, build.BudgetCosine):
+                schedule.step(0.4)
+            elif isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                schedule.step(1.0)
+            elif schedule is not None:
+                schedule.step()
+        rates.append([group["lr"] for group in optimizer.param_groups])
+    assert rates[1] == pytest.approx([0.5 * lr for lr in rates[0]], rel=1e-12)
 
 
 def test_never_finite_validation_metric_scores_the_last_weights(tmp_path, monkeypatch, caplog):

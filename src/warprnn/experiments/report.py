@@ -22,7 +22,7 @@ import torch
 from ..allocator import keep_freed_memory
 from ..baselines import count_parameters
 from ..errors import InputError
-from ..training import RunResult, load_experiment, load_run, plots, run_status, train
+from ..training import RunResult, load_experiment, load_run, plots, run_rollbacks, run_status, train
 from ..training.loop import metric_sign
 
 SCALES = ("cpu", "paper")
@@ -183,6 +183,7 @@ def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
         model=config.model,
         parameters=count_parameters(net),
         status=run_status(run_dir),
+        rollbacks=run_rollbacks(run_dir),
         test_metrics=test,
         plots=[],
     )

@@ -82,17 +82,27 @@ class BudgetCosine:
 
     def __init__(self, optimizer: torch.optim.Optimizer, floor: float):
         self.optimizer, self.floor = optimizer, floor
-        self.base = [group["lr"] for group in optimizer.param_groups]
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
 
     def step(self, fraction: float) -> None:
-        for group, base in zip(self.optimizer.param_groups, self.base):
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * cosine(fraction, self.floor)
 
     def state_dict(self) -> dict:
-        return {"base": self.base}
+        return {"base": self.base_lrs}
 
     def load_state_dict(self, state: dict) -> None:
-        self.base = state["base"]
+        self.base_lrs = state["base"]
+
+
+def scale_learning_rates(optimizer: torch.optim.Optimizer, scheduler, factor: float) -> None:
+    """Multiplies every group's learning rate by ``factor`` for the rest of the run: its current rate and the
+    base rates the schedule (``cosine``) computes it from (``train.rollbacks``). ``plateau`` and no schedule
+    keep the current rate, so scaling it is enough."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    if hasattr(scheduler, "base_lrs"):
+        scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
 
 
 def transition_lr(config: ExperimentConfig, model: torch.nn.Module) -> float:

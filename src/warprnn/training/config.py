@@ -90,6 +90,12 @@ class TrainConfig:
             checkpoint, so a resumed run continues the same budget (None: no budget).
         patience: early stopping: stop after this many validations in a row without a better ``metric``
             (None: never).
+        rollbacks: what a NaN or Inf training loss does: with 0 it stops the run (its best checkpoint is
+            scored); otherwise the weights and optimiser state go back to where the epoch started (kept in
+            memory), every learning rate is multiplied by ``rollback_factor`` for the rest of the run, and the
+            epoch trains again, at most this many times in a run. The failed attempts count in
+            ``time_budget``; the rates after a rollback show in ``metrics.csv``'s ``lr``.
+        rollback_factor: see ``rollbacks`` (between 0 and 1).
         batch_size: sequences per step.
         epoch_size: sequences per epoch: each epoch draws this many of the training split without
             replacement, a fresh draw every epoch, so that a large split is validated (and checkpointed,
@@ -143,6 +149,8 @@ class TrainConfig:
     epochs: int = 20
     time_budget: float | None = None
     patience: int | None = None
+    rollbacks: int = 0
+    rollback_factor: float = 0.5
     batch_size: int = 64
     epoch_size: int | None = None
     loss: Literal["mse", "nll", "ce"] = "mse"
@@ -175,6 +183,9 @@ class TrainConfig:
             positive_int("train.loss_steps", self.loss_steps)
         if self.patience is not None:
             positive_int("train.patience", self.patience)
+        positive_int("train.rollbacks", self.rollbacks, minimum=0)
+        if not 0 < self.rollback_factor < 1:
+            raise ConfigError(f"train.rollback_factor: expected a number between 0 and 1, got {self.rollback_factor!r}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ConfigError(
                 f"train.time_budget: expected a positive number of minutes or null, got {self.time_budget!r}"

@@ -9,6 +9,7 @@ loggers: one line per epoch at INFO.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import sys
@@ -24,7 +25,7 @@ from ..baselines import count_parameters
 from ..data import SequenceData, Split, build_dataset
 from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import distributed, rundir
-from .build import BudgetCosine, build_model, build_optimizer
+from .build import BudgetCosine, build_model, build_optimizer, scale_learning_rates
 from .config import ExperimentConfig, TrainConfig
 from .evaluation import compute_loss, evaluate, metric_names, step_mask
 from .runs import finish
@@ -41,6 +42,7 @@ class RunResult:
         run_dir: the run folder. model: which model was trained (``ExperimentConfig.model``).
         parameters: its number of trainable parameters.
         status: ``finished`` or ``non-finite`` (stopped on a NaN/Inf loss).
+        rollbacks: epochs trained again after a NaN/Inf loss (``train.rollbacks``).
         test_metrics: metrics of the best checkpoint on the test split (empty when a non-finite loss
             stopped the run before any validation).
         plots: the figures written.
@@ -50,6 +52,7 @@ class RunResult:
     model: str
     parameters: int
     status: str
+    rollbacks: int
     test_metrics: dict
     plots: list[Path]
 
@@ -205,6 +208,49 @@ def train_epoch(
     return total / size
 
 
+@dataclass
+class Snapshot:
+    """The weights and optimiser state of the start of an epoch, kept in memory (``train.rollbacks``)."""
+
+    model: dict
+    optimizer: dict
+
+    @classmethod
+    def take(cls, model, optimizer) -> Snapshot:
+        return cls(copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+
+    def restore(self, model, optimizer) -> None:
+        model.load_state_dict(self.model)
+        optimizer.load_state_dict(copy.deepcopy(self.optimizer))  # the optimiser adopts the tensors it loads
+
+
+def train_epoch_with_rollbacks(
+    model, data, config: ExperimentConfig, optimizer, scheduler, engine: Engine, bar, forcing, epoch: int, used: int
+) -> tuple[float, int]:
+    """``train_epoch`` of epoch ``epoch``; on a NaN or Inf loss, while fewer than ``train.rollbacks`` of the
+    run's rollbacks are ``used``, back to the epoch's start with every learning rate times
+    ``train.rollback_factor`` and the epoch again, from the same random draws. Returns the loss (non-finite
+    when the rollbacks ran out) and the rollbacks used so far."""
+    t = config.train
+    snapshot = Snapshot.take(model, optimizer) if used < t.rollbacks else None
+    loss = train_epoch(model, data, config, optimizer, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch)
+    while not math.isfinite(loss) and used < t.rollbacks:
+        used += 1
+        logger.warning(
+            "the training loss became %s in epoch %d: back to the epoch's start, every learning rate x %g "
+            "(rollback %d of %d)",
+            loss,
+            epoch,
+            t.rollback_factor,
+            used,
+            t.rollbacks,
+        )
+        snapshot.restore(model, optimizer)
+        scale_learning_rates(optimizer, scheduler, t.rollback_factor)
+        loss = train_epoch(model, data, config, optimizer, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch)
+    return loss, used
+
+
 def teacher_forcing_at(t: TrainConfig, epoch: int, elapsed: float) -> float | None:
     """The teacher-forcing probability of epoch ``epoch`` (from 1), which starts after ``elapsed`` seconds of
     training: ``t.teacher_forcing``, or with ``t.teacher_forcing_final`` the point that far along the line
@@ -327,7 +373,8 @@ class RunState:
         history: the rows of ``metrics.csv`` so far. best: the ``selection_key`` of the best validation
             (None: none yet).
         start: the next epoch. elapsed: seconds of training so far (``train.time_budget``).
-        stale: validations since the best one (``train.patience``). stopped: the budget, early stopping
+        stale: validations since the best one (``train.patience``). rollbacks: ``train.rollbacks`` used.
+        stopped: the budget, early stopping
             or a non-finite loss ended the run (a resumed run then only scores it). status: ``finished``,
             or ``non-finite`` where a NaN or Inf training loss stopped it (``stop_non_finite``).
     """
@@ -337,6 +384,7 @@ class RunState:
     start: int = 1
     elapsed: float = 0.0
     stale: int = 0
+    rollbacks: int = 0
     stopped: bool = False
     status: str = "finished"
 
@@ -362,6 +410,7 @@ def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState
         start=state["epoch"] + 1,
         elapsed=state.get("elapsed", 0.0),
         stale=state.get("stale", 0),
+        rollbacks=state.get("rollbacks", 0),
         stopped=state.get("stopped", False),
         status=state.get("status", "finished"),
     )
@@ -381,7 +430,7 @@ def run_epochs(
     """The epochs from ``state.start`` on (none when the run had stopped), a checkpoint after each, then the
     test metrics and figures. Under ``torchrun``, rank 0 alone validates and writes; the others follow its
     decisions (``distributed.share``)."""
-    history, best, elapsed, stale = state.history, state.best, state.elapsed, state.stale
+    history, best, elapsed, stale, rollbacks = state.history, state.best, state.elapsed, state.stale, state.rollbacks
     saved = elapsed  # the training seconds at the last checkpoint written (``train.checkpoint_every``)
     clock = time.monotonic()
     start = config.train.epochs + 1 if state.stopped else state.start
@@ -394,13 +443,16 @@ def run_epochs(
     try:
         for epoch in range(start, t.epochs + 1):
             began = clock  # the end of the last epoch's timing: its writes count in this epoch's seconds
-            generator = epoch_generator(t.seed, epoch)
             steps = math.ceil(epoch_length(len(data.train), t.epoch_size) / t.batch_size)
             bar = Progress(steps, f"epoch {epoch}/{t.epochs}", progress and world.main)
             forcing = teacher_forcing_at(t, epoch, elapsed)
-            train_loss = train_epoch(model, data, config, optimizer, generator, engine, bar, forcing, epoch)
+            train_loss, rollbacks = train_epoch_with_rollbacks(
+                model, data, config, optimizer, scheduler, engine, bar, forcing, epoch, rollbacks
+            )
             if not math.isfinite(train_loss):
-                return stop_non_finite(run_dir, config, data, model, device, world, history, epoch, train_loss)
+                return stop_non_finite(
+                    run_dir, config, data, model, device, world, history, epoch, train_loss, rollbacks
+                )
             row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             if t.teacher_forcing_final is not None:
                 row["teacher_forcing"] = forcing
@@ -435,7 +487,7 @@ def run_epochs(
             history.append(row)
             stop = out_of_time or (t.patience is not None and stale >= t.patience)
             if world.main and (stop or epoch == t.epochs or elapsed - saved >= t.checkpoint_every):
-                save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, stale, stop)
+                save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, stale, rollbacks, stop)
                 saved = elapsed
                 if board is not None:
                     board.write(row)
@@ -462,12 +514,15 @@ def run_epochs(
         model=config.model,
         parameters=count_parameters(model),
         status=state.status,
+        rollbacks=rollbacks,
         test_metrics=test,
         plots=figures,
     )
 
 
-def save_epoch(run_dir: Path, model, optimizer, scheduler, history, epoch, best, elapsed, stale, stop) -> None:
+def save_epoch(
+    run_dir: Path, model, optimizer, scheduler, history, epoch, best, elapsed, stale, rollbacks, stop
+) -> None:
     """Writes ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch."""
     rundir.save_checkpoint(
         rundir.checkpoint_path(run_dir, "last"),
@@ -480,6 +535,7 @@ def save_epoch(run_dir: Path, model, optimizer, scheduler, history, epoch, best,
             "history": history,
             "elapsed": elapsed,
             "stale": stale,
+            "rollbacks": rollbacks,
             "stopped": stop,
         },
     )
@@ -502,14 +558,15 @@ def finish_main(run_dir: Path, config: ExperimentConfig, data: SequenceData, mod
 
 
 def stop_non_finite(
-    run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, world, history, epoch, loss
+    run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device, world, history, epoch, loss, rollbacks
 ) -> RunResult:
     """Stops a run whose training loss became NaN or Inf in ``epoch``. Its last checkpoint (the last good
     epoch's) is marked stopped, so that resuming it only scores it; the best checkpoint, where a validation
     wrote one before, is scored and drawn as a finished run's is (no test metrics without one)."""
     last, best = rundir.checkpoint_path(run_dir, "last"), rundir.checkpoint_path(run_dir, "best")
     kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before it"
-    logger.warning("stopped: the training loss became %s in epoch %d; %s", loss, epoch, kept)
+    spent = f" after {rollbacks} rollbacks (train.rollbacks)" if rollbacks else ""
+    logger.warning("stopped: the training loss became %s in epoch %d%s; %s", loss, epoch, spent, kept)
     test, figures = {}, []
     if world.main:
         if last.is_file():
@@ -526,6 +583,7 @@ def stop_non_finite(
         model=config.model,
         parameters=count_parameters(model),
         status="non-finite",
+        rollbacks=rollbacks,
         test_metrics=test,
         plots=figures,
     )

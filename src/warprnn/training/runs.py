@@ -52,6 +52,12 @@ def run_status(run_dir: Path) -> str:
     return rundir.load_checkpoint(last, ()).get("status", "finished") if last.is_file() else "finished"
 
 
+def run_rollbacks(run_dir: Path) -> int:
+    """How many epochs of the run a NaN or Inf loss sent back to their start (``train.rollbacks``)."""
+    last = rundir.checkpoint_path(run_dir, "last")
+    return rundir.load_checkpoint(last, ()).get("rollbacks", 0) if last.is_file() else 0
+
+
 def load_run(run_dir: Path):
     """The config, data and best model of a run folder."""
     config = rundir.read_config(run_dir)
