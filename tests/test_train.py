@@ -166,6 +166,26 @@ def test_when_the_rollbacks_run_out_a_non_finite_loss_stops_the_run(tmp_path, mo
             tiny(tmp_path, bad)
 
 
+def test_after_a_validation_a_rollback_returns_to_the_best_validated_weights(tmp_path, monkeypatch):
+    """Epoch 1 validated best (later validations made worse), NaN in epoch 3: the weights restored are epoch
+    1's, those of best.pt, not those of the start of epoch 3 (last.pt after epoch 2)."""
+    restored, real_restore, firsts = [], loop.Snapshot.restore, iter([True])
+
+    def recording(self, model, optimizer):
+        real_restore(self, model, optimizer)
+        best, last = (load_checkpoint(next(tmp_path.glob(f"*/checkpoints/{n}.pt"))) for n in ("best", "last"))
+        restored.append(({k: v.clone() for k, v in model.state_dict().items()}, best, last))
+
+    monkeypatch.setattr(loop.Snapshot, "restore", recording)
+    monkeypatch.setattr(loop, "is_better", lambda key, best: next(firsts, False))
+    poison(monkeypatch, 8)  # epoch 3's second batch
+    result = train(tiny(tmp_path, "train.epochs=3", "train.val_every=1", "train.rollbacks=1"))
+    assert result.status == "finished" and len(restored) == 1
+    weights, best, last = restored[0]
+    assert best["epoch"] == 1 and all(torch.equal(weights[k], best["model"][k]) for k in weights)
+    assert last["epoch"] == 2 and not torch.equal(weights["A"], last["model"]["A"])
+
+
 @pytest.mark.parametrize("scheduler", ["none", "cosine", "budget-cosine", "plateau"])
 def test_scaled_learning_rates_stay_scaled_under_every_schedule(tmp_path, scheduler):
     extra = ["optim.lr=1e-3", "optim.min_lr=1e-5", f"optim.scheduler={scheduler.removeprefix('budget-')}"]

@@ -91,8 +91,8 @@ class TrainConfig:
         patience: early stopping: stop after this many validations in a row without a better ``metric``
             (None: never).
         rollbacks: what a NaN or Inf training loss does: with 0 it stops the run (its best checkpoint is
-            scored); otherwise the weights and optimiser state go back to where the epoch started (kept in
-            memory), every learning rate is multiplied by ``rollback_factor`` for the rest of the run, and the
+            scored); otherwise the weights and optimiser state go back to those of the best validation so far
+            (kept in memory; before the first validation, or after a resume, to where the epoch started), every learning rate is multiplied by ``rollback_factor`` for the rest of the run, and the
             epoch trains again, at most this many times in a run. The failed attempts count in
             ``time_budget``; the rates after a rollback show in ``metrics.csv``'s ``lr``.
         rollback_factor: see ``rollbacks`` (between 0 and 1).

@@ -210,7 +210,8 @@ def train_epoch(
 
 @dataclass
 class Snapshot:
-    """The weights and optimiser state of the start of an epoch, kept in memory (``train.rollbacks``)."""
+    """Weights and optimiser state kept in memory for ``train.rollbacks``: those of the best validation so far,
+    or of the start of an epoch."""
 
     model: dict
     optimizer: dict
@@ -225,14 +226,24 @@ class Snapshot:
 
 
 def train_epoch_with_rollbacks(
-    model, data, config: ExperimentConfig, optimizer, scheduler, engine: Engine, bar, forcing, epoch: int, used: int
+    model,
+    data,
+    config: ExperimentConfig,
+    optimizer,
+    scheduler,
+    engine: Engine,
+    bar,
+    forcing,
+    epoch: int,
+    used: int,
+    best: Snapshot | None,
 ) -> tuple[float, int]:
     """``train_epoch`` of epoch ``epoch``; on a NaN or Inf loss, while fewer than ``train.rollbacks`` of the
-    run's rollbacks are ``used``, back to the epoch's start with every learning rate times
-    ``train.rollback_factor`` and the epoch again, from the same random draws. Returns the loss (non-finite
-    when the rollbacks ran out) and the rollbacks used so far."""
+    run's rollbacks are ``used``, back to ``best`` (the state of the best validation so far; None: the
+    epoch's start) with every learning rate times ``train.rollback_factor``, and the epoch again, from the
+    same random draws. Returns the loss (non-finite when the rollbacks ran out) and the rollbacks used so far."""
     t = config.train
-    snapshot = Snapshot.take(model, optimizer) if used < t.rollbacks else None
+    snapshot = None if used >= t.rollbacks else best or Snapshot.take(model, optimizer)
     loss = train_epoch(model, data, config, optimizer, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch)
     while not math.isfinite(loss) and used < t.rollbacks:
         used += 1
@@ -431,6 +442,7 @@ def run_epochs(
     test metrics and figures. Under ``torchrun``, rank 0 alone validates and writes; the others follow its
     decisions (``distributed.share``)."""
     history, best, elapsed, stale, rollbacks = state.history, state.best, state.elapsed, state.stale, state.rollbacks
+    best_state = None  # the weights and optimiser state of the best validation, for train.rollbacks
     saved = elapsed  # the training seconds at the last checkpoint written (``train.checkpoint_every``)
     clock = time.monotonic()
     start = config.train.epochs + 1 if state.stopped else state.start
@@ -447,7 +459,7 @@ def run_epochs(
             bar = Progress(steps, f"epoch {epoch}/{t.epochs}", progress and world.main)
             forcing = teacher_forcing_at(t, epoch, elapsed)
             train_loss, rollbacks = train_epoch_with_rollbacks(
-                model, data, config, optimizer, scheduler, engine, bar, forcing, epoch, rollbacks
+                model, data, config, optimizer, scheduler, engine, bar, forcing, epoch, rollbacks, best_state
             )
             if not math.isfinite(train_loss):
                 return stop_non_finite(
@@ -470,6 +482,7 @@ def run_epochs(
                 key = selection_key(t.metric, row)
                 if is_better(key, best):
                     best, stale = key, 0
+                    best_state = Snapshot.take(model, optimizer) if rollbacks < t.rollbacks else None
                     if world.main:
                         rundir.save_checkpoint(
                             rundir.checkpoint_path(run_dir, "best"), {"model": model.state_dict(), "epoch": epoch}
