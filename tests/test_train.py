@@ -199,12 +199,7 @@ def test_scaled_learning_rates_stay_scaled_under_every_schedule(tmp_path, schedu
         build.scale_learning_rates(optimizer, schedule, factor)
         for _ in range(3):
             optimizer.step()  # no gradients: no change but the order torch expects
-            if isinstance(schedule, build.BudgetCosine):
-                schedule.step(0.4)
-            elif isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                schedule.step(1.0)
-            elif schedule is not None:
-                schedule.step()
+            loop.step_schedule(schedule, 1.0, 0.4)
         rates.append([group["lr"] for group in optimizer.param_groups])
     assert rates[1] == pytest.approx([0.5 * lr for lr in rates[0]], rel=1e-12)
 

@@ -490,12 +490,7 @@ def run_epochs(
             clock = time.monotonic()
             seconds = clock - began
             elapsed = distributed.share(elapsed + seconds, world)  # rank 0's clock: the same schedules on every rank
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(train_loss)
-            elif isinstance(scheduler, BudgetCosine):
-                scheduler.step(elapsed / (60 * t.time_budget))
-            elif scheduler is not None:
-                scheduler.step()
+            step_schedule(scheduler, train_loss, elapsed / (60 * t.time_budget) if t.time_budget else None)
             row["time"] = elapsed
             history.append(row)
             stop = out_of_time or (t.patience is not None and stale >= t.patience)
@@ -531,6 +526,17 @@ def run_epochs(
         test_metrics=test,
         plots=figures,
     )
+
+
+def step_schedule(scheduler, train_loss: float, spent: float | None) -> None:
+    """Advances the learning-rate ``scheduler`` (None: none) after an epoch of mean loss ``train_loss``:
+    ``plateau`` watches the loss, the budget's cosine follows ``spent`` (the fraction of the time budget)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(train_loss)
+    elif isinstance(scheduler, BudgetCosine):
+        scheduler.step(spent)
+    elif scheduler is not None:
+        scheduler.step()
 
 
 def save_epoch(

@@ -53,7 +53,7 @@ def run_status(run_dir: Path) -> str:
 
 
 def run_rollbacks(run_dir: Path) -> int:
-    """How many epochs of the run a NaN or Inf loss sent back to their start (``train.rollbacks``)."""
+    """How many times a NaN or Inf loss sent the run back to earlier weights (``train.rollbacks``)."""
     last = rundir.checkpoint_path(run_dir, "last")
     return rundir.load_checkpoint(last, ()).get("rollbacks", 0) if last.is_file() else 0
 
