@@ -19,6 +19,7 @@ from warprnn.experiments.report import (
     mean_std,
     read_history,
     run_configs,
+    run_flags,
     threads_per_run,
 )
 from warprnn.training import plots
@@ -327,6 +328,42 @@ def test_run_configs_in_two_processes_gives_the_runs_of_one(tmp_path):
     assert serial[0][0].test_metrics != serial[1][0].test_metrics  # the seeds differ: the order was kept
     with pytest.raises(ValueError, match="jobs"):
         run_configs(specs, jobs=0)
+
+
+def test_continue_keeps_ended_runs_resumes_a_killed_one_and_trains_the_missing(tmp_path, monkeypatch):
+    from warprnn.errors import InputError, TrainingInterrupted
+    from warprnn.training import loop
+
+    def spec(root, seed, *extra):
+        overrides = (*TINY, "train.epochs=3", "train.plots=false", "data.num_train=16", f"train.seed={seed}", *extra)
+        return RunSpec("msd-small", overrides, root, f"s{seed}")
+
+    ((whole, _),) = run_configs([spec(tmp_path / "whole", 1)])  # the uninterrupted run to compare with
+    root = tmp_path / "kept"
+    ((ended, _),) = run_configs([spec(root, 0)])
+    real_save = loop.save_epoch
+
+    def killed_after_epoch_1(*args):
+        real_save(*args)
+        raise KeyboardInterrupt  # the session ends: last.pt of epoch 1 is on disk
+
+    monkeypatch.setattr(loop, "save_epoch", killed_after_epoch_1)
+    with pytest.raises(TrainingInterrupted):
+        run_configs([spec(root, 1)])
+    monkeypatch.setattr(loop, "save_epoch", real_save)
+    (killed,) = root.glob("s1-*")
+    assert len(read_history(killed)) == 1 and not (killed / "test_metrics.json").is_file()
+    runs = run_configs([spec(root, s) for s in (0, 1, 2)], keep=True)
+    assert [run.run_dir for run, _ in runs[:2]] == [ended.run_dir, killed]  # no new folder for either
+    assert runs[0][0].test_metrics == ended.test_metrics  # reported, not trained again
+    assert len(read_history(killed)) == 3 and runs[1][0].test_metrics == pytest.approx(whole.test_metrics)
+    assert runs[2][0].run_dir.name.startswith("s2-") and runs[2][0].status == "finished"  # trained from the start
+    assert sorted(p.name.split("-")[0] for p in root.iterdir()) == ["s0", "s1", "s2"]
+    with pytest.raises(InputError, match="another config"):
+        run_configs([spec(root, 0, "optim.lr=0.5")], keep=True)  # never a run of other settings
+    argv = ["reproduce", "dsr", "--from-runs", str(root), "--continue", str(root)]
+    assert main(argv) == 2
+    assert run_flags(2, None, root) == ["--continue", str(root), "--jobs", "2"]  # as the report names the command
 
 
 def test_targets_table_says_which_targets_hold():

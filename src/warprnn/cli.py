@@ -41,6 +41,7 @@ EPILOG = """examples:
   warprnn reproduce real data.root=data --seeds 1 --jobs 2 --tasks mnist   real data, two runs at once
   warprnn reproduce transitions --seeds 1 --jobs 2 --tasks msd             A's structures at an equal budget
   warprnn reproduce dsr train.time_budget=30 --jobs 2 --tasks msd          one DSR data set; the others' rows stay
+  warprnn reproduce dsr --jobs 2 --tasks msd --continue runs/dsr-msd      the same again after a stop goes on
 """
 
 
@@ -204,11 +205,14 @@ def cmd_reproduce(args) -> int:
         raise ValueError("--tasks: 'reproduce icl' has one task")
     if args.jobs != 1 and args.experiment == "icl":
         raise ValueError("--jobs: 'reproduce icl' trains one run at a time")
-    if args.from_runs and args.experiment == "icl":
-        raise ValueError("--from-runs: 'reproduce icl' does not read earlier runs")
+    if (args.from_runs or args.continue_runs) and args.experiment == "icl":
+        raise ValueError("--from-runs, --continue: 'reproduce icl' does not read earlier runs")
+    if args.from_runs and args.continue_runs:
+        raise ValueError("--from-runs trains nothing and --continue trains what is missing: give one of them")
     tasks = {"tasks" if args.experiment == "real" else "datasets": args.tasks} if args.tasks else {}
     extra = tasks | ({"jobs": args.jobs} if args.jobs != 1 else {})
     extra |= {"from_runs": Path(args.from_runs)} if args.from_runs else {}
+    extra |= {"continue_runs": Path(args.continue_runs)} if args.continue_runs else {}
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides, **extra)
     print(f"report: {path}")
     return 0
@@ -337,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="dsr, real, transitions: train nothing; report the runs in DIR (folders DATASET-MODEL-sSEED-*, "
         "TASK-MODEL-sSEED-* or DATASET-TRANSITION-sSEED-*; the newest of each name), e.g. of a stopped command",
+    )
+    p.add_argument(
+        "--continue",
+        dest="continue_runs",
+        metavar="DIR",
+        help="dsr, real, transitions: train into DIR, keeping what it holds: a run that ended there is reported, "
+        "one that was killed resumes from its last checkpoint, the others train. Give the same command again "
+        "after a stop (the end of a session) and it goes on where it stopped",
     )
     p.set_defaults(run=cmd_reproduce)
     return parser

@@ -51,6 +51,8 @@ from .report import (
     mean_std,
     read_history,
     run_configs,
+    run_flags,
+    run_folder,
 )
 
 logger = logging.getLogger(__name__)
@@ -313,12 +315,14 @@ def run_dsr(
     jobs: int = 1,
     from_runs: Path | None = None,
     datasets: list[str] | None = None,
+    continue_runs: Path | None = None,
 ) -> Path:
     """Trains the DSR table's models for ``seeds`` seeds, ``jobs`` runs at a time (``run_configs``), and
     writes ``out/dsr-SCALE.md`` with its figures (validation curves against wall-clock time, forecasts).
     ``from_runs``: train nothing, report the newest run folder of each run's name in that directory
     (``report.collect_run``), e.g. after retraining some runs of an earlier command into its folder.
-    ``datasets``: only these (default: all); the other data sets' rows, figures and (without ``msd``)
+    ``continue_runs``: train into that directory, keeping the runs it already holds (``continued_run``),
+    so that a command stopped before its end continues when given again. ``datasets``: only these (default: all); the other data sets' rows, figures and (without ``msd``)
     adaptation section are those of earlier commands in ``out``.
 
     Returns:
@@ -327,18 +331,22 @@ def run_dsr(
     check_scale(scale)
     datasets = chosen(datasets, DSR_DATASETS)
     began = time.time()
-    run_root = Path(from_runs) if from_runs else Path("runs") / f"dsr-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_root = run_folder("dsr", scale, from_runs, continue_runs)
     figures = Path(out) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     command = shlex.join(
         ["warprnn", "reproduce", "dsr", *overrides, "--scale", scale, "--seeds", str(seeds)]
-        + (["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)])
+        + run_flags(jobs, from_runs, continue_runs)
         + (["--tasks", *datasets] if len(datasets) < len(DSR_DATASETS) else [])
         + ["--out", str(out)]
     )
     keys = [(dataset, model, seed) for dataset, model in dsr_runs() if dataset in datasets for seed in range(seeds)]
     specs = [run_spec(*key, scale, run_root, list(overrides)) for key in keys]
-    runs = [collect_run(run_root, spec.name) for spec in specs] if from_runs else run_configs(specs, jobs)
+    runs = (
+        [collect_run(run_root, spec.name) for spec in specs]
+        if from_runs
+        else run_configs(specs, jobs, keep=continue_runs is not None)
+    )
     results, first_runs = [], {}
     for (dataset, model, seed), (run, minutes) in zip(keys, runs):
         results.append(result_of(dataset, model, seed, run, minutes))

@@ -41,6 +41,8 @@ from .report import (
     newest_run,
     read_history,
     run_configs,
+    run_flags,
+    run_folder,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,18 +105,20 @@ def run_real(
     tasks: list[str] | None = None,
     jobs: int = 1,
     from_runs: Path | None = None,
+    continue_runs: Path | None = None,
 ) -> Path:
     """Trains every model of ``tasks`` (default: all of ``TASKS``) for ``seeds`` seeds, updates
     ``out/real-SCALE-runs.csv`` and writes ``out/real-SCALE.md`` from all of its rows, with the validation
     curves of each task against wall-clock time and the MNIST completions. Real data sets need
     ``data.root=DIR`` among the overrides unless ``$WARPRNN_DATA`` points at them. ``jobs``: runs trained at
     once (``run_configs``). ``from_runs``: train nothing, take the runs from the folders in that directory
-    (``collect_task``), e.g. after a command that stopped before writing its report.
+    (``collect_task``), e.g. after a command that stopped before writing its report. ``continue_runs``:
+    train into that directory, keeping the runs it already holds (``continued_run``).
     """
     check_scale(scale)
     tasks = chosen(tasks, TASKS)
     out, began = Path(out), time.time()
-    run_root = Path(from_runs) if from_runs else Path("runs") / f"real-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_root = run_folder("real", scale, from_runs, continue_runs)
     command = shlex.join(
         [
             "warprnn",
@@ -125,7 +129,7 @@ def run_real(
             scale,
             "--seeds",
             str(seeds),
-            *(["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)]),
+            *run_flags(jobs, from_runs, continue_runs),
             "--tasks",
             *tasks,
             "--out",
@@ -137,7 +141,7 @@ def run_real(
         made = (
             collect_task(name, seeds, run_root)
             if from_runs
-            else train_task(name, scale, seeds, list(overrides), run_root, jobs)
+            else train_task(name, scale, seeds, list(overrides), run_root, jobs, keep=continue_runs is not None)
         )
         rows += [r | {"command": command} for r in made]
         seed0 = {
@@ -158,9 +162,11 @@ def run_real(
     return path
 
 
-def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root: Path, jobs: int = 1) -> list[dict]:
-    """Trains every model of task ``name`` for each seed, ``jobs`` runs at a time; one row (``FIELDS`` and
-    the test metrics) a run."""
+def train_task(
+    name: str, scale: str, seeds: int, overrides: list[str], run_root: Path, jobs: int = 1, keep: bool = False
+) -> list[dict]:
+    """Trains every model of task ``name`` for each seed, ``jobs`` runs at a time (``keep``: keeping what
+    ``run_root`` already holds of them, ``continued_run``); one row (``FIELDS`` and the test metrics) a run."""
     task = TASKS[name]
     keys = [(model, seed) for model in task.models for seed in range(seeds)]
     specs = [
@@ -179,7 +185,7 @@ def train_task(name: str, scale: str, seeds: int, overrides: list[str], run_root
         )
         for model, seed in keys
     ]
-    return task_rows(name, keys, [run.run_dir for run, _ in run_configs(specs, jobs)])
+    return task_rows(name, keys, [run.run_dir for run, _ in run_configs(specs, jobs, keep)])
 
 
 def collect_task(name: str, seeds: int, run_root: Path) -> list[dict]:

@@ -5,6 +5,7 @@ machine, validation curves against wall-clock time)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -22,8 +23,9 @@ import torch
 from ..allocator import keep_freed_memory
 from ..baselines import count_parameters
 from ..errors import InputError
-from ..training import RunResult, load_experiment, load_run, plots, run_rollbacks, run_status, train
+from ..training import RunResult, load_experiment, load_run, plots, run_ended, run_rollbacks, run_status, train
 from ..training.loop import metric_sign
+from ..training.rundir import checkpoint_path, read_config
 
 SCALES = ("cpu", "paper")
 MODEL_NAMES = {
@@ -88,10 +90,27 @@ def threads_per_run(jobs: int) -> int:
     return max(1, torch.get_num_threads() // jobs)
 
 
+def run_folder(experiment: str, scale: str, from_runs: Path | None, continue_runs: Path | None) -> Path:
+    """The folder of a reproduce command's runs: that of ``--from-runs`` or ``--continue``, else a new one."""
+    given = from_runs or continue_runs
+    return Path(given) if given else Path("runs") / f"{experiment}-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_flags(jobs: int, from_runs: Path | None, continue_runs: Path | None) -> list[str]:
+    """The options of a reproduce command that say where its runs came from, as its report records them."""
+    if from_runs:
+        return ["--from-runs", str(from_runs)]
+    return [*(["--continue", str(continue_runs)] if continue_runs else []), "--jobs", str(jobs)]
+
+
 def run_config(config_name: str, overrides: list[str], run_root: Path, name: str) -> RunResult:
     """Trains the shipped config ``config_name`` with ``overrides`` into ``run_root/name-*``."""
-    config = load_experiment(config_name, [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
-    return train(config)
+    return train(spec_config(config_name, overrides, run_root, name))
+
+
+def spec_config(config_name: str, overrides: list[str], run_root: Path, name: str):
+    """The ``ExperimentConfig`` that ``run_config`` trains."""
+    return load_experiment(config_name, [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
 
 
 LATE = 0.2
@@ -162,6 +181,27 @@ def timed_run(spec: RunSpec) -> tuple[RunResult, float]:
     return run_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name), (time.time() - began) / 60
 
 
+def continued_run(spec: RunSpec) -> tuple[RunResult, float]:
+    """``timed_run``, keeping what ``spec.run_root`` already holds of the run (``--continue``): a run that
+    ended there is reported as it is, one that was killed resumes from its last checkpoint (its time
+    budget goes on), and only a run with no checkpoint there trains from the start. The minutes are
+    those of the whole run.
+
+    Raises:
+        InputError: the run there was trained with another config than ``spec``'s.
+    """
+    run_dir = newest_run(spec.run_root, spec.name)
+    if run_dir is None or not (run_ended(run_dir) or checkpoint_path(run_dir, "last").is_file()):
+        return timed_run(spec)
+    expected = spec_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name)
+    saved = read_config(run_dir)  # the folder may have been named otherwise (relative, absolute) when it trained
+    if dataclasses.replace(saved, train=dataclasses.replace(saved.train, out_dir=expected.train.out_dir)) != expected:
+        raise InputError(f"{run_dir}: trained with another config than {spec.config_name} {list(spec.overrides)}")
+    if not run_ended(run_dir):
+        train(None, run_dir=run_dir)
+    return collect_run(spec.run_root, spec.name)
+
+
 def newest_run(run_root: Path, name: str) -> Path | None:
     """The newest run folder ``run_root/name-*`` with a ``metrics.csv`` (None: there is none)."""
     found = sorted(d for d in Path(run_root).glob(f"{name}-*") if (d / "metrics.csv").is_file())
@@ -203,16 +243,18 @@ def worker_setup(threads: int, levels: tuple[int, ...]) -> None:
     logging.getLogger("warprnn").addHandler(logging.StreamHandler())
 
 
-def run_configs(specs: list[RunSpec], jobs: int = 1) -> list[tuple[RunResult, float]]:
+def run_configs(specs: list[RunSpec], jobs: int = 1, keep: bool = False) -> list[tuple[RunResult, float]]:
     """Trains every run of ``specs``, ``jobs`` at a time (``jobs`` > 1: worker processes sharing the
     parent's torch threads, one each on a 2-core machine with 2 jobs, so that runs under the same
-    ``train.time_budget`` get the same compute). Returns ``(result, minutes)`` in the order of ``specs``."""
+    ``train.time_budget`` get the same compute); ``keep``: what the run folders already hold of them is
+    kept (``continued_run``). Returns ``(result, minutes)`` in the order of ``specs``."""
     if jobs < 1:
         raise ValueError(f"jobs: expected an integer >= 1, got {jobs}")
+    work = continued_run if keep else timed_run
     if jobs == 1:
-        return [timed_run(spec) for spec in specs]
+        return [work(spec) for spec in specs]
     threads = threads_per_run(jobs)
     levels = tuple(logging.getLogger(name).level for name in LOGGERS)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=worker_setup, initargs=(threads, levels)) as pool:
-        return list(pool.map(timed_run, specs))
+        return list(pool.map(work, specs))

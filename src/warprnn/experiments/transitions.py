@@ -26,6 +26,8 @@ from .report import (
     mean_where,
     read_history,
     run_configs,
+    run_flags,
+    run_folder,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,16 +49,18 @@ def run_transitions(
     datasets: list[str] | None = None,
     jobs: int = 1,
     from_runs: Path | None = None,
+    continue_runs: Path | None = None,
 ) -> Path:
     """Trains every transition of ``TRANSITIONS`` on each of ``datasets`` (default: all of ``DATASETS``) for
     ``seeds`` seeds, ``jobs`` runs at a time, and writes ``out/transitions-SCALE.md`` with the curves in
     ``out/figures/``. ``overrides`` apply to every run after the budget's (MNIST needs ``data.root=DIR``
     unless ``$WARPRNN_DATA`` points at it). ``from_runs``: train nothing, report the run folders
-    ``DATASET-TRANSITION-sSEED-*`` in that directory (``collect_run``)."""
+    ``DATASET-TRANSITION-sSEED-*`` in that directory (``collect_run``). ``continue_runs``: train into that
+    directory, keeping the runs it already holds (``continued_run``)."""
     check_scale(scale)
     datasets = chosen(datasets, DATASETS)
     out, began = Path(out), time.time()
-    run_root = Path(from_runs) if from_runs else Path("runs") / f"transitions-{scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_root = run_folder("transitions", scale, from_runs, continue_runs)
     keys = [(d, a, s) for d in datasets for a in TRANSITIONS for s in range(seeds)]
     specs = [
         RunSpec(
@@ -74,7 +78,11 @@ def run_transitions(
         )
         for d, a, s in keys
     ]
-    runs = [collect_run(run_root, spec.name) for spec in specs] if from_runs else run_configs(specs, jobs)
+    runs = (
+        [collect_run(run_root, spec.name) for spec in specs]
+        if from_runs
+        else run_configs(specs, jobs, keep=continue_runs is not None)
+    )
     rows = [row(key, run, minutes) for key, (run, minutes) in zip(keys, runs)]
     for dataset in datasets:
         seed0 = {r["transition"]: r["run_dir"] for r in rows if r["dataset"] == dataset and r["seed"] == 0}
@@ -90,7 +98,7 @@ def run_transitions(
             scale,
             "--seeds",
             str(seeds),
-            *(["--from-runs", str(from_runs)] if from_runs else ["--jobs", str(jobs)]),
+            *run_flags(jobs, from_runs, continue_runs),
         ]
         + (["--tasks", *datasets] if datasets != list(DATASETS) else [])
     )

@@ -11,7 +11,7 @@
 
 from .config import ExperimentConfig, OptimConfig, TrainConfig, load_experiment
 from .loop import RunResult, train
-from .runs import evaluate_run, load_run, predict_run, run_rollbacks, run_status
+from .runs import evaluate_run, load_run, predict_run, run_ended, run_rollbacks, run_status
 
 __all__ = [
     "ExperimentConfig",
@@ -23,6 +23,7 @@ __all__ = [
     "evaluate_run",
     "load_run",
     "run_status",
+    "run_ended",
     "run_rollbacks",
     "predict_run",
 ]

@@ -52,6 +52,15 @@ def run_status(run_dir: Path) -> str:
     return rundir.load_checkpoint(last, ()).get("status", "finished") if last.is_file() else "finished"
 
 
+def run_ended(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` ended (finished, or stopped by a NaN or Inf loss, by the time budget
+    or by patience), as opposed to killed before its end: ``train(None, run_dir)`` resumes that from its last checkpoint."""
+    if (run_dir / "test_metrics.json").is_file():
+        return True
+    last = rundir.checkpoint_path(run_dir, "last")
+    return last.is_file() and bool(rundir.load_checkpoint(last, ()).get("stopped", False))
+
+
 def run_rollbacks(run_dir: Path) -> int:
     """How many times a NaN or Inf loss sent the run back to earlier weights (``train.rollbacks``)."""
     last = rundir.checkpoint_path(run_dir, "last")
