@@ -248,10 +248,10 @@ def train_epoch_with_rollbacks(
     while not math.isfinite(loss) and used < t.rollbacks:
         used += 1
         logger.warning(
-            "the training loss became %s in epoch %d: back to the epoch's start, every learning rate x %g "
-            "(rollback %d of %d)",
+            "the training loss became %s in epoch %d: back to %s, every learning rate x %g (rollback %d of %d)",
             loss,
             epoch,
+            "the epoch's start" if best is None else "the best validation so far",
             t.rollback_factor,
             used,
             t.rollbacks,
