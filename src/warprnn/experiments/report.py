@@ -23,7 +23,17 @@ import torch
 from ..allocator import keep_freed_memory
 from ..baselines import count_parameters
 from ..errors import InputError
-from ..training import RunResult, load_experiment, load_run, plots, run_ended, run_rollbacks, run_status, train
+from ..training import (
+    ExperimentConfig,
+    RunResult,
+    load_experiment,
+    load_run,
+    plots,
+    run_ended,
+    run_rollbacks,
+    run_status,
+    train,
+)
 from ..training.loop import metric_sign
 from ..training.rundir import checkpoint_path, read_config
 
@@ -108,7 +118,7 @@ def run_config(config_name: str, overrides: list[str], run_root: Path, name: str
     return train(spec_config(config_name, overrides, run_root, name))
 
 
-def spec_config(config_name: str, overrides: list[str], run_root: Path, name: str):
+def spec_config(config_name: str, overrides: list[str], run_root: Path, name: str) -> ExperimentConfig:
     """The ``ExperimentConfig`` that ``run_config`` trains."""
     return load_experiment(config_name, [*overrides, f"train.out_dir={run_root}", f"train.name={name}"])
 
@@ -191,13 +201,14 @@ def continued_run(spec: RunSpec) -> tuple[RunResult, float]:
         InputError: the run there was trained with another config than ``spec``'s.
     """
     run_dir = newest_run(spec.run_root, spec.name)
-    if run_dir is None or not (run_ended(run_dir) or checkpoint_path(run_dir, "last").is_file()):
+    ended = run_dir is not None and run_ended(run_dir)
+    if run_dir is None or not (ended or checkpoint_path(run_dir, "last").is_file()):
         return timed_run(spec)
     expected = spec_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name)
     saved = read_config(run_dir)  # the folder may have been named otherwise (relative, absolute) when it trained
     if dataclasses.replace(saved, train=dataclasses.replace(saved.train, out_dir=expected.train.out_dir)) != expected:
         raise InputError(f"{run_dir}: trained with another config than {spec.config_name} {list(spec.overrides)}")
-    if not run_ended(run_dir):
+    if not ended:
         train(None, run_dir=run_dir)
     return collect_run(spec.run_root, spec.name)
 
