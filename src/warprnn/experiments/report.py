@@ -26,12 +26,11 @@ from ..errors import InputError
 from ..training import (
     ExperimentConfig,
     RunResult,
+    RunState,
     load_experiment,
     load_run,
     plots,
-    run_ended,
-    run_rollbacks,
-    run_status,
+    run_state,
     train,
 )
 from ..training.loop import metric_sign
@@ -201,16 +200,17 @@ def continued_run(spec: RunSpec) -> tuple[RunResult, float]:
         InputError: the run there was trained with another config than ``spec``'s.
     """
     run_dir = newest_run(spec.run_root, spec.name)
-    ended = run_dir is not None and run_ended(run_dir)
-    if run_dir is None or not (ended or checkpoint_path(run_dir, "last").is_file()):
+    state = run_state(run_dir) if run_dir is not None else None
+    if state is None or not (state.ended or checkpoint_path(run_dir, "last").is_file()):
         return timed_run(spec)
     expected = spec_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name)
     saved = read_config(run_dir)  # the folder may have been named otherwise (relative, absolute) when it trained
     if dataclasses.replace(saved, train=dataclasses.replace(saved.train, out_dir=expected.train.out_dir)) != expected:
         raise InputError(f"{run_dir}: trained with another config than {spec.config_name} {list(spec.overrides)}")
-    if not ended:
+    if not state.ended:
         train(None, run_dir=run_dir)
-    return collect_run(spec.run_root, spec.name)
+        state = run_state(run_dir)
+    return folder_result(run_dir, state)
 
 
 def newest_run(run_root: Path, name: str) -> Path | None:
@@ -225,6 +225,11 @@ def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
     run_dir = newest_run(run_root, name)
     if run_dir is None:
         raise InputError(f"{run_root}: no run folder {name}-* with a metrics.csv")
+    return folder_result(run_dir, run_state(run_dir))
+
+
+def folder_result(run_dir: Path, state: RunState) -> tuple[RunResult, float]:
+    """``collect_run``'s result of the run folder ``run_dir``, whose ``run_state`` is ``state``."""
     config, _, net, _ = load_run(run_dir)
     scores = run_dir / "test_metrics.json"
     test = json.loads(scores.read_text()) if scores.is_file() else {}
@@ -233,8 +238,8 @@ def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
         run_dir=run_dir,
         model=config.model,
         parameters=count_parameters(net),
-        status=run_status(run_dir),
-        rollbacks=run_rollbacks(run_dir),
+        status=state.status,
+        rollbacks=state.rollbacks,
         test_metrics=test,
         plots=[],
     )

@@ -11,7 +11,7 @@
 
 from .config import ExperimentConfig, OptimConfig, TrainConfig, load_experiment
 from .loop import RunResult, train
-from .runs import evaluate_run, load_run, predict_run, run_ended, run_rollbacks, run_status
+from .runs import RunState, evaluate_run, load_run, predict_run, run_state
 
 __all__ = [
     "ExperimentConfig",
@@ -22,8 +22,7 @@ __all__ = [
     "train",
     "evaluate_run",
     "load_run",
-    "run_status",
-    "run_ended",
-    "run_rollbacks",
+    "RunState",
+    "run_state",
     "predict_run",
 ]

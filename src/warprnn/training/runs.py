@@ -3,6 +3,7 @@ loaded back, and its forecasts or class probabilities (``warprnn evaluate`` and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,29 +43,35 @@ def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, mode
     return test
 
 
-def run_status(run_dir: Path) -> str:
-    """``finished``, or ``non-finite`` for a run that a NaN or Inf training loss stopped (its test metrics,
-    if any, are those of the best checkpoint validated before it). A run with no test metrics at all (stopped
-    so before any validation, by an earlier version, or not finished) also reads ``non-finite``."""
-    if not (run_dir / "test_metrics.json").is_file():
-        return "non-finite"
+@dataclass(frozen=True)
+class RunState:
+    """How a run folder's training ended, read from its last checkpoint and test metrics (``run_state``).
+
+    Attributes:
+        status: ``finished``, or ``non-finite`` for a run that a NaN or Inf training loss stopped (its test
+            metrics, if any, are those of the best checkpoint validated before it). A run with no test
+            metrics at all (stopped so before any validation, by an earlier version, or not finished) also
+            reads ``non-finite``.
+        ended: the run finished or stopped (by a NaN or Inf loss, the time budget or patience), as opposed
+            to killed before its end: ``train(None, run_dir)`` resumes that from its last checkpoint.
+        rollbacks: how many times a NaN or Inf loss sent it back to earlier weights (``train.rollbacks``).
+    """
+
+    status: str
+    ended: bool
+    rollbacks: int
+
+
+def run_state(run_dir: Path) -> RunState:
+    """The ``RunState`` of ``run_dir`` (one read of its last checkpoint)."""
+    scored = (run_dir / "test_metrics.json").is_file()
     last = rundir.checkpoint_path(run_dir, "last")
-    return rundir.load_checkpoint(last, ()).get("status", "finished") if last.is_file() else "finished"
-
-
-def run_ended(run_dir: Path) -> bool:
-    """Whether the run in ``run_dir`` ended (finished, or stopped by a NaN or Inf loss, by the time budget
-    or by patience), as opposed to killed before its end: ``train(None, run_dir)`` resumes that from its last checkpoint."""
-    if (run_dir / "test_metrics.json").is_file():
-        return True
-    last = rundir.checkpoint_path(run_dir, "last")
-    return last.is_file() and bool(rundir.load_checkpoint(last, ()).get("stopped", False))
-
-
-def run_rollbacks(run_dir: Path) -> int:
-    """How many times a NaN or Inf loss sent the run back to earlier weights (``train.rollbacks``)."""
-    last = rundir.checkpoint_path(run_dir, "last")
-    return rundir.load_checkpoint(last, ()).get("rollbacks", 0) if last.is_file() else 0
+    saved = rundir.load_checkpoint(last, ()) if last.is_file() else {}
+    return RunState(
+        status=saved.get("status", "finished") if scored else "non-finite",
+        ended=scored or bool(saved.get("stopped", False)),
+        rollbacks=saved.get("rollbacks", 0),
+    )
 
 
 def load_run(run_dir: Path):
