@@ -174,6 +174,19 @@ def test_damped_oscillator_stays_finite_when_strongly_overdamped():
     assert x[-1].abs() <= 1.0
 
 
+def test_damped_oscillator_is_exact_at_and_near_critical_damping():
+    """m = 1/4, k = 4: c = 2 is critical (c^2 = 4 m k exactly in floating point), c = 2.0002 just overdamped.
+    Against an RK4 solve, in float64 and float32: evaluated as (e^{-(gamma - kappa) t} - e^{-(gamma + kappa) t})
+    / 2 kappa, the overdamped S lost everything at kappa = 0 and most digits at small kappa t."""
+    t = torch.linspace(0, 1, 33, dtype=torch.float64)
+    m, k, x0, v0 = (torch.tensor(v, dtype=torch.float64) for v in (0.25, 4.0, 1.0, -2.0))
+    for c in (torch.tensor(2.0, dtype=torch.float64), torch.tensor(2.0002, dtype=torch.float64)):
+        truth = rk4_damped_oscillator(m, k, c, x0, v0, t, substeps=20)  # (2, T)
+        for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-6)):
+            x, v = damped_oscillator(*(a.to(dtype) for a in (t, m, k, c, x0, v0)))
+            torch.testing.assert_close(torch.stack([x, v]).double(), truth, rtol=0, atol=tol)
+
+
 def test_msd_moments_root_identifies_the_oscillator_without_training():
     """The physics-built recurrence (A, B, phi from ``initial_recurrence``) forecasts MSD trajectories of
     unseen parameters after a 100-step context to within 1% of their mean square; with A = I and B = 0 instead, the moments are never

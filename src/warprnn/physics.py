@@ -44,8 +44,9 @@ def damped_oscillator(t: Tensor, m: Tensor, k: Tensor, c: Tensor, x0: Tensor, v0
     With ``gamma = c / (2m)`` and ``w2 = k/m - gamma^2``, ``x = x0 C + (v0 + gamma x0) S`` where
     ``C = e^{-gamma t} cos(w t)``, ``S = e^{-gamma t} sin(w t)/w`` when underdamped (w2 > 0) and, with
     ``kappa^2 = -w2`` when overdamped, ``C = e^{-gamma t} cosh(kappa t)``, ``S = e^{-gamma t} sinh(kappa t)/kappa``,
-    evaluated as sums of ``e^{(kappa - gamma) t}`` and ``e^{-(kappa + gamma) t}`` (both at most 1, as
-    kappa < gamma), so that a large gamma cannot overflow; then ``v = -gamma x + (v0 + gamma x0) C - x0 w2 S``.
+    evaluated from ``e^{(kappa - gamma) t}`` and ``e^{-2 kappa t}`` (both at most 1, as kappa < gamma), so that a
+    large gamma cannot overflow, and S with ``expm1``, so that it stays exact as kappa -> 0 (critical damping,
+    where ``S = t e^{-gamma t}``); then ``v = -gamma x + (v0 + gamma x0) C - x0 w2 S``.
     All arguments broadcast. Returns position and velocity.
     """
     gamma = c / (2 * m)
@@ -53,10 +54,10 @@ def damped_oscillator(t: Tensor, m: Tensor, k: Tensor, c: Tensor, x0: Tensor, v0
     under = w2 > 0
     w = torch.sqrt(torch.where(under, w2, torch.ones_like(w2)))
     kappa = torch.sqrt(torch.where(under, torch.ones_like(w2), -w2).clamp_min(1e-30))
-    slow, fast = torch.exp((kappa - gamma) * t), torch.exp(-(kappa + gamma) * t)
+    slow, gap = torch.exp((kappa - gamma) * t), torch.expm1(-2 * kappa * t)  # e^{-(kappa+gamma) t} = slow (1 + gap)
     decay = torch.exp(-gamma * t)
-    cos_part = torch.where(under, decay * torch.cos(w * t), (slow + fast) / 2)
-    sin_part = torch.where(under, decay * torch.sin(w * t) / w, (slow - fast) / (2 * kappa))
+    cos_part = torch.where(under, decay * torch.cos(w * t), slow * (1 + gap / 2))
+    sin_part = torch.where(under, decay * torch.sin(w * t) / w, slow * -gap / (2 * kappa))
     a = v0 + gamma * x0
     x = x0 * cos_part + a * sin_part
     v = -gamma * x + a * cos_part - x0 * w2 * sin_part
