@@ -95,8 +95,7 @@ def test_step_rejects_bad_input(model):
             r"input_prev_obs: root='msd-oscillator' integrates from the latest fed observation, so it must be "
             r"True, got False",
         ),
-        (dict(root="msd-moments", in_channels=2, hypernet_depth=0), r"time_as_channel: root='msd-moments' reads dt"),
-        (dict(root="msd-moments", in_channels=2, time_as_channel=True), r"theta0: root='msd-moments' copies x_0"),
+        (dict(root="msd-moments", in_channels=2), r"theta0: root='msd-moments' copies x_0"),
         (dict(ar_feed="mode"), r"ar_feed: expected one of \['mean', 'sample'\]"),
         (
             dict(root="msd-moments", in_channels=2, transition_norm="spectral"),
@@ -111,7 +110,7 @@ def test_config_rejects_bad_values(options, match):
 
 def test_msd_moments_root_needs_both_channels():
     with pytest.raises(ValueError, match=r"in_channels: root='msd-moments' reads and predicts \(x, v\), so 2, got 1"):
-        WARP(WarpConfig(root="msd-moments", time_as_channel=True, hypernet_depth=0))
+        WARP(WarpConfig(root="msd-moments", hypernet_depth=0))
 
 
 def test_msd_oscillator_root_needs_both_channels():

@@ -306,9 +306,7 @@ def test_msd_moments_root_runs_alike_in_every_mode():
         3, 12, m=(0.02, 0.04), k=(4, 16), c=(0.01, 0.2), generator=torch.Generator().manual_seed(0)
     )
     x = x.double().requires_grad_()
-    model = WARP(
-        WarpConfig(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0), dtype=torch.float64
-    )
+    model = WARP(WarpConfig(in_channels=2, root="msd-moments", hypernet_depth=0), dtype=torch.float64)
     for kwargs, modes_ in ((dict(), ("scan", "conv")), (dict(context=5), ("scan",))):
         ref, ref_grads = run(model, x, "reference", **kwargs)
         for mode in modes_:

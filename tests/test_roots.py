@@ -195,7 +195,7 @@ def test_msd_moments_root_identifies_the_oscillator_without_training():
         16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=torch.Generator().manual_seed(0)
     )
     data = data.double()
-    config = WarpConfig(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0)
+    config = WarpConfig(in_channels=2, root="msd-moments", hypernet_depth=0)
     model = WARP(config, dtype=torch.float64)
     teacher_forced = model(data, mode="scan").mean
     assert ((teacher_forced[:, 99:-1] - data[:, 100:]) ** 2).mean() < 1e-4
@@ -206,3 +206,21 @@ def test_msd_moments_root_identifies_the_oscillator_without_training():
         model.A.copy_(torch.eye(model.d_theta, dtype=torch.float64))
         model.B.zero_()
     assert ((model(data, context=100).mean[:, 99:-1] - data[:, 100:]) ** 2).mean() > 100 * good
+
+
+def test_msd_moments_forecast_stays_finite_when_b_and_phi_move():
+    """WARP-Phys fine-tunes B and phi. When theta also held tau and the root read dt as tau_{t+1} minus it,
+    moving them by 1e-4 (a few epochs at the rate of ``warprnn reproduce dsr``) shifted that tau by more
+    than a step somewhere in the batch, and the forecast was NaN; dt is now the root input's step."""
+    data, _ = mass_spring_damper(
+        16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=torch.Generator().manual_seed(0)
+    )
+    data = data.double()
+    model = WARP(WarpConfig(in_channels=2, root="msd-moments", hypernet_depth=0), dtype=torch.float64)
+    good = ((model(data, context=100).mean[:, 99:-1] - data[:, 100:]) ** 2).mean()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for weight in (model.B, model.hypernet.out.weight):
+            weight.add_(1e-4 * torch.randn(weight.shape, generator=gen, dtype=weight.dtype))
+    moved = ((model(data, context=100).mean[:, 99:-1] - data[:, 100:]) ** 2).mean()
+    assert torch.isfinite(moved) and moved < 10 * good

@@ -305,11 +305,11 @@ def test_diagonal_stays_bounded_under_large_updates():
         (dict(transition_init="decay"), r"transition_init: expected .*'decay'"),
         (dict(transition="lowrank:2", transition_init="decay:10"), r"transition_init: 'lowrank' is I \+ U V\^T"),
         (
-            dict(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0, transition_init="decay:9"),
+            dict(in_channels=2, root="msd-moments", hypernet_depth=0, transition_init="decay:9"),
             r"transition_init: root='msd-moments' declares its own A",
         ),
         (
-            dict(in_channels=2, root="msd-moments", time_as_channel=True, hypernet_depth=0, transition="lowrank:2"),
+            dict(in_channels=2, root="msd-moments", hypernet_depth=0, transition="lowrank:2"),
             r"transition: root='msd-moments' declares its own dense A",
         ),
     ],

@@ -129,7 +129,7 @@ class WarpConfig:
             ``sine``: WARP-Phys phase root ``sin(2 pi f tau + phase)``; ``msd``: WARP-Phys
             mass-spring-damper root with theta = (log m, log k, log c, x0, v0); ``msd-moments``: WARP-Phys
             mass-spring-damper root that identifies the oscillator from trajectory moments held in theta
-            and steps (x, v) forward (two channels, ``time_as_channel``, a linear hypernetwork);
+            and steps (x, v) forward (two channels, a linear hypernetwork);
             ``msd-oscillator``: the paper's WARP-Phys mass-spring-damper root, theta = (log k/m, log c/m),
             which integrates the oscillator over one time step from the latest fed observation (two
             channels, ``input_prev_obs``).
@@ -279,10 +279,6 @@ class WarpConfig:
             if self.transition_init != "identity":
                 raise ConfigError(
                     f"transition_init: root='msd-moments' declares its own A, so 'identity', got {self.transition_init!r}"
-                )
-            if not self.time_as_channel:
-                raise ConfigError(
-                    "time_as_channel: root='msd-moments' reads dt from the tau held in theta, so it must be True"
                 )
             if self.theta0 != "hypernet" or self.hypernet_depth != 0:
                 raise ConfigError(

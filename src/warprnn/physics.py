@@ -102,15 +102,17 @@ class MSDMomentsRoot(Root):
     (w2, g2) by least squares (a tiny Tikhonov term keeps the solve defined at t = 0, where every
     moment is zero), then steps the observed state (x, v) forward by the exact flow over dt.
 
-    theta = ``(x, v, tau, then for each decay lambda: e^{-mu t} x_0, e^{-mu t} v_0, X / dt, V / dt)``;
-    the integrals are kept in units of steps, and dt is read as the root's input tau_{t+1} minus the
-    tau held in theta. Needs both channels (x, v) and ``time_as_channel``. Unlike ``MSDRoot``, whose
+    theta = ``(x, v, then for each decay lambda: e^{-mu t} x_0, e^{-mu t} v_0, X / dt, V / dt)``; the
+    integrals are kept in units of steps, and dt is the root input's time step (``reads_step``), not a
+    difference of taus held in theta: B and phi train, and a tau in theta drifted with them until dt was
+    off by tens of percent. Needs both channels (x, v). Unlike ``MSDRoot``, whose
     theta must hold (m, k, c) themselves, nothing here asks a linear recurrence for a non-linear
     function of the data: the identification is the root's.
     """
 
-    in_features = 1
+    in_features = 2
     out_features = 2
+    reads_step = True
     RIDGE = 1e-9
 
     def __init__(self, channels: int, decays: tuple[float, ...] = (0.98, 0.9)):
@@ -118,7 +120,7 @@ class MSDMomentsRoot(Root):
         if channels != 2:  # checked here, not in WarpConfig: the harness sets the channels from the data
             raise ValueError(f"in_channels: root='msd-moments' reads and predicts (x, v), so 2, got {channels}")
         self.decays = decays
-        self.num_params = 3 + 4 * len(decays)
+        self.num_params = 2 + 4 * len(decays)
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
         return torch.zeros(self.num_params, dtype=dtype, device=device)  # phi adds x_0 and v_0
@@ -126,10 +128,10 @@ class MSDMomentsRoot(Root):
     def initial_recurrence(self, drive_channels, dtype=None, device=None):
         D, factory = self.num_params, {"dtype": dtype, "device": device}
         A, B, phi = torch.eye(D, **factory), torch.zeros(D, drive_channels, **factory), torch.zeros(D, 2, **factory)
-        B[0, 0] = B[1, 1] = B[2, 2] = 1.0  # x, v, tau: running sums of their differences
+        B[0, 0] = B[1, 1] = 1.0  # x, v: running sums of their differences
         phi[0, 0] = phi[1, 1] = 1.0
         for i, decay in enumerate(self.decays):
-            o = 3 + 4 * i
+            o = 2 + 4 * i
             for j in range(2):  # j = 0: x, 1: v
                 A[o + j, o + j] = decay  # e^{-mu t} x_0: starts at x_0 and decays
                 phi[o + j, j] = 1.0
@@ -139,11 +141,10 @@ class MSDMomentsRoot(Root):
         return A, B, phi
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
-        x, v, tau = theta[..., 0], theta[..., 1], theta[..., 2]
-        dt = inputs[..., 0] - tau
+        x, v, dt = theta[..., 0], theta[..., 1], inputs[..., 1]
         n11 = n12 = n22 = b1 = b2 = 0.0  # normal equations of the least squares for (w2, g2)
         for i, decay in enumerate(self.decays):
-            x0, v0, X, V = theta[..., 3 + 4 * i : 7 + 4 * i].unbind(-1)
+            x0, v0, X, V = theta[..., 2 + 4 * i : 6 + 4 * i].unbind(-1)
             X, V, mu = X * dt, V * dt, -math.log(decay) / dt
             a1, a2, r = X, x - x0 - mu * X, mu * V + v0 - v
             n11, n12, n22 = n11 + a1 * a1, n12 + a1 * a2, n22 + a2 * a2

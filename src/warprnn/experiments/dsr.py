@@ -63,7 +63,6 @@ PHYS_OVERRIDES = {  # WARP-Phys per data set: the physical root and its own sett
     # the oscillator identified from moments that a fixed A maintains; B and phi fine-tuned
     "msd": (
         "warp.root=msd-moments",
-        "warp.time_as_channel=true",
         "warp.hypernet_depth=0",
         "optim.lr=1e-5",
         "optim.lr_A=0",
