@@ -103,9 +103,9 @@ class MSDMomentsRoot(Root):
     moment is zero), then steps the observed state (x, v) forward by the exact flow over dt.
 
     theta = ``(x, v, then for each decay lambda: e^{-mu t} x_0, e^{-mu t} v_0, X / dt, V / dt)``; the
-    integrals are kept in units of steps, and dt is the root input's time step (``reads_step``), not a
-    difference of taus held in theta: B and phi train, and a tau in theta drifted with them until dt was
-    off by tens of percent. Needs both channels (x, v). Unlike ``MSDRoot``, whose
+    integrals are kept in units of steps, and dt is the root input's time step (``reads_step``: the root
+    input is ``(tau_{t+1}, dt)``), not a difference of taus held in theta, which B and phi would move as they
+    train. Needs both channels (x, v). Unlike ``MSDRoot``, whose
     theta must hold (m, k, c) themselves, nothing here asks a linear recurrence for a non-linear
     function of the data: the identification is the root's.
     """
