@@ -187,14 +187,19 @@ def test_damped_oscillator_is_exact_at_and_near_critical_damping():
             torch.testing.assert_close(torch.stack([x, v]).double(), truth, rtol=0, atol=tol)
 
 
+def msd_batch() -> torch.Tensor:
+    """16 MSD trajectories of the training ranges, 256 steps, float64: ``(16, 256, 2)``."""
+    data, _ = mass_spring_damper(
+        16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=torch.Generator().manual_seed(0)
+    )
+    return data.double()
+
+
 def test_msd_moments_root_identifies_the_oscillator_without_training():
     """The physics-built recurrence (A, B, phi from ``initial_recurrence``) forecasts MSD trajectories of
     unseen parameters after a 100-step context to within 1% of their mean square; with A = I and B = 0 instead, the moments are never
     formed and the forecast is far off."""
-    data, _ = mass_spring_damper(
-        16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=torch.Generator().manual_seed(0)
-    )
-    data = data.double()
+    data = msd_batch()
     config = WarpConfig(in_channels=2, root="msd-moments", hypernet_depth=0)
     model = WARP(config, dtype=torch.float64)
     teacher_forced = model(data, mode="scan").mean
@@ -212,10 +217,7 @@ def test_msd_moments_forecast_stays_finite_when_b_and_phi_move():
     """WARP-Phys fine-tunes B and phi. When theta also held tau and the root read dt as tau_{t+1} minus it,
     moving them by 1e-4 (a few epochs at the rate of ``warprnn reproduce dsr``) shifted that tau by more
     than a step somewhere in the batch, and the forecast was NaN; dt is now the root input's step."""
-    data, _ = mass_spring_damper(
-        16, 256, m=(0.01, 0.05), k=(2, 18), c=(0.01, 0.3), generator=torch.Generator().manual_seed(0)
-    )
-    data = data.double()
+    data = msd_batch()
     model = WARP(WarpConfig(in_channels=2, root="msd-moments", hypernet_depth=0), dtype=torch.float64)
     good = ((model(data, context=100).mean[:, 99:-1] - data[:, 100:]) ** 2).mean()
     gen = torch.Generator().manual_seed(1)
