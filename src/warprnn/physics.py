@@ -105,9 +105,9 @@ class MSDMomentsRoot(Root):
     theta = ``(x, v, then for each decay lambda: e^{-mu t} x_0, e^{-mu t} v_0, X / dt, V / dt)``; the
     integrals are kept in units of steps, and dt is the root input's time step (``reads_step``: the root
     input is ``(tau_{t+1}, dt)``), not a difference of taus held in theta, which B and phi would move as they
-    train. Needs both channels (x, v). Unlike ``MSDRoot``, whose
-    theta must hold (m, k, c) themselves, nothing here asks a linear recurrence for a non-linear
-    function of the data: the identification is the root's.
+    train. Needs both channels (x, v). Unlike ``MSDRoot``, whose theta must hold (m, k, c) themselves,
+    nothing here asks a linear recurrence for a non-linear function of the data: the identification is the
+    root's.
     """
 
     in_features = 2
