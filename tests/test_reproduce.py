@@ -197,9 +197,10 @@ def test_untrained_warp_phys_is_scored_as_initialised():
 
 def test_results_csv_has_one_row_per_run_and_reads_back(tmp_path):
     rows = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
+    rows[0] = dataclasses.replace(rows[0], trained_by="2026-12-06T02:43:09 start threads=1 warprnn train msd-cpu")
     dsr.write_results_csv(rows, tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain"
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain,trained_by"
     assert len(lines) == 1 + len(rows)
     back = dsr.read_results_csv(tmp_path / "runs.csv")
     assert [values(r) for r in back] == [values(r) for r in rows]
@@ -247,6 +248,7 @@ def test_reproduce_dsr_tasks_keeps_the_other_data_sets(tmp_path, monkeypatch):
     sine = [r for r in rows if r.dataset == "sine"]
     assert {r.model for r in sine} == {"warp", "warp-phys", "warp-phys-untrained", "gru", "lstm", "transformer"}
     assert all("--tasks sine" in r.command for r in sine) and not any(r.mse == 9.0 for r in sine)
+    assert all((" start threads=" in r.trained_by) != r.model.endswith("untrained") for r in sine)
     report = (out / "dsr-cpu.md").read_text()
     assert (
         "| MSD | WARP |" in report and "| SINE | WARP-Phys |" in report and "ADAPTATION OF AN EARLIER COMMAND" in report

@@ -20,7 +20,7 @@ from warprnn.data import build_dataset
 from warprnn.errors import ConfigError
 from warprnn.training import build, evaluation, load_experiment, loop, runs, train
 from warprnn.training.config import TrainConfig
-from warprnn.training.rundir import load_checkpoint
+from warprnn.training.rundir import load_checkpoint, trained_by
 
 
 def tiny(tmp_path, *extra):
@@ -451,6 +451,19 @@ def test_a_resumed_run_continues_the_same_budget(tmp_path, monkeypatch):
     first = train(tiny(tmp_path, "train.epochs=2", "train.time_budget=1"))  # 40 s of the 60
     state = load_checkpoint(first.run_dir / "checkpoints" / "last.pt")
     assert state["elapsed"] == 40.0 and not state["stopped"]
+
+
+def test_the_run_folder_names_the_commands_that_trained_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/warprnn", "train", "msd small", "train.epochs=1"])
+    run_dir = train(tiny(tmp_path, "train.epochs=1")).run_dir
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/warprnn", "train", "--resume", str(run_dir)])
+    train(None, run_dir=run_dir)
+    started, resumed = (run_dir / "commands.txt").read_text().splitlines()
+    assert (
+        started.split(" ", 1)[1] == f"start threads={torch.get_num_threads()} warprnn train 'msd small' train.epochs=1"
+    )
+    assert resumed.endswith(f"resume threads={torch.get_num_threads()} warprnn train --resume {run_dir}")
+    assert trained_by(run_dir) == f"{started} | {resumed}" and trained_by(tmp_path) == ""
 
 
 @pytest.mark.parametrize("every, writes", [(0, [1, 2, 3, 4, 5]), (25, [2, 4, 5]), (1e9, [5])])

@@ -12,8 +12,8 @@ section (``adaptation.py``).
 
 ``--tasks DATASET ...`` trains some data sets only, so that a reproduction with long budgets splits into
 commands that each fit a session: the rows of the other data sets come from the runs CSV of earlier
-commands (``dsr-SCALE-runs.csv``, each row naming its command), their figures stay, and the adaptation
-section (MSD runs) is kept in ``dsr-SCALE-adaptation.md``.
+commands (``dsr-SCALE-runs.csv``, each row naming the command that reported it and those that trained
+it), their figures stay, and the adaptation section (MSD runs) is kept in ``dsr-SCALE-adaptation.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from ..data import SequenceData, StandardScaler, build_dataset
 from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
+from ..training.rundir import trained_by
 from . import adaptation
 from .report import (
     GAIN_NOTE,
@@ -108,11 +109,12 @@ def budgets(results: list[Result], scale: str) -> str:
 class Result:
     """The test errors of one finished (or diverged: NaN errors) training run, or of an untrained WARP-Phys
     (model ``NAME-untrained``): MSE and MAE on the data's own scale (physical for MSD and SINE), the MSE
-    on the standardised scale (``standardised_mse``), and the ``warprnn reproduce dsr`` command that made
-    it (empty in rows written before it was kept), and the run's status (``non-finite``: a NaN or Inf training
-    loss stopped it; its errors, if any, are those of its best checkpoint validated before), and how much its
+    on the standardised scale (``standardised_mse``), the ``warprnn reproduce dsr`` command that reported
+    it (empty in rows written before it was kept), the run's status (``non-finite``: a NaN or Inf training
+    loss stopped it; its errors, if any, are those of its best checkpoint validated before), how much its
     best validation MSE improved over the last fifth of its training time (``report.late_gain``; NaN for an
-    untrained WARP-Phys and in rows written before it was kept)."""
+    untrained WARP-Phys and in rows written before it was kept), and the command lines that trained it
+    (``rundir.trained_by``; empty for untrained rows and runs trained before it was kept)."""
 
     dataset: str
     model: str
@@ -124,6 +126,7 @@ class Result:
     command: str = ""
     status: str = "finished"
     late_gain: float = math.nan
+    trained_by: str = ""
 
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
@@ -273,6 +276,7 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         standardised_mse(run.run_dir) if run.test_metrics else math.nan,
         status=run.status,
         late_gain=late_gain(read_history(run.run_dir), "val_mse"),
+        trained_by=trained_by(run.run_dir),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",
@@ -419,14 +423,14 @@ def read_results_csv(path: Path) -> list[Result]:
                 **numbers,
                 command=row.get("command") or "",
                 status=row.get("status") or ("finished" if math.isfinite(numbers["mse"]) else "non-finite"),
+                trained_by=row.get("trained_by") or "",
             )
         )
     return rows
 
 
 def write_results_csv(results: list[Result], path: Path) -> None:
-    """One row per training run: data set, model, seed, parameters, test MSE and MAE, standardised MSE and
-    the command that made it."""
+    """One row per training run: the fields of ``Result``."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=[field.name for field in dataclasses.fields(Result)])
     writer.writeheader()
@@ -506,7 +510,8 @@ The last column standardises predictions and targets per channel with the traini
 and standard deviation, so that the data sets (MSD's v reaches about ±40) compare with each other and with
 the magnitudes of the paper's table. The baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of
 distribution (wider parameter ranges than training). {CPU_NOTE.format(budgets=budgets(results, scale)) if scale == "cpu" else ""}
-{GAIN_NOTE} Every run: `{csv_name}`.
+{GAIN_NOTE} Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
+(start and resumes, with the time and torch threads; empty for runs trained before 2026-12-06).
 
 {dsr_table(results)}{stopped_note(results)}
 

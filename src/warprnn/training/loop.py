@@ -363,10 +363,12 @@ def train_on(
         if world.main:
             run_dir = rundir.new_run_dir(config)
             rundir.write_config(run_dir, config)
+            rundir.record_command(run_dir, "start")
         run_dir = distributed.share(run_dir, world)
     else:
         if world.main:
             rundir.clear_stale(run_dir)
+            rundir.record_command(run_dir, "resume")
         distributed.barrier(world)
         if rundir.checkpoint_path(run_dir, "last").is_file():
             state = restore(run_dir, model, optimizer, scheduler, config.train.metric)

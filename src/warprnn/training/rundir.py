@@ -1,6 +1,7 @@
 """A run folder: its layout and every file in it, each written atomically (``warprnn.atomic``).
 
 config.yaml          the resolved experiment
+commands.txt         one line per start or resume: time, threads, the command line that trained it
 metrics.csv          one row per epoch: train loss, learning rate, validation metrics
 checkpoints/last.pt  after every epoch; best.pt: the best validation metric so far
 test_metrics.json    final metrics of the best checkpoint on the test split
@@ -14,6 +15,8 @@ import csv
 import io
 import json
 import os
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -78,6 +81,28 @@ def clear_stale(run_dir: Path) -> None:
 def write_config(run_dir: Path, config: ExperimentConfig) -> None:
     """Writes the resolved experiment to ``config.yaml``."""
     write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+COMMANDS = "commands.txt"
+"""The file of a run folder that names the commands that trained it (``record_command``)."""
+
+
+def record_command(run_dir: Path, action: str) -> None:
+    """Appends to ``commands.txt`` the line ``TIME ACTION threads=N COMMAND``: when this process started
+    (``action`` ``start``) or resumed (``resume``) the run, on how many torch threads, and its command line
+    (that of the parent command in a worker process of ``warprnn reproduce``), so that a report can say
+    which command trained each run."""
+    path = Path(run_dir) / COMMANDS
+    earlier = path.read_text() if path.is_file() else ""
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {action} threads={torch.get_num_threads()} {command}\n"
+    write_text(path, earlier + line)
+
+
+def trained_by(run_dir: Path) -> str:
+    """The lines of a run's ``commands.txt`` joined by `` | `` (empty for runs trained before it was kept)."""
+    path = Path(run_dir) / COMMANDS
+    return " | ".join(path.read_text().splitlines()) if path.is_file() else ""
 
 
 def read_config(run_dir: Path) -> ExperimentConfig:
