@@ -286,6 +286,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
     assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
     assert all(isinstance(r[k], int) for r in rows for k in ("seed", "parameters", "epochs", "validations"))
+    assert all(" start threads=" in r["trained_by"] for r in rows)  # the command line is that of this process (pytest)
     for name in ("mnist", "basicmotions", "etth1"):
         task = real.TASKS[name]
         assert f"## {name}" in report and " | ".join(k.removeprefix("test_") for k in task.metrics) in report
@@ -308,7 +309,10 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
         (r["model"], r["seed"], r["test_mse"], r["parameters"]) for r in trained
     ]
     report = (tmp_path / "again" / "real-cpu.md").read_text()
-    assert f"--from-runs {first}" in report and "training runs made earlier (their threads are not recorded)" in report
+    assert (
+        f"--from-runs {first}" in report
+        and "training runs made earlier (their threads: the runs CSV's `trained_by`, where recorded)" in report
+    )
     assert main(["reproduce", "dsr", "--tasks", "mnist"]) == 2  # dsr has no tasks
 
 

@@ -80,7 +80,7 @@ def machine(jobs: int | None) -> str:
     threads = (
         f"{threads_per_run(jobs)} torch thread(s) per training run, {jobs} at once"
         if jobs
-        else "training runs made earlier (their threads are not recorded)"
+        else "training runs made earlier (their threads: the runs CSV's `trained_by`, where recorded)"
     )
     return (
         f"{platform.platform()}, {os.cpu_count()} CPU cores, {threads}, "
