@@ -57,9 +57,12 @@ def test_mean_std_over_seeds_notes_diverged_runs():
 
 
 def test_table_has_a_row_per_data_set_and_model():
-    lines = dsr_table(fake_results()).splitlines()
+    rows = fake_results()
+    rows[2:4] = [dataclasses.replace(r, epochs=e, late_gain=0.1) for r, e in zip(rows[2:4], (500, 701))]
+    lines = dsr_table(rows).splitlines()
     assert len(lines) == 2 + 7
-    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 | n/a |"
+    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 | n/a | n/a |"  # scored before
+    assert lines[3].endswith(" | 600 | 10.0% |") and lines[6].endswith(" |  |  |")  # WARP-Phys; untrained
     assert lines[3].startswith("| MSD | WARP-Phys | 100 | 2 | 0.075 ± 0.035 |")
     assert lines[5].startswith("| MSD | WARP-Phys (paper) | 2 | 1 | 0.5 ± 0 |")
     assert lines[6].startswith("| MSD | WARP-Phys (paper), untrained | 2 | 1 | 0.01 ± 0 |")
@@ -197,10 +200,12 @@ def test_untrained_warp_phys_is_scored_as_initialised():
 
 def test_results_csv_has_one_row_per_run_and_reads_back(tmp_path):
     rows = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
-    rows[0] = dataclasses.replace(rows[0], trained_by="2026-12-06T02:43:09 start threads=1 warprnn train msd-cpu")
+    rows[0] = dataclasses.replace(
+        rows[0], trained_by="2026-12-06T02:43:09 start threads=1 warprnn train msd-cpu", epochs=12.0
+    )
     dsr.write_results_csv(rows, tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain,trained_by"
+    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain,trained_by,epochs"
     assert len(lines) == 1 + len(rows)
     back = dsr.read_results_csv(tmp_path / "runs.csv")
     assert [values(r) for r in back] == [values(r) for r in rows]
@@ -249,6 +254,7 @@ def test_reproduce_dsr_tasks_keeps_the_other_data_sets(tmp_path, monkeypatch):
     assert {r.model for r in sine} == {"warp", "warp-phys", "warp-phys-untrained", "gru", "lstm", "transformer"}
     assert all("--tasks sine" in r.command for r in sine) and not any(r.mse == 9.0 for r in sine)
     assert all((" start threads=" in r.trained_by) != r.model.endswith("untrained") for r in sine)
+    assert all((r.epochs >= 1) != r.model.endswith("untrained") for r in sine)  # NaN: untrained
     report = (out / "dsr-cpu.md").read_text()
     assert (
         "| MSD | WARP |" in report and "| SINE | WARP-Phys |" in report and "ADAPTATION OF AN EARLIER COMMAND" in report
@@ -286,6 +292,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
     rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
     assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
     assert all(isinstance(r[k], int) for r in rows for k in ("seed", "parameters", "epochs", "validations"))
+    assert all(" start threads=" in r["trained_by"] for r in rows)  # the command line is that of this process (pytest)
     for name in ("mnist", "basicmotions", "etth1"):
         task = real.TASKS[name]
         assert f"## {name}" in report and " | ".join(k.removeprefix("test_") for k in task.metrics) in report
@@ -308,7 +315,10 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
         (r["model"], r["seed"], r["test_mse"], r["parameters"]) for r in trained
     ]
     report = (tmp_path / "again" / "real-cpu.md").read_text()
-    assert f"--from-runs {first}" in report and "training runs made earlier (their threads are not recorded)" in report
+    assert (
+        f"--from-runs {first}" in report
+        and "training runs made earlier (their threads: the runs CSV's `trained_by`, where recorded)" in report
+    )
     assert main(["reproduce", "dsr", "--tasks", "mnist"]) == 2  # dsr has no tasks
 
 

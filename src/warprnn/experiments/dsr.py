@@ -113,8 +113,9 @@ class Result:
     it (empty in rows written before it was kept), the run's status (``non-finite``: a NaN or Inf training
     loss stopped it; its errors, if any, are those of its best checkpoint validated before), how much its
     best validation MSE improved over the last fifth of its training time (``report.late_gain``; NaN for an
-    untrained WARP-Phys and in rows written before it was kept), and the command lines that trained it
-    (``rundir.trained_by``; empty for untrained rows and runs trained before it was kept)."""
+    untrained WARP-Phys and in rows written before it was kept), the command lines that trained it
+    (``rundir.trained_by``; empty for untrained rows and runs trained before it was kept), and how many
+    epochs it trained (NaN for an untrained WARP-Phys and in rows written before it was kept)."""
 
     dataset: str
     model: str
@@ -127,6 +128,7 @@ class Result:
     status: str = "finished"
     late_gain: float = math.nan
     trained_by: str = ""
+    epochs: float = math.nan
 
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
@@ -156,19 +158,28 @@ def group(results: list[Result]) -> dict[tuple[str, str], list[Result]]:
 
 def dsr_table(results: list[Result]) -> str:
     """A Table-3-style markdown table: test MSE and MAE, and the MSE on the standardised scale, mean ± std
-    over seeds, and the mean ``late_gain``, per data set and model."""
+    over seeds, and the mean epochs and ``late_gain``, per data set and model."""
     lines = [
-        "| data set | model | parameters | seeds | test MSE | test MAE | test MSE, standardised | late gain |",
-        "|---|---|---:|---:|---|---|---|---:|",
+        "| data set | model | parameters | seeds | test MSE | test MAE | test MSE, standardised | epochs | late gain |",
+        "|---|---|---:|---:|---|---|---|---:|---:|",
     ]
     for (dataset, model), rows in group(results).items():
-        gain = "" if model.endswith(UNTRAINED) else gain_cell([r.late_gain for r in rows])
+        untrained = model.endswith(UNTRAINED)
+        epochs = "" if untrained else epochs_cell([r.epochs for r in rows])
+        gain = "" if untrained else gain_cell([r.late_gain for r in rows])
         lines.append(
             f"| {DSR_DATASETS.get(dataset, dataset)} | {display_name(model)} | "
             f"{rows[0].parameters:,} | {len(rows)} | {mean_std([r.mse for r in rows])} | "
-            f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} | {gain} |"
+            f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} | {epochs} | {gain} |"
         )
     return "\n".join(lines)
+
+
+def epochs_cell(epochs: list[float]) -> str:
+    """A table cell of the epochs of a model's runs (one a seed): their mean, or n/a where none is known
+    (rows of runs scored before they were kept)."""
+    known = [e for e in epochs if math.isfinite(e)]
+    return f"{statistics.fmean(known):,.0f}" if known else "n/a"
 
 
 def standardised_mse(run_dir: Path) -> float:
@@ -265,7 +276,7 @@ def run_spec(dataset: str, model: str, seed: int, scale: str, run_root: Path, ov
 
 def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Result:
     """The ``Result`` of a finished (or stopped: NaN errors) run of ``run_spec``."""
-    metrics = run.test_metrics
+    metrics, history = run.test_metrics, read_history(run.run_dir)
     result = Result(
         dataset,
         model,
@@ -275,8 +286,9 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         metrics.get("test_mae", math.nan),
         standardised_mse(run.run_dir) if run.test_metrics else math.nan,
         status=run.status,
-        late_gain=late_gain(read_history(run.run_dir), "val_mse"),
+        late_gain=late_gain(history, "val_mse"),
         trained_by=trained_by(run.run_dir),
+        epochs=len(history),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",
@@ -413,7 +425,9 @@ def read_results_csv(path: Path) -> list[Result]:
         return []
     rows = []
     for row in csv.DictReader(path.read_text().splitlines()):
-        numbers = {k: float(row[k]) if row.get(k) else math.nan for k in ("mse", "mae", "mse_std", "late_gain")}
+        numbers = {
+            k: float(row[k]) if row.get(k) else math.nan for k in ("mse", "mae", "mse_std", "late_gain", "epochs")
+        }
         rows.append(
             Result(
                 row["dataset"],
@@ -510,7 +524,9 @@ The last column standardises predictions and targets per channel with the traini
 and standard deviation, so that the data sets (MSD's v reaches about ±40) compare with each other and with
 the magnitudes of the paper's table. The baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of
 distribution (wider parameter ranges than training). {CPU_NOTE.format(budgets=budgets(results, scale)) if scale == "cpu" else ""}
-{GAIN_NOTE} Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
+Column *epochs*: how many epochs each run trained, averaged over seeds
+(n/a for runs scored before 2026-12-06): under a wall-clock budget, how far each model got. {GAIN_NOTE}
+Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
 (start and resumes, with the time and torch threads; empty for runs trained before 2026-12-06).
 
 {dsr_table(results)}{stopped_note(results)}

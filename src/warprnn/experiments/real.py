@@ -26,6 +26,7 @@ from ..atomic import write_text
 from ..baselines import count_parameters
 from ..training import ExperimentConfig, load_experiment, load_run, plots, run_state
 from ..training.evaluation import forecast
+from ..training.rundir import trained_by
 from .report import (
     GAIN_NOTE,
     MODEL_NAMES,
@@ -79,7 +80,7 @@ TASKS = {
     "mnist-class": Task("mnist-class", (), RECURRENT, ("test_accuracy", "test_f1"), "val_accuracy"),
     "basicmotions": Task("basicmotions", (), RECURRENT, ("test_accuracy", "test_f1"), "val_accuracy"),
 }
-FIELDS = ("task", "model", "seed", "parameters", "status", "epochs", "minutes", "run_dir", "command")
+FIELDS = ("task", "model", "seed", "parameters", "status", "epochs", "minutes", "run_dir", "trained_by", "command")
 REAL_NOTE = """Paper figures for these tasks are at the authors' sizes on a GPU (configs `mnist-paper`,
 `etth1-paper`, `uea-*`), trained for hundreds to thousands of epochs on the full data; the runs here are
 CPU-sized (small roots, and as much data and as many epochs as the budget allows), so their numbers are not
@@ -226,6 +227,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),
+            trained_by=trained_by(run_dir),
             choices=choices(config),
             late_gain=late_gain(history, task.curve),
             **validation_counts(history, task.curve),  # kept in the CSV: run folders are not committed
@@ -275,7 +277,7 @@ def mean_image_mse_01(run_dir: Path) -> dict:
     return {"test_mean_image_mse_01": error.mean().item()}
 
 
-TEXT_FIELDS = ("task", "model", "status", "run_dir", "command", "choices")
+TEXT_FIELDS = ("task", "model", "status", "run_dir", "trained_by", "command", "choices")
 COUNT_FIELDS = ("seed", "parameters", "epochs", "validations", "val_non_finite")
 
 

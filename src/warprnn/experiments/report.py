@@ -80,7 +80,7 @@ def machine(jobs: int | None) -> str:
     threads = (
         f"{threads_per_run(jobs)} torch thread(s) per training run, {jobs} at once"
         if jobs
-        else "training runs made earlier (their threads are not recorded)"
+        else "training runs made earlier (their threads: the runs CSV's `trained_by`, where recorded)"
     )
     return (
         f"{platform.platform()}, {os.cpu_count()} CPU cores, {threads}, "
@@ -160,7 +160,9 @@ def gain_cell(gains: list[float]) -> str:
 GAIN_NOTE = (
     "Column *late gain*: how much each run's best validation value improved over the last fifth of its "
     "training time, relative, averaged over seeds (`report.late_gain`): near 0% the curve was flat by then, "
-    "converged or stuck; a few percent or more, the run was still learning when its budget ended."
+    "converged or stuck; a few percent or more, the run was still learning when its budget ended. Under a "
+    "cosine schedule over the budget part of that gain is the annealing's, which any budget ends with: "
+    "whether a longer budget helps is measured by training with one."
 )
 
 
