@@ -54,9 +54,8 @@ def test_extracted_root_is_the_root_at_theta_T():
     root = extract_root(model, context)
     queries = torch.randn(11, 2, dtype=torch.float64)
     assert isinstance(root, torch.nn.Module) and sum(p.numel() for p in root.parameters()) == model.d_theta
-    torch.testing.assert_close(
-        root(queries), model.root(theta_T, queries), rtol=1e-12, atol=1e-12
-    )  # float64: the two paths sum in different orders
+    # float64 to a relative 1e-12: the two paths sum in different orders
+    torch.testing.assert_close(root(queries), model.root(theta_T, queries), rtol=1e-12, atol=1e-12)
     # the output at step t is that root, read at the key of step t
     torch.testing.assert_close(model(context.unsqueeze(0)).mean[0, -1], root(context[-1, -2:]), rtol=1e-12, atol=1e-12)
 

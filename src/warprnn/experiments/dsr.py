@@ -49,6 +49,7 @@ from .report import (
     gain_cell,
     late_gain,
     machine,
+    mean_cell,
     mean_std,
     read_history,
     run_configs,
@@ -165,7 +166,7 @@ def dsr_table(results: list[Result]) -> str:
     ]
     for (dataset, model), rows in group(results).items():
         untrained = model.endswith(UNTRAINED)
-        epochs = "" if untrained else epochs_cell([r.epochs for r in rows])
+        epochs = "" if untrained else mean_cell([r.epochs for r in rows], "{:,.0f}")
         gain = "" if untrained else gain_cell([r.late_gain for r in rows])
         lines.append(
             f"| {DSR_DATASETS.get(dataset, dataset)} | {display_name(model)} | "
@@ -173,13 +174,6 @@ def dsr_table(results: list[Result]) -> str:
             f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} | {epochs} | {gain} |"
         )
     return "\n".join(lines)
-
-
-def epochs_cell(epochs: list[float]) -> str:
-    """A table cell of the epochs of a model's runs (one a seed): their mean, or n/a where none is known
-    (rows of runs scored before they were kept)."""
-    known = [e for e in epochs if math.isfinite(e)]
-    return f"{statistics.fmean(known):,.0f}" if known else "n/a"
 
 
 def standardised_mse(run_dir: Path) -> float:

@@ -150,11 +150,16 @@ def late_gain(history: list[dict], metric: str, late: float = LATE) -> float:
     return (best_before - best) / abs(best_before)
 
 
+def mean_cell(values: list[float], form: str) -> str:
+    """A table cell of per-seed ``values``: the mean of the finite ones in ``form`` (``"{:.1f}"``), or n/a
+    where none is known (rows of runs scored before the value was kept)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return form.format(statistics.fmean(finite)) if finite else "n/a"
+
+
 def gain_cell(gains: list[float]) -> str:
-    """A table cell of ``late_gain`` values (one a seed): their mean in percent, or n/a where none is known
-    (rows of runs scored before it was kept)."""
-    finite = [g for g in gains if math.isfinite(g)]
-    return f"{100 * statistics.fmean(finite):.1f}%" if finite else "n/a"
+    """A table cell of ``late_gain`` values (one a seed): their mean in percent (``mean_cell``)."""
+    return mean_cell([100 * g for g in gains], "{:.1f}%")
 
 
 GAIN_NOTE = (
