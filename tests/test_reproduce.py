@@ -15,6 +15,8 @@ from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
 from warprnn.experiments.report import (
     MODEL_NAMES,
     RunSpec,
+    converged,
+    converged_cell,
     late_gain,
     mean_std,
     read_history,
@@ -58,11 +60,14 @@ def test_mean_std_over_seeds_notes_diverged_runs():
 
 def test_table_has_a_row_per_data_set_and_model():
     rows = fake_results()
-    rows[2:4] = [dataclasses.replace(r, epochs=e, late_gain=0.1) for r, e in zip(rows[2:4], (500, 701))]
+    rows[2:4] = [
+        dataclasses.replace(r, epochs=e, late_gain=0.1, converged=c)
+        for r, e, c in zip(rows[2:4], (500, 701), (1.0, 0.0))
+    ]
     lines = dsr_table(rows).splitlines()
     assert len(lines) == 2 + 7
-    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 | n/a | n/a |"  # scored before
-    assert lines[3].endswith(" | 600 | 10.0% |") and lines[6].endswith(" |  |  |")  # WARP-Phys; untrained
+    assert lines[2] == "| MSD | WARP | 100 | 2 | 1.5 ± 0.71 | 1 ± 0 | 0.15 ± 0.071 | n/a | n/a | n/a |"  # scored before
+    assert lines[3].endswith(" | 600 | 10.0% | 1/2 |") and lines[6].endswith(" |  |  |  |")  # WARP-Phys; untrained
     assert lines[3].startswith("| MSD | WARP-Phys | 100 | 2 | 0.075 ± 0.035 |")
     assert lines[5].startswith("| MSD | WARP-Phys (paper) | 2 | 1 | 0.5 ± 0 |")
     assert lines[6].startswith("| MSD | WARP-Phys (paper), untrained | 2 | 1 | 0.01 ± 0 |")
@@ -89,6 +94,21 @@ def test_late_gain_measures_the_last_fifth_of_the_validation_curve(tmp_path):
     assert math.isnan(late_gain(diverged, "val_mse"))  # nothing finite before the last fifth
     assert math.isnan(late_gain(read_history(tmp_path / "never-validated"), "val_mse"))
     assert math.isnan(late_gain(write_curve(tmp_path / "e", "val_mse", [(5, ""), (10, "")]), "val_mse"))
+
+
+def validations(values: list[str]) -> list[dict]:
+    """``metrics.csv`` rows of one validation each (epochs without one: an empty value)."""
+    return [{"epoch": str(i + 1), "val_mse": v, "val_loss": v or ""} for i, v in enumerate(values)]
+
+
+def test_converged_counts_the_validations_after_the_best_one_as_early_stopping_does():
+    curve = validations(["3", "2", "1", "1.5", "", "1.2", "1.1"])  # best at the 3rd; 3 validations after it
+    assert converged(curve, "val_mse", 3) == 1.0 and converged(curve, "val_mse", 4) == 0.0
+    assert converged(validations(["3", "2", "1", "1", "1"]), "val_mse", 2) == 1.0  # a tie is no improvement
+    assert math.isnan(converged(curve, "val_mse", None))  # no early stopping: unknown
+    assert math.isnan(converged(validations(["nan", "nan", "nan"]), "val_mse", 1))
+    assert converged_cell([1.0, 0.0, 1.0]) == "2/3" and converged_cell([1.0, math.nan]) == "1/1"
+    assert converged_cell([math.nan]) == "n/a"
 
 
 def test_ordering_summary_reads_the_claims_off_the_means():
@@ -162,13 +182,19 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert f"--from-runs {first}" in report and "training runs made earlier" in report
 
 
-def test_report_states_each_data_sets_budget_from_its_command():
+def test_report_states_each_data_sets_stopping_rule_from_its_command():
     default = dsr.load_experiment("msd-zero-cpu").train.time_budget
     rows = [
         Result("msd", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr train.time_budget=10 --tasks msd"),
         Result("msd-zero", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr --scale cpu"),
+        Result("lv-copy", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr train.patience=5 train.min_delta=0.1"),
     ]
-    assert dsr.budgets(rows, "cpu") == f"MSD 10 minutes, MSD-Zero {default:g} minutes"
+    assert dsr.budgets(rows[:2], "cpu") == f"MSD 10 minutes, MSD-Zero {default:g} minutes"
+    budget = dsr.load_experiment("lv-copy-cpu").train.time_budget
+    assert (
+        dsr.budgets(rows[2:], "cpu")
+        == f"LV repeat-copy 5 validations without a 10% better val_mse, or {budget:g} minutes"
+    )
 
 
 def test_reproduce_rejects_a_bad_seed_count(capsys):
@@ -201,11 +227,13 @@ def test_untrained_warp_phys_is_scored_as_initialised():
 def test_results_csv_has_one_row_per_run_and_reads_back(tmp_path):
     rows = [dataclasses.replace(r, command="warprnn reproduce dsr --seeds 2") for r in fake_results()]
     rows[0] = dataclasses.replace(
-        rows[0], trained_by="2026-12-06T02:43:09 start threads=1 warprnn train msd-cpu", epochs=12.0
+        rows[0], trained_by="2026-12-06T02:43:09 start threads=1 warprnn train msd-cpu", epochs=12.0, converged=1.0
     )
     dsr.write_results_csv(rows, tmp_path / "runs.csv")
     lines = (tmp_path / "runs.csv").read_text().splitlines()
-    assert lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain,trained_by,epochs"
+    assert (
+        lines[0] == "dataset,model,seed,parameters,mse,mae,mse_std,command,status,late_gain,trained_by,epochs,converged"
+    )
     assert len(lines) == 1 + len(rows)
     back = dsr.read_results_csv(tmp_path / "runs.csv")
     assert [values(r) for r in back] == [values(r) for r in rows]

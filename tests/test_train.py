@@ -504,6 +504,29 @@ def test_patience_stops_after_that_many_validations_without_improvement(tmp_path
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 2
 
 
+def test_min_delta_lets_only_large_enough_improvements_restart_the_patience(tmp_path, monkeypatch):
+    real, scores = loop.evaluate, iter([1.0, 0.5, 0.48, 0.47, 0.1, 0.05])
+
+    def creeping(*args, **kwargs):  # after epoch 2 the curve creeps down by 2-4% per validation
+        return real(*args, **kwargs) | {"val_mse": next(scores)}
+
+    monkeypatch.setattr(loop, "evaluate", creeping)
+    result = train(tiny(tmp_path, "train.epochs=6", "train.val_every=1", "train.patience=2", "train.min_delta=0.1"))
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last.pt")["epoch"] == 4  # 0.48, 0.47: not 10% below 0.5
+    assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 4  # the best is the best: 0.47
+    with pytest.raises(ValueError, match="train.min_delta"):
+        tiny(tmp_path, "train.min_delta=1")
+
+
+def test_stale_validations_counts_as_the_loop_does_from_metrics_csv_rows():
+    rows = [{"val_mse": v, "val_loss": "1"} for v in ("2", "1", "", "0.99", "nan", "0.5", "0.49")]
+    assert loop.stale_validations(rows, "val_mse") == 0  # 0.49 is better
+    assert loop.stale_validations(rows, "val_mse", min_delta=0.05) == 1  # 0.49 is not 5% below 0.5
+    assert loop.stale_validations(rows[:5], "val_mse", min_delta=0.05) == 2  # 0.99 and NaN after 1
+    ties = [{"val_accuracy": "0.5", "val_loss": loss} for loss in ("2", "1")]  # a tie broken by the loss
+    assert loop.stale_validations(ties, "val_accuracy") == 0 and loop.stale_validations(ties, "val_accuracy", 0.1) == 1
+
+
 def test_ties_of_the_metric_go_to_the_lower_validation_loss(tmp_path, monkeypatch):
     """val_mae ties at epochs 2, 3 and 5: the best checkpoint is epoch 5's, whose loss is lowest, not the
     first to reach it (epoch 2); epoch 4's lower loss does not beat a better metric."""

@@ -36,7 +36,7 @@ from ..data import SequenceData, StandardScaler, build_dataset
 from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
-from ..training.rundir import trained_by
+from ..training.rundir import read_config, trained_by
 from . import adaptation
 from .report import (
     GAIN_NOTE,
@@ -45,6 +45,8 @@ from .report import (
     check_scale,
     chosen,
     collect_run,
+    converged,
+    converged_cell,
     draw_curves,
     gain_cell,
     late_gain,
@@ -82,28 +84,31 @@ UNTRAINED = "-untrained"
 """Suffix of the model name of a WARP-Phys scored as initialised (``untrained_one``)."""
 SCALE_OVERRIDES = {"cpu": {"transformer": ["train.autoregressive=false"]}, "paper": {}}
 CPU_NOTE = (
-    "At this scale every model is small (roots 24 x 1) and every model of a data set trains for the same "
-    "wall-clock budget on one thread: {budgets} (`train.time_budget` of the configs or of the data set's "
-    "command under Provenance; 2,048 training sequences, 4,000 on SINE; the validation curves below show "
-    "whether each had converged), and the Transformer trains teacher-forced (autoregressive training costs "
+    "At this scale every model is small (roots 24 x 1) and every model of a data set trains on one thread "
+    "until the same rule stops it: {budgets} (early stopping, `train.patience` and `train.min_delta`, and "
+    "the wall-clock `train.time_budget` of the configs or of the data set's command under Provenance; "
+    "2,048 training sequences, 4,000 on SINE; the validation curves below show whether each had "
+    "converged), and the Transformer trains teacher-forced (autoregressive training costs "
     "~100 s per epoch on MSD with one thread)."
 )
 
 
-def budget_minutes(dataset: str, scale: str, command: str) -> float | None:
-    """The ``train.time_budget`` that ``command`` gave the runs of ``dataset``: its own override, or the
-    config's."""
-    given = [word.split("=", 1)[1] for word in shlex.split(command) if word.startswith("train.time_budget=")]
-    return float(given[-1]) if given else load_experiment(f"{dataset}-{scale}").train.time_budget
+def stopping(dataset: str, scale: str, command: str) -> str:
+    """What stopped the runs of ``dataset`` that ``command`` trained: the config's ``train.patience``,
+    ``train.min_delta`` and ``train.time_budget``, with the command's own overrides."""
+    overrides = [word for word in shlex.split(command) if "=" in word and not word.startswith("-")]
+    t = load_experiment(f"{dataset}-{scale}", overrides).train
+    budget = "no limit" if t.time_budget is None else f"{t.time_budget:g} minutes"
+    if t.patience is None:
+        return budget
+    better = f"a {t.min_delta:.0%} better" if t.min_delta else "a better"
+    return f"{t.patience} validations without {better} {t.metric}, or {budget}"
 
 
 def budgets(results: list[Result], scale: str) -> str:
-    """Each data set's training budget, as ``CPU_NOTE`` states it."""
+    """Each data set's stopping rule, as ``CPU_NOTE`` states it."""
     commands = {r.dataset: r.command for r in results}  # one command per data set
-    minutes = {d: budget_minutes(d, scale, command) for d, command in commands.items()}
-    return ", ".join(
-        f"{DSR_DATASETS[d]} " + ("no limit" if m is None else f"{m:g} minutes") for d, m in minutes.items()
-    )
+    return ", ".join(f"{DSR_DATASETS[d]} {stopping(d, scale, command)}" for d, command in commands.items())
 
 
 @dataclass
@@ -115,8 +120,10 @@ class Result:
     loss stopped it; its errors, if any, are those of its best checkpoint validated before), how much its
     best validation MSE improved over the last fifth of its training time (``report.late_gain``; NaN for an
     untrained WARP-Phys and in rows written before it was kept), the command lines that trained it
-    (``rundir.trained_by``; empty for untrained rows and runs trained before it was kept), and how many
-    epochs it trained (NaN for an untrained WARP-Phys and in rows written before it was kept)."""
+    (``rundir.trained_by``; empty for untrained rows and runs trained before it was kept), how many
+    epochs it trained (NaN for an untrained WARP-Phys and in rows written before it was kept), and whether
+    early stopping ended it on a flat validation curve (``report.converged``: 1 or 0; NaN for an untrained
+    WARP-Phys, a run without ``train.patience`` and rows written before it was kept)."""
 
     dataset: str
     model: str
@@ -130,6 +137,7 @@ class Result:
     late_gain: float = math.nan
     trained_by: str = ""
     epochs: float = math.nan
+    converged: float = math.nan
 
 
 def model_overrides(dataset: str, model: str, scale: str) -> list[str]:
@@ -159,19 +167,20 @@ def group(results: list[Result]) -> dict[tuple[str, str], list[Result]]:
 
 def dsr_table(results: list[Result]) -> str:
     """A Table-3-style markdown table: test MSE and MAE, and the MSE on the standardised scale, mean ± std
-    over seeds, and the mean epochs and ``late_gain``, per data set and model."""
+    over seeds, the mean epochs and ``late_gain``, and how many seeds ``converged``, per data set and model."""
     lines = [
-        "| data set | model | parameters | seeds | test MSE | test MAE | test MSE, standardised | epochs | late gain |",
-        "|---|---|---:|---:|---|---|---|---:|---:|",
+        "| data set | model | parameters | seeds | test MSE | test MAE | test MSE, standardised | epochs | late gain | converged |",
+        "|---|---|---:|---:|---|---|---|---:|---:|---:|",
     ]
     for (dataset, model), rows in group(results).items():
         untrained = model.endswith(UNTRAINED)
         epochs = "" if untrained else mean_cell([r.epochs for r in rows], "{:,.0f}")
         gain = "" if untrained else gain_cell([r.late_gain for r in rows])
+        flat = "" if untrained else converged_cell([r.converged for r in rows])
         lines.append(
             f"| {DSR_DATASETS.get(dataset, dataset)} | {display_name(model)} | "
             f"{rows[0].parameters:,} | {len(rows)} | {mean_std([r.mse for r in rows])} | "
-            f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} | {epochs} | {gain} |"
+            f"{mean_std([r.mae for r in rows])} | {mean_std([r.mse_std for r in rows])} | {epochs} | {gain} | {flat} |"
         )
     return "\n".join(lines)
 
@@ -270,7 +279,7 @@ def run_spec(dataset: str, model: str, seed: int, scale: str, run_root: Path, ov
 
 def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Result:
     """The ``Result`` of a finished (or stopped: NaN errors) run of ``run_spec``."""
-    metrics, history = run.test_metrics, read_history(run.run_dir)
+    metrics, history, t = run.test_metrics, read_history(run.run_dir), read_config(run.run_dir).train
     result = Result(
         dataset,
         model,
@@ -283,6 +292,7 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         late_gain=late_gain(history, "val_mse"),
         trained_by=trained_by(run.run_dir),
         epochs=len(history),
+        converged=converged(history, t.metric, t.patience, t.min_delta),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",
@@ -420,7 +430,8 @@ def read_results_csv(path: Path) -> list[Result]:
     rows = []
     for row in csv.DictReader(path.read_text().splitlines()):
         numbers = {
-            k: float(row[k]) if row.get(k) else math.nan for k in ("mse", "mae", "mse_std", "late_gain", "epochs")
+            k: float(row[k]) if row.get(k) else math.nan
+            for k in ("mse", "mae", "mse_std", "late_gain", "epochs", "converged")
         }
         rows.append(
             Result(
@@ -520,6 +531,9 @@ the magnitudes of the paper's table. The baselines are parameter-matched to WARP
 distribution (wider parameter ranges than training). {CPU_NOTE.format(budgets=budgets(results, scale)) if scale == "cpu" else ""}
 Column *epochs*: how many epochs each run trained, averaged over seeds
 (n/a for runs scored before 2026-12-06): under a wall-clock budget, how far each model got. {GAIN_NOTE}
+Column *converged*: how many seeds early stopping ended, their best validation MSE having stood for
+`train.patience` validations (a flat validation curve) before the budget ran out; the others were still
+improving when the budget ended them (n/a: runs without early stopping, scored before 2026-12-06).
 Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
 (start and resumes, with the time and torch threads; empty for runs trained before 2026-12-06).
 

@@ -33,7 +33,7 @@ from ..training import (
     run_state,
     train,
 )
-from ..training.loop import metric_sign
+from ..training.loop import metric_sign, stale_validations
 from ..training.rundir import checkpoint_path, read_config
 
 SCALES = ("cpu", "paper")
@@ -148,6 +148,24 @@ def late_gain(history: list[dict], metric: str, late: float = LATE) -> float:
         return math.nan
     best_before, best = min(before), min(v for _, v in finite)
     return (best_before - best) / abs(best_before)
+
+
+def converged(history: list[dict], metric: str, patience: int | None, min_delta: float = 0.0) -> float:
+    """1.0 where early stopping ended a run on a flat validation curve: ``patience`` or more validations came
+    after the last one that improved by at least ``min_delta`` (``loop.stale_validations``, as the loop
+    counts them); 0.0 where it was still improving that recently (its budget or epochs ended it); NaN
+    without ``patience`` or a finite validation. ``history``: the run's ``metrics.csv`` rows."""
+    validated = any(math.isfinite(float(r[metric])) for r in history if r.get(metric))
+    if patience is None or not validated:
+        return math.nan
+    return float(stale_validations(history, metric, min_delta) >= patience)
+
+
+def converged_cell(flags: list[float]) -> str:
+    """A table cell of ``converged`` values (one a seed): how many of the known ones are 1, as "2/3", or n/a
+    where none is known."""
+    known = [f for f in flags if math.isfinite(f)]
+    return f"{sum(known):.0f}/{len(known)}" if known else "n/a"
 
 
 def mean_cell(values: list[float], form: str) -> str:

@@ -73,6 +73,25 @@ def is_better(key: tuple[float, float], best: tuple[float, float] | None) -> boo
     return math.isfinite(key[0]) and (best is None or key < best)
 
 
+def improves(key: tuple[float, float], mark: tuple[float, float] | None, min_delta: float) -> bool:
+    """Whether a validation with ``selection_key`` ``key`` restarts early stopping's count: it beats
+    ``mark``, the key of the last validation that did (None: none yet), and its metric by at least
+    ``min_delta`` of the metric's size (``train.min_delta``; 0: any better key, as ``is_better``)."""
+    return is_better(key, mark) and (mark is None or key[0] <= mark[0] - min_delta * abs(mark[0]))
+
+
+def stale_validations(history: list[dict], metric: str, min_delta: float = 0.0) -> int:
+    """Early stopping's count (``train.patience``): the validations after the last one that ``improves``.
+    ``history``: a run's rows, as the loop keeps them or as ``metrics.csv`` holds them (rows of epochs
+    without a validation have no, or an empty, ``metric``)."""
+    mark, stale = None, 0
+    for row in history:
+        if row.get(metric) not in (None, ""):
+            key = selection_key(metric, {metric: float(row[metric]), "val_loss": float(row["val_loss"])})
+            mark, stale = (key, 0) if improves(key, mark, min_delta) else (mark, stale + 1)
+    return stale
+
+
 def budget_spent(budget: float | None, elapsed: float, epoch: float) -> bool:
     """Whether a run that had trained ``elapsed`` seconds before an epoch of ``epoch`` seconds would pass its
     ``budget`` (minutes, or None) with one more epoch as long."""
@@ -386,7 +405,7 @@ class RunState:
         history: the rows of ``metrics.csv`` so far. best: the ``selection_key`` of the best validation
             (None: none yet).
         start: the next epoch. elapsed: seconds of training so far (``train.time_budget``).
-        stale: validations since the best one (``train.patience``). rollbacks: ``train.rollbacks`` used.
+        rollbacks: ``train.rollbacks`` used.
         stopped: the budget, early stopping
             or a non-finite loss ended the run (a resumed run then only scores it). status: ``finished``,
             or ``non-finite`` where a NaN or Inf training loss stopped it (``stop_non_finite``).
@@ -396,7 +415,6 @@ class RunState:
     best: tuple[float, float] | None = None
     start: int = 1
     elapsed: float = 0.0
-    stale: int = 0
     rollbacks: int = 0
     stopped: bool = False
     status: str = "finished"
@@ -404,7 +422,7 @@ class RunState:
 
 def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState:
     """Loads the last checkpoint of ``run_dir`` into the model, optimiser and scheduler, and returns where
-    the run stands (checkpoints of earlier versions have no ``elapsed``, ``stale`` or ``stopped``, and hold
+    the run stands (checkpoints of earlier versions have no ``elapsed`` or ``stopped``, and hold
     the best ``metric`` alone, not its ``selection_key``)."""
     path = rundir.checkpoint_path(run_dir, "last")
     state = rundir.load_checkpoint(path, ("model", "optimizer", "scheduler", "history", "best", "epoch"))
@@ -422,7 +440,6 @@ def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState
         best=selection_key(metric, {metric: best, "val_loss": math.inf}) if isinstance(best, float) else best,
         start=state["epoch"] + 1,
         elapsed=state.get("elapsed", 0.0),
-        stale=state.get("stale", 0),
         rollbacks=state.get("rollbacks", 0),
         stopped=state.get("stopped", False),
         status=state.get("status", "finished"),
@@ -443,7 +460,7 @@ def run_epochs(
     """The epochs from ``state.start`` on (none when the run had stopped), a checkpoint after each, then the
     test metrics and figures. Under ``torchrun``, rank 0 alone validates and writes; the others follow its
     decisions (``distributed.share``)."""
-    history, best, elapsed, stale, rollbacks = state.history, state.best, state.elapsed, state.stale, state.rollbacks
+    history, best, elapsed, rollbacks = state.history, state.best, state.elapsed, state.rollbacks
     best_state = None  # the weights and optimiser state of the best validation, for train.rollbacks
     saved = elapsed  # the training seconds at the last checkpoint written (``train.checkpoint_every``)
     clock = time.monotonic()
@@ -480,10 +497,9 @@ def run_epochs(
                     row.update(evaluate(model, data.val, data, t.loss, t.batch_size, device, t.mode, "val_"))
             row, out_of_time = distributed.share((row, out_of_time), world)
             if validate or out_of_time:
-                stale += 1
                 key = selection_key(t.metric, row)
                 if is_better(key, best):
-                    best, stale = key, 0
+                    best = key
                     best_state = Snapshot.take(model, optimizer) if rollbacks < t.rollbacks else None
                     if world.main:
                         rundir.save_checkpoint(
@@ -495,9 +511,10 @@ def run_epochs(
             step_schedule(scheduler, train_loss, elapsed / (60 * t.time_budget) if t.time_budget else None)
             row["time"] = elapsed
             history.append(row)
+            stale = stale_validations(history, t.metric, t.min_delta)
             stop = out_of_time or (t.patience is not None and stale >= t.patience)
             if world.main and (stop or epoch == t.epochs or elapsed - saved >= t.checkpoint_every):
-                save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, stale, rollbacks, stop)
+                save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, rollbacks, stop)
                 saved = elapsed
                 if board is not None:
                     board.write(row)
@@ -511,6 +528,7 @@ def run_epochs(
                     f"time budget of {t.time_budget:g} min"
                     if out_of_time
                     else f"{stale} validations without a better {t.metric}"
+                    + (f" by {t.min_delta:.0%}" if t.min_delta else "")
                 )
                 logger.info("stopped after epoch %d: %s", epoch, why)
                 break
@@ -541,9 +559,7 @@ def step_schedule(scheduler, train_loss: float, spent: float | None) -> None:
         scheduler.step()
 
 
-def save_epoch(
-    run_dir: Path, model, optimizer, scheduler, history, epoch, best, elapsed, stale, rollbacks, stop
-) -> None:
+def save_epoch(run_dir: Path, model, optimizer, scheduler, history, epoch, best, elapsed, rollbacks, stop) -> None:
     """Writes ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch."""
     rundir.save_checkpoint(
         rundir.checkpoint_path(run_dir, "last"),
@@ -555,7 +571,6 @@ def save_epoch(
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "history": history,
             "elapsed": elapsed,
-            "stale": stale,
             "rollbacks": rollbacks,
             "stopped": stop,
         },
