@@ -530,10 +530,11 @@ and standard deviation, so that the data sets (MSD's v reaches about ±40) compa
 the magnitudes of the paper's table. The baselines are parameter-matched to WARP (`model=NAME`). The MSD and MSD-Zero test splits are out of
 distribution (wider parameter ranges than training). {CPU_NOTE.format(budgets=budgets(results, scale)) if scale == "cpu" else ""}
 Column *epochs*: how many epochs each run trained, averaged over seeds
-(n/a for runs scored before 2026-12-06): under a wall-clock budget, how far each model got. {GAIN_NOTE}
-Column *converged*: how many seeds early stopping ended, their best validation MSE having stood for
-`train.patience` validations (a flat validation curve) before the budget ran out; the others were still
-improving when the budget ended them (n/a: runs without early stopping, scored before 2026-12-06).
+(n/a for runs scored before 2026-12-06): how long each model trained before its stopping rule ended it.
+{GAIN_NOTE} Column *converged*: how many seeds early stopping ended before the budget ran out, after
+`train.patience` validations in a row none of which bettered the validation MSE by `train.min_delta` (a
+flat validation curve); the others were still improving when the budget ended them (n/a: runs without
+early stopping).
 Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
 (start and resumes, with the time and torch threads; empty for runs trained before 2026-12-06).
 
