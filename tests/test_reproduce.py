@@ -15,7 +15,6 @@ from warprnn.experiments.dsr import Result, dsr_table, ordering_summary
 from warprnn.experiments.report import (
     MODEL_NAMES,
     RunSpec,
-    converged,
     converged_cell,
     late_gain,
     mean_std,
@@ -96,17 +95,7 @@ def test_late_gain_measures_the_last_fifth_of_the_validation_curve(tmp_path):
     assert math.isnan(late_gain(write_curve(tmp_path / "e", "val_mse", [(5, ""), (10, "")]), "val_mse"))
 
 
-def validations(values: list[str]) -> list[dict]:
-    """``metrics.csv`` rows of one validation each (epochs without one: an empty value)."""
-    return [{"epoch": str(i + 1), "val_mse": v, "val_loss": v or ""} for i, v in enumerate(values)]
-
-
-def test_converged_counts_the_validations_after_the_best_one_as_early_stopping_does():
-    curve = validations(["3", "2", "1", "1.5", "", "1.2", "1.1"])  # best at the 3rd; 3 validations after it
-    assert converged(curve, "val_mse", 3) == 1.0 and converged(curve, "val_mse", 4) == 0.0
-    assert converged(validations(["3", "2", "1", "1", "1"]), "val_mse", 2) == 1.0  # a tie is no improvement
-    assert math.isnan(converged(curve, "val_mse", None))  # no early stopping: unknown
-    assert math.isnan(converged(validations(["nan", "nan", "nan"]), "val_mse", 1))
+def test_converged_cell_counts_the_seeds_that_early_stopping_ended():
     assert converged_cell([1.0, 0.0, 1.0]) == "2/3" and converged_cell([1.0, math.nan]) == "1/1"
     assert converged_cell([math.nan]) == "n/a"
 

@@ -18,6 +18,7 @@ from conftest import TINY
 from warprnn.cli import build_parser, main, parse
 from warprnn.data import build_dataset
 from warprnn.errors import ConfigError
+from warprnn.experiments import report
 from warprnn.training import build, evaluation, load_experiment, loop, runs, train
 from warprnn.training.config import TrainConfig
 from warprnn.training.rundir import load_checkpoint, trained_by
@@ -516,6 +517,27 @@ def test_min_delta_lets_only_large_enough_improvements_restart_the_patience(tmp_
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == 4  # the best is the best: 0.47
     with pytest.raises(ValueError, match="train.min_delta"):
         tiny(tmp_path, "train.min_delta=1")
+
+
+def test_under_the_plateau_schedule_patience_waits_for_the_floor_rates(tmp_path, monkeypatch):
+    real, scores = loop.evaluate, iter(range(1, 100))
+
+    def worsening(*args, **kwargs):  # never better after the first validation
+        return real(*args, **kwargs) | {"val_mse": float(next(scores))}
+
+    monkeypatch.setattr(loop, "evaluate", worsening)
+    monkeypatch.setattr(loop, "train_epoch_with_rollbacks", lambda *args: (1.0, 0))  # a flat training loss
+    plateau = ("optim.scheduler=plateau", "optim.plateau_patience=1", "optim.lr=1e-3", "optim.min_lr=2.5e-4")
+    result = train(tiny(tmp_path, "train.epochs=9", "train.val_every=1", "train.patience=1", *plateau))
+    last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
+    assert last["epoch"] == 5 and last["stopped_by"] == "patience"  # halved after epochs 3 and 5, not stopped at 2
+    assert [float(r["lr"]) for r in report.read_history(result.run_dir)] == [1e-3] * 3 + [5e-4] * 2  # as trained
+    assert report.converged(result.run_dir) == 1.0
+
+
+def test_converged_tells_early_stopping_from_the_end_of_the_epochs(tmp_path):
+    assert report.converged(train(tiny(tmp_path / "a", "train.epochs=2", "train.patience=5")).run_dir) == 0.0
+    assert math.isnan(report.converged(train(tiny(tmp_path / "b", "train.epochs=1")).run_dir))  # no patience
 
 
 def test_stale_validations_counts_as_the_loop_does_from_metrics_csv_rows():

@@ -36,7 +36,7 @@ from ..data import SequenceData, StandardScaler, build_dataset
 from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
-from ..training.rundir import read_config, trained_by
+from ..training.rundir import trained_by
 from . import adaptation
 from .report import (
     GAIN_NOTE,
@@ -279,7 +279,7 @@ def run_spec(dataset: str, model: str, seed: int, scale: str, run_root: Path, ov
 
 def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Result:
     """The ``Result`` of a finished (or stopped: NaN errors) run of ``run_spec``."""
-    metrics, history, t = run.test_metrics, read_history(run.run_dir), read_config(run.run_dir).train
+    metrics, history = run.test_metrics, read_history(run.run_dir)
     result = Result(
         dataset,
         model,
@@ -292,7 +292,7 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         late_gain=late_gain(history, "val_mse"),
         trained_by=trained_by(run.run_dir),
         epochs=len(history),
-        converged=converged(history, t.metric, t.patience, t.min_delta),
+        converged=converged(run.run_dir),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",
@@ -533,8 +533,8 @@ Column *epochs*: how many epochs each run trained, averaged over seeds
 (n/a for runs scored before 2026-12-06): how long each model trained before its stopping rule ended it.
 {GAIN_NOTE} Column *converged*: how many seeds early stopping ended before the budget ran out, after
 `train.patience` validations in a row none of which bettered the validation MSE by `train.min_delta` (a
-flat validation curve); the others were still improving when the budget ended them (n/a: runs without
-early stopping).
+flat validation curve), at the floor rates of the plateau schedule; the budget ended the others (n/a:
+runs without early stopping).
 Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
 (start and resumes, with the time and torch threads; empty for runs trained before 2026-12-06).
 

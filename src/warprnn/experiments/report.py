@@ -150,15 +150,18 @@ def late_gain(history: list[dict], metric: str, late: float = LATE) -> float:
     return (best_before - best) / abs(best_before)
 
 
-def converged(history: list[dict], metric: str, patience: int | None, min_delta: float = 0.0) -> float:
-    """1.0 where early stopping ended a run on a flat validation curve: ``patience`` or more validations came
-    after the last one that improved by at least ``min_delta`` (``loop.stale_validations``, as the loop
-    counts them); 0.0 where it was still improving that recently (its budget or epochs ended it); NaN
-    without ``patience`` or a finite validation. ``history``: the run's ``metrics.csv`` rows."""
-    validated = any(math.isfinite(float(r[metric])) for r in history if r.get(metric))
-    if patience is None or not validated:
+def converged(run_dir: Path) -> float:
+    """1.0 where early stopping (``train.patience``) ended a run: its validation curve flat, under the
+    plateau schedule at the floor rates; 0.0 where its time budget or epochs ended it first; NaN without
+    ``train.patience``. A run trained before its last checkpoint named what ended it stopped early where
+    ``loop.stale_validations`` reached the patience (the rule then)."""
+    t = read_config(run_dir).train
+    if t.patience is None:
         return math.nan
-    return float(stale_validations(history, metric, min_delta) >= patience)
+    by = run_state(run_dir).stopped_by
+    if by is None:
+        by = "patience" if stale_validations(read_history(run_dir), t.metric, t.min_delta) >= t.patience else ""
+    return float(by == "patience")
 
 
 def converged_cell(flags: list[float]) -> str:

@@ -89,7 +89,8 @@ class TrainConfig:
             budget, validates the last epoch and scores the best checkpoint. The time spent is kept in the
             checkpoint, so a resumed run continues the same budget (None: no budget).
         patience: early stopping: stop after this many validations in a row without a better ``metric``
-            (None: never): the validation curve has been flat that long.
+            (None: never): the validation curve has been flat that long. Under ``optim.scheduler=plateau``
+            it also waits until the schedule has lowered every rate to its floor (``optim.min_lr``).
         min_delta: what counts as better for ``patience``: a ``metric`` better than at the validation that
             last restarted the count by at least this fraction of it (0.05: 5% lower MSE), so that a run
             whose curve creeps down by noise-sized steps stops. The best checkpoint is the best validation,

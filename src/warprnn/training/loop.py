@@ -512,8 +512,9 @@ def run_epochs(
             row["time"] = elapsed
             history.append(row)
             stale = stale_validations(history, t.metric, t.min_delta)
-            stop = out_of_time or (t.patience is not None and stale >= t.patience)
-            if world.main and (stop or epoch == t.epochs or elapsed - saved >= t.checkpoint_every):
+            flat = t.patience is not None and stale >= t.patience and at_floor(optimizer, scheduler)
+            stop = "patience" if flat else "time budget" if out_of_time else "epochs" if epoch == t.epochs else None
+            if world.main and (stop or elapsed - saved >= t.checkpoint_every):
                 save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, rollbacks, stop)
                 saved = elapsed
                 if board is not None:
@@ -523,12 +524,17 @@ def run_epochs(
                 f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr", "time") and "orig" not in k
             )
             logger.info("epoch %d/%d  %s  (%.1fs, ETA %.0fs)", epoch, t.epochs, shown, seconds, eta)
-            if stop:
+            if stop in ("patience", "time budget"):
                 why = (
-                    f"time budget of {t.time_budget:g} min"
-                    if out_of_time
-                    else f"{stale} validations without a better {t.metric}"
+                    f"{stale} validations without a better {t.metric}"
                     + (f" by {t.min_delta:.0%}" if t.min_delta else "")
+                    + (
+                        " at the floor rates"
+                        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+                        else ""
+                    )
+                    if stop == "patience"
+                    else f"time budget of {t.time_budget:g} min"
                 )
                 logger.info("stopped after epoch %d: %s", epoch, why)
                 break
@@ -548,6 +554,18 @@ def run_epochs(
     )
 
 
+def at_floor(optimizer, scheduler) -> bool:
+    """Whether the schedule will lower no rate any further, which early stopping waits for: under
+    ``plateau`` every rate at its floor (``optim.min_lr``), so that a run stops flat at the smallest rate
+    rather than while a lower one could still gain; under the other schedules always."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        return True
+    return all(
+        group["lr"] - max(group["lr"] * scheduler.factor, floor) <= scheduler.eps
+        for group, floor in zip(optimizer.param_groups, scheduler.min_lrs)
+    )
+
+
 def step_schedule(scheduler, train_loss: float, spent: float | None) -> None:
     """Advances the learning-rate ``scheduler`` (None: none) after an epoch of mean loss ``train_loss``:
     ``plateau`` watches the loss, the budget's cosine follows ``spent`` (the fraction of the time budget)."""
@@ -560,7 +578,8 @@ def step_schedule(scheduler, train_loss: float, spent: float | None) -> None:
 
 
 def save_epoch(run_dir: Path, model, optimizer, scheduler, history, epoch, best, elapsed, rollbacks, stop) -> None:
-    """Writes ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch."""
+    """Writes ``checkpoints/last.pt`` and ``metrics.csv`` after an epoch; ``stop``: what ended the run
+    (``patience``, ``time budget``, ``epochs``; None: it goes on)."""
     rundir.save_checkpoint(
         rundir.checkpoint_path(run_dir, "last"),
         {
@@ -572,7 +591,8 @@ def save_epoch(run_dir: Path, model, optimizer, scheduler, history, epoch, best,
             "history": history,
             "elapsed": elapsed,
             "rollbacks": rollbacks,
-            "stopped": stop,
+            "stopped": stop in ("patience", "time budget"),  # resumed, it only scores (not so at the epochs' end)
+            "stopped_by": stop,
         },
     )
     rundir.write_metrics(run_dir, history)

@@ -55,11 +55,14 @@ class RunState:
         ended: the run finished or stopped (by a NaN or Inf loss, the time budget or patience), as opposed
             to killed before its end: ``train(None, run_dir)`` resumes that from its last checkpoint.
         rollbacks: how many times a NaN or Inf loss sent it back to earlier weights (``train.rollbacks``).
+        stopped_by: what ended it: ``patience`` (early stopping), ``time budget``, ``epochs`` (None: it did
+            not end, a NaN or Inf loss ended it, or it was trained before this was kept).
     """
 
     status: str
     ended: bool
     rollbacks: int
+    stopped_by: str | None = None
 
 
 def run_state(run_dir: Path) -> RunState:
@@ -71,6 +74,7 @@ def run_state(run_dir: Path) -> RunState:
         status=saved.get("status", "finished") if scored else "non-finite",
         ended=scored or bool(saved.get("stopped", False)),
         rollbacks=saved.get("rollbacks", 0),
+        stopped_by=saved.get("stopped_by"),
     )
 
 
