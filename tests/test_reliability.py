@@ -9,7 +9,9 @@ Each numbered failure of the issue is named where it is tested ("issue 17.N").
 import errno
 import gzip
 import multiprocessing
+import os
 import shutil
+import socket
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -757,6 +759,25 @@ def test_stale_temporary_files_are_cleared_on_resume(trained, tmp_path):
     assert train(None, run_dir=run).status == "finished" and not stale.exists()
     with pytest.raises(RunFolderError):
         rundir.load_checkpoint(run / "checkpoints" / "none.pt")
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(trained, tmp_path):
+    run = Path(shutil.copytree(trained, tmp_path / "run"))
+    mark = run / rundir.HOLDER
+    alive = 1  # the init process: it runs on every host, and it is not this one
+    mark.write_text(f"{socket.gethostname()} {alive}")
+    with pytest.raises(RunFolderError, match=f"process {alive} on .* is training it"):
+        train(None, run_dir=run)
+    mark.write_text(f"another-host {alive}")
+    with pytest.raises(RunFolderError, match="delete that file if no such process runs"):
+        train(None, run_dir=run)
+    ended = multiprocessing.Process(target=int)
+    ended.start()
+    ended.join()
+    mark.write_text(f"{socket.gethostname()} {ended.pid}")  # left by a process that was killed
+    assert train(None, run_dir=run).status == "finished" and not mark.exists()
+    mark.write_text(f"{socket.gethostname()} {os.getpid()}")  # an ended process that had this one's id
+    assert train(None, run_dir=run).status == "finished" and not mark.exists()
 
 
 def test_metric_names_are_what_evaluate_returns(trained):

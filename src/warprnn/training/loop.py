@@ -377,24 +377,23 @@ def train_on(
     model = build_model(config, data, device)
     engine = build_engine(config, model, world, device)
     optimizer, scheduler = build_optimizer(config, model)
-    state = RunState()
-    if run_dir is None:
+    state, resuming = RunState(), run_dir is not None
+    if not resuming:
+        run_dir = distributed.share(rundir.new_run_dir(config) if world.main else None, world)
+    with rundir.hold(run_dir) if world.main else contextlib.nullcontext():
         if world.main:
-            run_dir = rundir.new_run_dir(config)
-            rundir.write_config(run_dir, config)
-            rundir.record_command(run_dir, "start")
-        run_dir = distributed.share(run_dir, world)
-    else:
-        if world.main:
-            rundir.clear_stale(run_dir)
-            rundir.record_command(run_dir, "resume")
+            if resuming:
+                rundir.clear_stale(run_dir)
+            else:
+                rundir.write_config(run_dir, config)
+            rundir.record_command(run_dir, "resume" if resuming else "start")
         distributed.barrier(world)
-        if rundir.checkpoint_path(run_dir, "last").is_file():
+        if resuming and rundir.checkpoint_path(run_dir, "last").is_file():
             state = restore(run_dir, model, optimizer, scheduler, config.train.metric)
-    try:
-        return run_epochs(run_dir, config, data, model, optimizer, scheduler, engine, state, progress)
-    except KeyboardInterrupt:
-        raise TrainingInterrupted(run_dir) from None
+        try:
+            return run_epochs(run_dir, config, data, model, optimizer, scheduler, engine, state, progress)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(run_dir) from None
 
 
 @dataclass

@@ -7,15 +7,18 @@ checkpoints/last.pt  after every epoch; best.pt: the best validation metric so f
 test_metrics.json    final metrics of the best checkpoint on the test split
 plots/               losses.png, predictions.png, theta.png
 tensorboard/         the rows of metrics.csv as TensorBoard events (``train.tensorboard``)
+.training            while a process trains it: that process's host and id (``hold``)
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import shlex
+import socket
 import sys
 import tempfile
 import time
@@ -69,6 +72,65 @@ def check_writable(run_dir: Path) -> None:
             os.unlink(probe)
         except OSError as error:
             raise StorageError(f"{folder}: cannot write in the run folder ({reason(error)})") from error
+
+
+HOLDER = ".training"
+"""The file of a run folder that names the process training it (``hold``)."""
+
+
+@contextlib.contextmanager
+def hold(run_dir: Path):
+    """Marks ``run_dir`` as trained by this process while the block runs, so that no second process trains
+    it at the same time (a second resume, or a pool worker of a killed command that still runs). The mark of
+    a process of this host that no longer runs is taken over.
+
+    Raises:
+        RunFolderError: a running process, or one of another host, holds the folder.
+    """
+    path, me = Path(run_dir) / HOLDER, f"{socket.gethostname()} {os.getpid()}"
+    while True:
+        try:
+            with open(path, "x") as mark:
+                mark.write(me)
+            break
+        except FileExistsError:
+            holder = read_holder(path)
+            if holder is not None and holder_runs(holder):
+                raise RunFolderError(
+                    f"{run_dir}: process {holder[1]} on {holder[0]} is training it ({path}; delete that file "
+                    f"if no such process runs)"
+                ) from None
+            path.unlink(missing_ok=True)  # left by a process that ended without removing it
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def read_holder(path: Path) -> tuple[str, int] | None:
+    """The (host, process id) that ``path`` names (None: gone, or not in that form)."""
+    try:
+        host, pid = path.read_text().split()
+        return host, int(pid)
+    except (OSError, ValueError):
+        return None
+
+
+def holder_runs(holder: tuple[str, int]) -> bool:
+    """Whether the process ``holder`` may still run: another process of this host with its id runs, or it
+    is on another host (unknowable from here)."""
+    host, pid = holder
+    if host != socket.gethostname():
+        return True
+    if pid == os.getpid():  # an ended process had this id before this one
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def clear_stale(run_dir: Path) -> None:
