@@ -540,13 +540,13 @@ def test_converged_tells_early_stopping_from_the_end_of_the_epochs(tmp_path):
     assert math.isnan(report.converged(train(tiny(tmp_path / "b", "train.epochs=1")).run_dir))  # no patience
 
 
-def test_stale_validations_counts_as_the_loop_does_from_metrics_csv_rows():
+def test_patience_counts_as_the_loop_does_from_metrics_csv_rows():
     rows = [{"val_mse": v, "val_loss": "1"} for v in ("2", "1", "", "0.99", "nan", "0.5", "0.49")]
-    assert loop.stale_validations(rows, "val_mse") == 0  # 0.49 is better
-    assert loop.stale_validations(rows, "val_mse", min_delta=0.05) == 1  # 0.49 is not 5% below 0.5
-    assert loop.stale_validations(rows[:5], "val_mse", min_delta=0.05) == 2  # 0.99 and NaN after 1
+    assert loop.Patience.of(rows, "val_mse").stale == 0  # 0.49 is better
+    assert loop.Patience.of(rows, "val_mse", min_delta=0.05).stale == 1  # 0.49 is not 5% below 0.5
+    assert loop.Patience.of(rows[:5], "val_mse", min_delta=0.05).stale == 2  # 0.99 and NaN after 1
     ties = [{"val_accuracy": "0.5", "val_loss": loss} for loss in ("2", "1")]  # a tie broken by the loss
-    assert loop.stale_validations(ties, "val_accuracy") == 0 and loop.stale_validations(ties, "val_accuracy", 0.1) == 1
+    assert loop.Patience.of(ties, "val_accuracy").stale == 0 and loop.Patience.of(ties, "val_accuracy", 0.1).stale == 1
 
 
 def test_ties_of_the_metric_go_to_the_lower_validation_loss(tmp_path, monkeypatch):

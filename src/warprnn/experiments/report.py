@@ -33,7 +33,7 @@ from ..training import (
     run_state,
     train,
 )
-from ..training.loop import metric_sign, stale_validations
+from ..training.loop import Patience, metric_sign
 from ..training.rundir import checkpoint_path, read_config
 
 SCALES = ("cpu", "paper")
@@ -154,13 +154,13 @@ def converged(run_dir: Path) -> float:
     """1.0 where early stopping (``train.patience``) ended a run: its validation curve flat, under the
     plateau schedule at the floor rates; 0.0 where its time budget or epochs ended it first; NaN without
     ``train.patience``. A run trained before its last checkpoint named what ended it stopped early where
-    ``loop.stale_validations`` reached the patience (the rule then)."""
+    ``loop.Patience`` reached the patience (the rule then)."""
     t = read_config(run_dir).train
     if t.patience is None:
         return math.nan
     by = run_state(run_dir).stopped_by
     if by is None:
-        by = "patience" if stale_validations(read_history(run_dir), t.metric, t.min_delta) >= t.patience else ""
+        by = "patience" if Patience.of(read_history(run_dir), t.metric, t.min_delta).stale >= t.patience else ""
     return float(by == "patience")
 
 

@@ -80,16 +80,28 @@ def improves(key: tuple[float, float], mark: tuple[float, float] | None, min_del
     return is_better(key, mark) and (mark is None or key[0] <= mark[0] - min_delta * abs(mark[0]))
 
 
-def stale_validations(history: list[dict], metric: str, min_delta: float = 0.0) -> int:
-    """Early stopping's count (``train.patience``): the validations after the last one that ``improves``.
-    ``history``: a run's rows, as the loop keeps them or as ``metrics.csv`` holds them (rows of epochs
-    without a validation have no, or an empty, ``metric``)."""
-    mark, stale = None, 0
-    for row in history:
-        if row.get(metric) not in (None, ""):
-            key = selection_key(metric, {metric: float(row[metric]), "val_loss": float(row["val_loss"])})
-            mark, stale = (key, 0) if improves(key, mark, min_delta) else (mark, stale + 1)
-    return stale
+@dataclass
+class Patience:
+    """Early stopping's count (``train.patience``): ``stale`` validations since ``mark``, the key of the last
+    one that ``improves`` (None: none yet), by ``min_delta`` (``train.min_delta``)."""
+
+    min_delta: float = 0.0
+    mark: tuple[float, float] | None = None
+    stale: int = 0
+
+    def update(self, key: tuple[float, float]) -> None:
+        """Counts a validation of ``selection_key`` ``key``."""
+        self.mark, self.stale = (key, 0) if improves(key, self.mark, self.min_delta) else (self.mark, self.stale + 1)
+
+    @classmethod
+    def of(cls, history: list[dict], metric: str, min_delta: float = 0.0) -> Patience:
+        """The count after the validations of ``history``: a run's rows, as the loop keeps them or as
+        ``metrics.csv`` holds them (rows of epochs without a validation have no, or an empty, ``metric``)."""
+        count = cls(min_delta)
+        for row in history:
+            if row.get(metric) not in (None, ""):
+                count.update(selection_key(metric, {metric: float(row[metric]), "val_loss": float(row["val_loss"])}))
+        return count
 
 
 def budget_spent(budget: float | None, elapsed: float, epoch: float) -> bool:
@@ -460,6 +472,7 @@ def run_epochs(
     test metrics and figures. Under ``torchrun``, rank 0 alone validates and writes; the others follow its
     decisions (``distributed.share``)."""
     history, best, elapsed, rollbacks = state.history, state.best, state.elapsed, state.rollbacks
+    patience = Patience.of(history, config.train.metric, config.train.min_delta)
     best_state = None  # the weights and optimiser state of the best validation, for train.rollbacks
     saved = elapsed  # the training seconds at the last checkpoint written (``train.checkpoint_every``)
     clock = time.monotonic()
@@ -497,6 +510,7 @@ def run_epochs(
             row, out_of_time = distributed.share((row, out_of_time), world)
             if validate or out_of_time:
                 key = selection_key(t.metric, row)
+                patience.update(key)
                 if is_better(key, best):
                     best = key
                     best_state = Snapshot.take(model, optimizer) if rollbacks < t.rollbacks else None
@@ -510,8 +524,7 @@ def run_epochs(
             step_schedule(scheduler, train_loss, elapsed / (60 * t.time_budget) if t.time_budget else None)
             row["time"] = elapsed
             history.append(row)
-            stale = stale_validations(history, t.metric, t.min_delta)
-            flat = t.patience is not None and stale >= t.patience and at_floor(optimizer, scheduler)
+            flat = t.patience is not None and patience.stale >= t.patience and at_floor(optimizer, scheduler)
             stop = "patience" if flat else "time budget" if out_of_time else "epochs" if epoch == t.epochs else None
             if world.main and (stop or elapsed - saved >= t.checkpoint_every):
                 save_epoch(run_dir, model, optimizer, scheduler, history, epoch, best, elapsed, rollbacks, stop)
@@ -524,18 +537,7 @@ def run_epochs(
             )
             logger.info("epoch %d/%d  %s  (%.1fs, ETA %.0fs)", epoch, t.epochs, shown, seconds, eta)
             if stop in ("patience", "time budget"):
-                why = (
-                    f"{stale} validations without a better {t.metric}"
-                    + (f" by {t.min_delta:.0%}" if t.min_delta else "")
-                    + (
-                        " at the floor rates"
-                        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-                        else ""
-                    )
-                    if stop == "patience"
-                    else f"time budget of {t.time_budget:g} min"
-                )
-                logger.info("stopped after epoch %d: %s", epoch, why)
+                logger.info("stopped after epoch %d: %s", epoch, stop_message(stop, patience.stale, t, scheduler))
                 break
     finally:
         if board is not None:
@@ -551,6 +553,15 @@ def run_epochs(
         test_metrics=test,
         plots=figures,
     )
+
+
+def stop_message(stop: str, stale: int, t: TrainConfig, scheduler) -> str:
+    """Why a run stopped early: ``stop`` is ``patience`` (after ``stale`` validations) or ``time budget``."""
+    if stop == "time budget":
+        return f"time budget of {t.time_budget:g} min"
+    margin = f" by {t.min_delta:.0%}" if t.min_delta else ""
+    floor = " at the floor rates" if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else ""
+    return f"{stale} validations without a better {t.metric}{margin}{floor}"
 
 
 def at_floor(optimizer, scheduler) -> bool:
