@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -170,7 +171,7 @@ def test_when_the_rollbacks_run_out_a_non_finite_loss_stops_the_run(tmp_path, mo
 def test_after_a_validation_a_rollback_returns_to_the_best_validated_weights(tmp_path, monkeypatch, caplog):
     """Epoch 1 validated best (later validations made worse), NaN in epoch 3: the weights restored are epoch
     1's, those of best.pt, not those of the start of epoch 3 (last.pt after epoch 2)."""
-    restored, real_restore, firsts = [], loop.Snapshot.restore, iter([True])
+    restored, real_restore, real_evaluate, scores = [], loop.Snapshot.restore, loop.evaluate, itertools.count(1)
 
     def recording(self, model, optimizer):
         real_restore(self, model, optimizer)
@@ -178,7 +179,9 @@ def test_after_a_validation_a_rollback_returns_to_the_best_validated_weights(tmp
         restored.append(({k: v.clone() for k, v in model.state_dict().items()}, best, last))
 
     monkeypatch.setattr(loop.Snapshot, "restore", recording)
-    monkeypatch.setattr(loop, "is_better", lambda key, best: next(firsts, False))
+    monkeypatch.setattr(
+        loop, "evaluate", lambda *args, **kwargs: real_evaluate(*args, **kwargs) | {"val_mse": next(scores)}
+    )
     poison(monkeypatch, 8)  # epoch 3's second batch
     caplog.set_level("WARNING", logger="warprnn")
     result = train(tiny(tmp_path, "train.epochs=3", "train.val_every=1", "train.rollbacks=1"))
