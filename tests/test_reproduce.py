@@ -171,18 +171,23 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     assert f"--from-runs {first}" in report and "training runs made earlier" in report
 
 
-def test_report_states_each_data_sets_stopping_rule_from_its_command():
-    default = dsr.load_experiment("msd-zero-cpu").train.time_budget
+def test_report_states_each_data_sets_training_regime_from_its_command():
+    zero = dsr.load_experiment("msd-zero-cpu")
     rows = [
-        Result("msd", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr train.time_budget=10 --tasks msd"),
+        Result("msd", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr train.patience=null data.num_train=64"),
         Result("msd-zero", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr --scale cpu"),
         Result("lv-copy", "warp", 0, 1, 1.0, 1.0, command="warprnn reproduce dsr train.patience=5 train.min_delta=0.1"),
     ]
-    assert dsr.budgets(rows[:2], "cpu") == f"MSD 10 minutes, MSD-Zero {default:g} minutes"
-    budget = dsr.load_experiment("lv-copy-cpu").train.time_budget
+    budget = dsr.load_experiment("msd-cpu").train.time_budget
+    zero_rule = f"{zero.train.time_budget:g} minutes"  # msd-zero-cpu: no early stopping
+    assert (
+        dsr.budgets(rows[:2], "cpu") == f"MSD 64 sequences, {budget:g} minutes; MSD-Zero 2,048 sequences, {zero_rule}"
+    )
+    lv = dsr.load_experiment("lv-copy-cpu")
     assert (
         dsr.budgets(rows[2:], "cpu")
-        == f"LV repeat-copy 5 validations without a 10% better val_mse, or {budget:g} minutes"
+        == f"LV repeat-copy {lv.data.num_train:,} sequences, 5 validations without a 10% better val_mse, "
+        f"or {lv.train.time_budget:g} minutes"
     )
 
 

@@ -85,30 +85,33 @@ UNTRAINED = "-untrained"
 SCALE_OVERRIDES = {"cpu": {"transformer": ["train.autoregressive=false"]}, "paper": {}}
 CPU_NOTE = (
     "At this scale every model is small (roots 24 x 1) and every model of a data set trains on one thread "
-    "until the same rule stops it: {budgets} (early stopping, `train.patience` and `train.min_delta`, and "
-    "the wall-clock `train.time_budget` of the configs or of the data set's command under Provenance; "
-    "2,048 training sequences, 4,000 on SINE; the validation curves below show whether each had "
+    "until the same rule stops it: {budgets} (the training sequences, `data.num_train`; early stopping, "
+    "`train.patience` and `train.min_delta`, and the wall-clock `train.time_budget`, of the configs or of the "
+    "data set's command under Provenance; the validation curves below show whether each had "
     "converged), and the Transformer trains teacher-forced (autoregressive training costs "
     "~100 s per epoch on MSD with one thread)."
 )
 
 
-def stopping(dataset: str, scale: str, command: str) -> str:
-    """What stopped the runs of ``dataset`` that ``command`` trained: the config's ``train.patience``,
-    ``train.min_delta`` and ``train.time_budget``, with the command's own overrides."""
+def regime(dataset: str, scale: str, command: str) -> str:
+    """How ``command`` trained the runs of ``dataset``: the config's ``data.num_train`` training sequences and
+    what stopped them, ``train.patience``, ``train.min_delta`` and ``train.time_budget``, with the command's
+    own overrides."""
     overrides = [word for word in shlex.split(command) if "=" in word and not word.startswith("-")]
-    t = load_experiment(f"{dataset}-{scale}", overrides).train
+    config = load_experiment(f"{dataset}-{scale}", overrides)
+    t = config.train
     budget = "no limit" if t.time_budget is None else f"{t.time_budget:g} minutes"
-    if t.patience is None:
-        return budget
-    better = f"a {t.min_delta:.0%} better" if t.min_delta else "a better"
-    return f"{t.patience} validations without {better} {t.metric}, or {budget}"
+    rule = budget
+    if t.patience is not None:
+        better = f"a {t.min_delta:.0%} better" if t.min_delta else "a better"
+        rule = f"{t.patience} validations without {better} {t.metric}, or {budget}"
+    return f"{config.data.num_train:,} sequences, {rule}"
 
 
 def budgets(results: list[Result], scale: str) -> str:
-    """Each data set's stopping rule, as ``CPU_NOTE`` states it."""
+    """Each data set's training regime, as ``CPU_NOTE`` states it."""
     commands = {r.dataset: r.command for r in results}  # one command per data set
-    return ", ".join(f"{DSR_DATASETS[d]} {stopping(d, scale, command)}" for d, command in commands.items())
+    return "; ".join(f"{DSR_DATASETS[d]} {regime(d, scale, command)}" for d, command in commands.items())
 
 
 @dataclass
