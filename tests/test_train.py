@@ -22,7 +22,7 @@ from warprnn.errors import ConfigError
 from warprnn.experiments import report
 from warprnn.training import build, evaluation, load_experiment, loop, runs, train
 from warprnn.training.config import TrainConfig
-from warprnn.training.rundir import load_checkpoint, trained_by
+from warprnn.training.rundir import load_checkpoint, read_config, trained_by
 
 
 def tiny(tmp_path, *extra):
@@ -535,12 +535,28 @@ def test_under_the_plateau_schedule_patience_waits_for_the_floor_rates(tmp_path,
     last = load_checkpoint(result.run_dir / "checkpoints" / "last.pt")
     assert last["epoch"] == 5 and last["stopped_by"] == "patience"  # halved after epochs 3 and 5, not stopped at 2
     assert [float(r["lr"]) for r in report.read_history(result.run_dir)] == [1e-3] * 3 + [5e-4] * 2  # as trained
-    assert report.converged(result.run_dir) == 1.0
+    assert converged(result) == 1.0
+
+
+def converged(result) -> float:
+    """``report.converged`` of a ``RunResult``."""
+    run_dir = result.run_dir
+    return report.converged(read_config(run_dir).train, result.stopped_by, report.read_history(run_dir))
 
 
 def test_converged_tells_early_stopping_from_the_end_of_the_epochs(tmp_path):
-    assert report.converged(train(tiny(tmp_path / "a", "train.epochs=2", "train.patience=5")).run_dir) == 0.0
-    assert math.isnan(report.converged(train(tiny(tmp_path / "b", "train.epochs=1")).run_dir))  # no patience
+    stopped = train(
+        tiny(tmp_path / "p", "train.epochs=9", "train.val_every=1", "train.patience=1", "train.min_delta=0.99")
+    )
+    assert stopped.stopped_by == "patience" and converged(stopped) == 1.0
+    assert train(None, run_dir=stopped.run_dir).stopped_by == "patience"  # resumed, it only scores
+    assert report.collect_run(tmp_path / "p", "msd-small")[0].stopped_by == "patience"
+    history, t = report.read_history(stopped.run_dir), read_config(stopped.run_dir).train
+    assert report.converged(t, None, history) == 1.0  # a checkpoint without stopped_by: the count replayed
+    ended = train(tiny(tmp_path / "a", "train.epochs=2", "train.patience=5"))
+    assert ended.stopped_by == "epochs" and converged(ended) == 0.0
+    assert report.converged(read_config(ended.run_dir).train, None, report.read_history(ended.run_dir)) == 0.0
+    assert math.isnan(converged(train(tiny(tmp_path / "b", "train.epochs=1"))))  # no patience
 
 
 def test_patience_counts_as_the_loop_does_from_metrics_csv_rows():

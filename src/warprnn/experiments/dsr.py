@@ -36,7 +36,7 @@ from ..data import SequenceData, StandardScaler, build_dataset
 from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
-from ..training.rundir import trained_by
+from ..training.rundir import read_config, trained_by
 from . import adaptation
 from .report import (
     GAIN_NOTE,
@@ -295,7 +295,7 @@ def result_of(dataset: str, model: str, seed: int, run, minutes: float) -> Resul
         late_gain=late_gain(history, "val_mse"),
         trained_by=trained_by(run.run_dir),
         epochs=len(history),
-        converged=converged(run.run_dir),
+        converged=converged(read_config(run.run_dir).train, run.stopped_by, history),
     )
     logger.info(
         "%-9s %-12s seed %d: %s, test MSE %.4g, MAE %.4g (%.1f min, %s)",

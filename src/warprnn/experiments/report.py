@@ -27,6 +27,7 @@ from ..training import (
     ExperimentConfig,
     RunResult,
     RunState,
+    TrainConfig,
     load_experiment,
     load_run,
     plots,
@@ -150,32 +151,37 @@ def late_gain(history: list[dict], metric: str, late: float = LATE) -> float:
     return (best_before - best) / abs(best_before)
 
 
-def converged(run_dir: Path) -> float:
+def converged(train: TrainConfig, stopped_by: str | None, history: list[dict]) -> float:
     """1.0 where early stopping (``train.patience``) ended a run: its validation curve flat, under the
     plateau schedule at the floor rates; 0.0 where its time budget or epochs ended it first; NaN without
-    ``train.patience``. A run trained before its last checkpoint named what ended it stopped early where
-    ``loop.Patience`` reached the patience (the rule then)."""
-    t = read_config(run_dir).train
-    if t.patience is None:
+    ``train.patience``. ``stopped_by``: what ended it (``RunResult.stopped_by``); a run whose last checkpoint
+    was written before that was kept (None) stopped early where ``loop.Patience`` over its ``history``
+    reached the patience (the rule then)."""
+    if train.patience is None:
         return math.nan
-    by = run_state(run_dir).stopped_by
-    if by is None:
-        by = "patience" if Patience.of(read_history(run_dir), t.metric, t.min_delta).stale >= t.patience else ""
-    return float(by == "patience")
+    if stopped_by is None:
+        stale = Patience.of(history, train.metric, train.min_delta).stale
+        stopped_by = "patience" if stale >= train.patience else ""
+    return float(stopped_by == "patience")
+
+
+def known(values: list[float]) -> list[float]:
+    """The finite ``values`` of a table cell's seeds (NaN: not known, e.g. rows written before it was kept)."""
+    return [v for v in values if math.isfinite(v)]
 
 
 def converged_cell(flags: list[float]) -> str:
     """A table cell of ``converged`` values (one a seed): how many of the known ones are 1, as "2/3", or n/a
     where none is known."""
-    known = [f for f in flags if math.isfinite(f)]
-    return f"{sum(known):.0f}/{len(known)}" if known else "n/a"
+    flags = known(flags)
+    return f"{sum(flags):.0f}/{len(flags)}" if flags else "n/a"
 
 
 def mean_cell(values: list[float], form: str) -> str:
-    """A table cell of per-seed ``values``: the mean of the finite ones in ``form`` (``"{:.1f}"``), or n/a
-    where none is known (rows of runs scored before the value was kept)."""
-    finite = [v for v in values if math.isfinite(v)]
-    return form.format(statistics.fmean(finite)) if finite else "n/a"
+    """A table cell of per-seed ``values``: the mean of the known ones in ``form`` (``"{:.1f}"``), or n/a
+    where none is known."""
+    values = known(values)
+    return form.format(statistics.fmean(values)) if values else "n/a"
 
 
 def gain_cell(gains: list[float]) -> str:
@@ -270,6 +276,7 @@ def folder_result(run_dir: Path, state: RunState) -> tuple[RunResult, float]:
         rollbacks=state.rollbacks,
         test_metrics=test,
         plots=[],
+        stopped_by=state.stopped_by,
     )
     return result, float(history[-1]["time"]) / 60 if history else 0.0
 

@@ -46,6 +46,8 @@ class RunResult:
         test_metrics: metrics of the best checkpoint on the test split (empty when a non-finite loss
             stopped the run before any validation).
         plots: the figures written.
+        stopped_by: what ended it: ``patience`` (early stopping), ``time budget``, ``epochs`` (None: a NaN or
+            Inf loss, or a checkpoint written before this was kept).
     """
 
     run_dir: Path
@@ -55,6 +57,7 @@ class RunResult:
     rollbacks: int
     test_metrics: dict
     plots: list[Path]
+    stopped_by: str | None = None
 
 
 def metric_sign(metric: str) -> float:
@@ -420,6 +423,7 @@ class RunState:
         stopped: the budget, early stopping
             or a non-finite loss ended the run (a resumed run then only scores it). status: ``finished``,
             or ``non-finite`` where a NaN or Inf training loss stopped it (``stop_non_finite``).
+        stopped_by: what ended it (``RunResult.stopped_by``; None: it goes on).
     """
 
     history: list[dict] = field(default_factory=list)
@@ -429,6 +433,7 @@ class RunState:
     rollbacks: int = 0
     stopped: bool = False
     status: str = "finished"
+    stopped_by: str | None = None
 
 
 def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState:
@@ -454,6 +459,7 @@ def restore(run_dir: Path, model, optimizer, scheduler, metric: str) -> RunState
         rollbacks=state.get("rollbacks", 0),
         stopped=state.get("stopped", False),
         status=state.get("status", "finished"),
+        stopped_by=state.get("stopped_by"),
     )
 
 
@@ -477,6 +483,7 @@ def run_epochs(
     saved = elapsed  # the training seconds at the last checkpoint written (``train.checkpoint_every``)
     clock = time.monotonic()
     start = config.train.epochs + 1 if state.stopped else state.start
+    stop = state.stopped_by
     t, world, device = config.train, engine.world, engine.device
     size = f"D_theta {model.d_theta}" if config.model == "warp" else f"width {model.width}"
     logger.info("run folder: %s  (%s, %s, %d parameters)", run_dir, config.model, size, count_parameters(model))
@@ -552,6 +559,7 @@ def run_epochs(
         rollbacks=rollbacks,
         test_metrics=test,
         plots=figures,
+        stopped_by=stop,
     )
 
 
