@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..config import WarpConfig
 from .base import Baseline
@@ -16,8 +17,10 @@ class TransformerBaseline(Baseline):
     of ``gcd(width, 4)`` attention heads (4 when the width allows), feed-forward width ``2 * width``,
     no dropout.
 
-    ``step`` recomputes the encoder over the prefix fed so far (its state), so it equals ``forward`` at
-    the cost of O(t) work per step.
+    ``encode`` runs ``torch.nn``'s encoder over a whole sequence. ``step`` and autoregressive runs keep each
+    layer's keys and values of the steps fed so far (a key-value cache, the state): step t attends over
+    them instead of re-encoding its t-step prefix, and equals ``encode`` (``test_baselines.py`` checks
+    values and gradients in float64 against re-encoding the prefix at every step).
     """
 
     def __init__(self, config: WarpConfig, width: int, layers: int = 2, *, device=None, dtype=None):
@@ -30,23 +33,53 @@ class TransformerBaseline(Baseline):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width, **factory)
 
-    def positions(self, T: int, like: Tensor) -> Tensor:
-        """Sinusoidal encoding of the step index, ``(T, width)``."""
+    def positions(self, steps: Tensor) -> Tensor:
+        """Sinusoidal encoding of the step indices ``steps`` ``(T,)``: ``(T, width)``."""
         half = self.width // 2
-        freqs = 10000.0 ** (-torch.arange(half, device=like.device, dtype=like.dtype) / half)
-        angles = torch.arange(T, device=like.device, dtype=like.dtype)[:, None] * freqs
+        freqs = 10000.0 ** (-torch.arange(half, device=steps.device, dtype=self.norm.weight.dtype) / half)
+        angles = steps[:, None] * freqs
         pe = torch.cat([angles.sin(), angles.cos()], dim=-1)
         return nn.functional.pad(pe, (0, self.width - 2 * half))
 
+    def embedded(self, x: Tensor, t0: int) -> Tensor:
+        """The layers' input for ``x`` ``(batch, T, C)`` fed at steps t0 .. t0 + T - 1: ``(batch, T, width)``."""
+        return self.embed(x) + self.positions(torch.arange(t0, t0 + x.shape[1], device=x.device))
+
     def encode(self, x: Tensor) -> Tensor:
         T = x.shape[1]
-        h = self.embed(x) + self.positions(T, x)
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device, dtype=x.dtype)
-        return self.norm(self.encoder(h, mask=mask, is_causal=True))
+        return self.norm(self.encoder(self.embedded(x, 0), mask=mask, is_causal=True))
+
+    def keys_values(self, layer: nn.TransformerEncoderLayer, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The attention's query, key and value of ``layer`` for its input ``h`` ``(batch, T, width)``, each
+        ``(batch, heads, T, width / heads)``."""
+        attn = layer.self_attn
+        qkv = F.linear(layer.norm1(h), attn.in_proj_weight, attn.in_proj_bias)  # (batch, T, 3 width)
+        heads = qkv.view(*h.shape[:2], 3 * attn.num_heads, attn.head_dim).transpose(1, 2)
+        return heads.chunk(3, dim=1)
 
     def encode_prefix(self, x: Tensor):
-        return self.encode(x), x
+        """``encode`` of ``x`` ``(batch, L, C)``, and the cache: each layer's keys and values, and L."""
+        L = x.shape[1]
+        mask = nn.Transformer.generate_square_subsequent_mask(L, device=x.device, dtype=x.dtype)
+        h, cache = self.embedded(x, 0), []
+        for layer in self.encoder.layers:
+            cache.append(self.keys_values(layer, h)[1:])
+            h = layer(h, src_mask=mask, is_causal=True)
+        return self.norm(h), (cache, L)
 
     def encode_step(self, x_t: Tensor, inner):
-        prefix = x_t.unsqueeze(1) if inner is None else torch.cat([inner, x_t.unsqueeze(1)], dim=1)
-        return self.encode(prefix)[:, -1], prefix
+        """One step fed ``x_t`` ``(batch, C)``: its features ``(batch, width)`` and the cache grown by it."""
+        cache, t = (None, 0) if inner is None else inner
+        h = self.embedded(x_t.unsqueeze(1), t)  # (batch, 1, width)
+        if cache is None:  # the first step: empty keys and values, (batch, heads, 0, head_dim)
+            cache = [self.keys_values(layer, h[:, :0])[1:] for layer in self.encoder.layers]
+        grown = []
+        for layer, (past_k, past_v) in zip(self.encoder.layers, cache):  # each (batch, heads, t, head_dim)
+            q, k, v = self.keys_values(layer, h)  # (batch, heads, 1, head_dim)
+            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+            grown.append((k, v))
+            attended = F.scaled_dot_product_attention(q, k, v)  # every cached step is in the past
+            h = h + layer.self_attn.out_proj(attended.transpose(1, 2).reshape(h.shape))
+            h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
+        return self.norm(h[:, 0]), (grown, t + 1)
