@@ -130,7 +130,7 @@ def test_a_run_stopped_by_a_non_finite_loss_scores_its_best_checkpoint(tmp_path,
     assert result.status == "non-finite" and math.isfinite(result.test_metrics["test_mse"])
     assert json.loads((result.run_dir / "test_metrics.json").read_text()) == result.test_metrics
     assert load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] in (1, 2)
-    assert runs.run_state(result.run_dir).status == "non-finite"
+    assert runs.run_ending(result.run_dir).status == "non-finite"
     monkeypatch.setattr(loop, "compute_loss", evaluation.compute_loss)
     resumed = train(None, run_dir=result.run_dir)
     assert resumed.status == "non-finite" and resumed.test_metrics == result.test_metrics
@@ -154,7 +154,7 @@ def test_a_rollback_trains_the_epoch_again_from_its_start_at_a_lower_rate(tmp_pa
     rows = csv.DictReader((rolled.run_dir / "metrics.csv").read_text().splitlines())
     assert [float(r["lr"]) for r in rows] == [5e-4] * 3
     assert load_checkpoint(rolled.run_dir / "checkpoints" / "last.pt")["rollbacks"] == 1
-    assert train(None, run_dir=rolled.run_dir).rollbacks == runs.run_state(rolled.run_dir).rollbacks == 1
+    assert train(None, run_dir=rolled.run_dir).rollbacks == runs.run_ending(rolled.run_dir).rollbacks == 1
 
 
 def test_when_the_rollbacks_run_out_a_non_finite_loss_stops_the_run(tmp_path, monkeypatch, caplog):

@@ -24,7 +24,7 @@ import torch
 
 from ..atomic import write_text
 from ..baselines import count_parameters
-from ..training import ExperimentConfig, load_experiment, load_run, plots, run_state
+from ..training import ExperimentConfig, load_experiment, load_run, plots, run_ending
 from ..training.evaluation import forecast
 from ..training.rundir import trained_by
 from .report import (
@@ -223,7 +223,7 @@ def task_rows(name: str, keys: list[tuple[str, int]], run_dirs: list[Path]) -> l
             seed=seed,
             parameters=count_parameters(net),
             a_drift=a_drift(net),
-            status=run_state(run_dir).status,
+            status=run_ending(run_dir).status,
             epochs=len(history),
             minutes=float(history[-1]["time"]) / 60 if history else 0.0,
             run_dir=str(run_dir),

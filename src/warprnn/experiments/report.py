@@ -25,13 +25,13 @@ from ..baselines import count_parameters
 from ..errors import InputError
 from ..training import (
     ExperimentConfig,
+    RunEnding,
     RunResult,
-    RunState,
     TrainConfig,
     load_experiment,
     load_run,
     plots,
-    run_state,
+    run_ending,
     train,
 )
 from ..training.loop import Patience, metric_sign
@@ -234,17 +234,17 @@ def continued_run(spec: RunSpec) -> tuple[RunResult, float]:
         InputError: the run there was trained with another config than ``spec``'s.
     """
     run_dir = newest_run(spec.run_root, spec.name)
-    state = run_state(run_dir) if run_dir is not None else None
-    if state is None or not (state.ended or checkpoint_path(run_dir, "last").is_file()):
+    ending = run_ending(run_dir) if run_dir is not None else None
+    if ending is None or not (ending.ended or checkpoint_path(run_dir, "last").is_file()):
         return timed_run(spec)
     expected = spec_config(spec.config_name, list(spec.overrides), spec.run_root, spec.name)
     saved = read_config(run_dir)  # the folder may have been named otherwise (relative, absolute) when it trained
     if dataclasses.replace(saved, train=dataclasses.replace(saved.train, out_dir=expected.train.out_dir)) != expected:
         raise InputError(f"{run_dir}: trained with another config than {spec.config_name} {list(spec.overrides)}")
-    if not state.ended:
+    if not ending.ended:
         train(None, run_dir=run_dir)
-        state = run_state(run_dir)
-    return folder_result(run_dir, state)
+        ending = run_ending(run_dir)
+    return folder_result(run_dir, ending)
 
 
 def newest_run(run_root: Path, name: str) -> Path | None:
@@ -259,11 +259,11 @@ def collect_run(run_root: Path, name: str) -> tuple[RunResult, float]:
     run_dir = newest_run(run_root, name)
     if run_dir is None:
         raise InputError(f"{run_root}: no run folder {name}-* with a metrics.csv")
-    return folder_result(run_dir, run_state(run_dir))
+    return folder_result(run_dir, run_ending(run_dir))
 
 
-def folder_result(run_dir: Path, state: RunState) -> tuple[RunResult, float]:
-    """``collect_run``'s result of the run folder ``run_dir``, whose ``run_state`` is ``state``."""
+def folder_result(run_dir: Path, ending: RunEnding) -> tuple[RunResult, float]:
+    """``collect_run``'s result of the run folder ``run_dir``, which ended as ``ending``."""
     config, _, net, _ = load_run(run_dir)
     scores = run_dir / "test_metrics.json"
     test = json.loads(scores.read_text()) if scores.is_file() else {}
@@ -272,11 +272,11 @@ def folder_result(run_dir: Path, state: RunState) -> tuple[RunResult, float]:
         run_dir=run_dir,
         model=config.model,
         parameters=count_parameters(net),
-        status=state.status,
-        rollbacks=state.rollbacks,
+        status=ending.status,
+        rollbacks=ending.rollbacks,
         test_metrics=test,
         plots=[],
-        stopped_by=state.stopped_by,
+        stopped_by=ending.stopped_by,
     )
     return result, float(history[-1]["time"]) / 60 if history else 0.0
 

@@ -11,7 +11,7 @@
 
 from .config import ExperimentConfig, OptimConfig, TrainConfig, load_experiment
 from .loop import RunResult, train
-from .runs import RunState, evaluate_run, load_run, predict_run, run_state
+from .runs import RunEnding, evaluate_run, load_run, predict_run, run_ending
 
 __all__ = [
     "ExperimentConfig",
@@ -22,7 +22,7 @@ __all__ = [
     "train",
     "evaluate_run",
     "load_run",
-    "RunState",
-    "run_state",
+    "RunEnding",
+    "run_ending",
     "predict_run",
 ]

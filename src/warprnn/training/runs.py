@@ -44,8 +44,8 @@ def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, mode
 
 
 @dataclass(frozen=True)
-class RunState:
-    """How a run folder's training ended, read from its last checkpoint and test metrics (``run_state``).
+class RunEnding:
+    """How a run folder's training ended, read from its last checkpoint and test metrics (``run_ending``).
 
     Attributes:
         status: ``finished``, or ``non-finite`` for a run that a NaN or Inf training loss stopped (its test
@@ -65,12 +65,12 @@ class RunState:
     stopped_by: str | None = None
 
 
-def run_state(run_dir: Path) -> RunState:
-    """The ``RunState`` of ``run_dir`` (one read of its last checkpoint)."""
+def run_ending(run_dir: Path) -> RunEnding:
+    """The ``RunEnding`` of ``run_dir`` (one read of its last checkpoint)."""
     scored = (run_dir / "test_metrics.json").is_file()
     last = rundir.checkpoint_path(run_dir, "last")
     saved = rundir.load_checkpoint(last, ()) if last.is_file() else {}
-    return RunState(
+    return RunEnding(
         status=saved.get("status", "finished") if scored else "non-finite",
         ended=scored or bool(saved.get("stopped", False)),
         rollbacks=saved.get("rollbacks", 0),
