@@ -53,6 +53,15 @@ def test_conv_floor_times_every_part(capsys):
     assert all(part in out for part in ("kernel", "FFTs", "root", "sum"))
 
 
+def test_transformer_cache_benchmark_times_both_paths(capsys):
+    spec = importlib.util.spec_from_file_location("transformer_cache", PATH.parent / "transformer_cache.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "forecast" in out and "autoregressive training" in out and out.count("x ") >= 2
+
+
 def test_a_bf16_variant_row(bench):
     tiny = dict(in_channels=1, head="gaussian", root_width=4, root_depth=1, theta0="learned")
     case = bench.Case(tiny, 2, 8, ("scan",), (2, 8))
