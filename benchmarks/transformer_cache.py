@@ -13,13 +13,16 @@ checks that both agree), on one thread. The reference's training batch is timed 
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 
-import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch  # noqa: E402
 
-from warprnn.data import build_dataset
-from warprnn.training import load_experiment
-from warprnn.training.build import build_model
+from conv_floor import best_of  # noqa: E402
+from warprnn.data import build_dataset  # noqa: E402
+from warprnn.training import load_experiment  # noqa: E402
+from warprnn.training.build import build_model  # noqa: E402
 
 
 def reencoded(model, x, context: int):
@@ -28,16 +31,6 @@ def reencoded(model, x, context: int):
     for _ in range(context, x.shape[1]):
         fed = torch.cat([fed, model(fed).mean[:, -1:]], dim=1)
     return model(fed).mean
-
-
-def best_of(fn, repeats: int) -> float:
-    """The fastest of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv=None) -> int:

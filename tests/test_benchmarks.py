@@ -11,13 +11,18 @@ pytestmark = pytest.mark.slow  # every test here trains or times real steps
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_run", PATH)
+def script(name: str, module_name: str):
+    """The module of ``benchmarks/NAME.py``, imported as ``module_name``."""
+    spec = importlib.util.spec_from_file_location(module_name, PATH.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return script("run", "benchmark_run")
 
 
 def test_benchmark_runs_on_tiny_cases(bench, capsys):
@@ -45,19 +50,13 @@ def test_a_mode_measured_in_its_own_process(bench):
 
 
 def test_conv_floor_times_every_part(capsys):
-    spec = importlib.util.spec_from_file_location("conv_floor", PATH.parent / "conv_floor.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--quick"]) == 0
+    assert script("conv_floor", "conv_floor").main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert all(part in out for part in ("kernel", "FFTs", "root", "sum"))
 
 
 def test_transformer_cache_benchmark_times_both_paths(capsys):
-    spec = importlib.util.spec_from_file_location("transformer_cache", PATH.parent / "transformer_cache.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--quick"]) == 0
+    assert script("transformer_cache", "transformer_cache").main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "forecast" in out and "autoregressive training" in out and out.count("x ") >= 2
 
