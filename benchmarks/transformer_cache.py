@@ -20,17 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from conv_floor import best_of  # noqa: E402
+from warprnn.baselines.transformer import reference_forecast  # noqa: E402
 from warprnn.data import build_dataset  # noqa: E402
 from warprnn.training import load_experiment  # noqa: E402
 from warprnn.training.build import build_model  # noqa: E402
-
-
-def reencoded(model, x, context: int):
-    """The reference forecast: each step's prediction from ``model`` run over the whole sequence fed so far."""
-    fed = x[:, :context]
-    for _ in range(context, x.shape[1]):
-        fed = torch.cat([fed, model(fed).mean[:, -1:]], dim=1)
-    return model(fed).mean
 
 
 def main(argv=None) -> int:
@@ -55,10 +48,12 @@ def main(argv=None) -> int:
 
     with torch.no_grad():
         forecast = [
-            best_of(lambda: reencoded(model, x, context), repeats),
+            best_of(lambda: reference_forecast(model, x, context), repeats),
             best_of(lambda: model(x, context=context), repeats),
         ]
-    reference = best_of(lambda: train_batch(lambda: reencoded(model, x, context)), 1)  # tens of seconds at full size
+    reference = best_of(
+        lambda: train_batch(lambda: reference_forecast(model, x, context)), 1
+    )  # tens of seconds at full size
     training = [reference, best_of(lambda: train_batch(cached_train), repeats)]
     steps = batch * (T - context)
     print(

@@ -50,7 +50,7 @@ class TransformerBaseline(Baseline):
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device, dtype=x.dtype)
         return self.norm(self.encoder(self.embedded(x, 0), mask=mask, is_causal=True))
 
-    def keys_values(self, layer: nn.TransformerEncoderLayer, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def query_key_value(self, layer: nn.TransformerEncoderLayer, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The attention's query, key and value of ``layer`` for its input ``h`` ``(batch, T, width)``, each
         ``(batch, heads, T, width / heads)``."""
         attn = layer.self_attn
@@ -64,7 +64,7 @@ class TransformerBaseline(Baseline):
         mask = nn.Transformer.generate_square_subsequent_mask(L, device=x.device, dtype=x.dtype)
         h, cache = self.embedded(x, 0), []
         for layer in self.encoder.layers:
-            cache.append(self.keys_values(layer, h)[1:])
+            cache.append(self.query_key_value(layer, h)[1:])
             h = layer(h, src_mask=mask, is_causal=True)
         return self.norm(h), (cache, L)
 
@@ -73,13 +73,23 @@ class TransformerBaseline(Baseline):
         cache, t = (None, 0) if inner is None else inner
         h = self.embedded(x_t.unsqueeze(1), t)  # (batch, 1, width)
         if cache is None:  # the first step: empty keys and values, (batch, heads, 0, head_dim)
-            cache = [self.keys_values(layer, h[:, :0])[1:] for layer in self.encoder.layers]
+            cache = [self.query_key_value(layer, h[:, :0])[1:] for layer in self.encoder.layers]
         grown = []
         for layer, (past_k, past_v) in zip(self.encoder.layers, cache):  # each (batch, heads, t, head_dim)
-            q, k, v = self.keys_values(layer, h)  # (batch, heads, 1, head_dim)
+            q, k, v = self.query_key_value(layer, h)  # (batch, heads, 1, head_dim)
             k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
             grown.append((k, v))
             attended = F.scaled_dot_product_attention(q, k, v)  # every cached step is in the past
             h = h + layer.self_attn.out_proj(attended.transpose(1, 2).reshape(h.shape))
             h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
         return self.norm(h[:, 0]), (grown, t + 1)
+
+
+def reference_forecast(model: TransformerBaseline, x: Tensor, context: int) -> Tensor:
+    """The reference of the cache: an autoregressive forecast that re-encodes the whole sequence fed so far
+    at every step, ``model(fed)``, and feeds its last prediction back. ``x`` ``(batch, T, C)``; returns the
+    means ``(batch, T, out)``, equal to ``model(x, context=context).mean``."""
+    fed = x[:, :context]
+    for _ in range(context, x.shape[1]):
+        fed = torch.cat([fed, model(fed).mean[:, -1:]], dim=1)
+    return model(fed).mean
