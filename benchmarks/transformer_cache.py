@@ -34,8 +34,9 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     small = ["data.num_train=8", "data.num_val=8", "data.num_test=8", "model=transformer"]
     config = load_experiment("msd-cpu", small + (["data.seq_len=12", "data.context=4"] if args.quick else []))
-    model = build_model(config, build_dataset(config.data), "cpu")
-    batch, T, context = (2, 12, 4) if args.quick else (32, config.data.seq_len, config.data.context)
+    data = build_dataset(config.data)
+    model = build_model(config, data, "cpu")
+    batch, T, context = 2 if args.quick else 32, data.train.x.shape[1], data.context
     x = torch.randn(batch, T, model.config.in_channels)
     repeats = 1 if args.quick else 3
 
