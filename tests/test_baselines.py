@@ -10,7 +10,7 @@ from conftest import perturb_transition
 from warprnn import WarpConfig
 from warprnn.baselines import MODELS, build_model, count_parameters, relative_size
 from warprnn.baselines.s4d import S4DLayer
-from warprnn.baselines.transformer import reference_forecast
+from warprnn.baselines.transformer import TransformerBaseline, attention_heads, reference_forecast
 
 TOL = dict(rtol=0, atol=1e-10)
 HEADS = {
@@ -93,10 +93,16 @@ def test_autoregressive_feeds_predictions_step_by_step(name):
         torch.testing.assert_close(out.mean, auto[:, t], **TOL)
 
 
-def test_transformer_cache_equals_reencoding_the_prefix():
+@pytest.mark.parametrize("width", [None, 32])
+def test_transformer_cache_equals_reencoding_the_prefix(width):
     """The Transformer's autoregressive run, with its key-value cache, equals the reference: re-encoding the
-    whole fed sequence at every step. Values and gradients, float64."""
+    whole fed sequence at every step. Values and gradients, float64; the matched width (one head) and
+    width 32 (two heads)."""
     model = make("transformer")
+    if width is not None:
+        torch.manual_seed(0)
+        model = TransformerBaseline(model.config, width, dtype=torch.float64)
+        assert model.encoder.layers[0].self_attn.num_heads == 2
     x = torch.randn(2, 9, 2, dtype=torch.float64)
     want, got = reference_forecast(model, x, context=3), model(x, context=3).mean
     torch.testing.assert_close(got, want, **TOL)
@@ -104,6 +110,14 @@ def test_transformer_cache_equals_reencoding_the_prefix():
     grads = [torch.autograd.grad((out * weights).sum(), list(model.parameters())) for out in (got, want)]
     for g, w in zip(*grads):
         torch.testing.assert_close(g, w, **TOL)
+
+
+def test_transformer_heads_by_dimension():
+    """The most heads of at least 16 features that divide the width; one below 32."""
+    assert [attention_heads(w) for w in (1, 16, 24, 31, 32, 33, 48, 64, 100)] == [1, 1, 1, 1, 2, 1, 3, 4, 5]
+    config = WarpConfig(**HEADS["point"])
+    model = TransformerBaseline(config, 64, device="meta")
+    assert [layer.self_attn.num_heads for layer in model.encoder.layers] == [4, 4]
 
 
 @pytest.mark.parametrize("name", VARIANTS)
