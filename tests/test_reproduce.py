@@ -425,6 +425,7 @@ def test_reproduce_transitions_trains_every_structure_under_one_budget(tmp_path,
         (run,) = (tmp_path / "runs").glob(f"transitions-cpu-*/msd-{transition.replace(':', '')}-s0-*")
         config = yaml.safe_load((run / "config.yaml").read_text())
         assert config["warp"]["transition"] == transition and config["train"]["time_budget"] == 5
+        assert config["optim"]["scheduler"] == "cosine" and config["train"]["patience"] is None  # not msd-cpu's
     assert "warprnn reproduce transitions" in report and "--tasks msd" in report
     assert "## Verdict" in report and "`diagonal`: " in report
     first = min((tmp_path / "runs").glob("transitions-cpu-*"))  # the same runs, reported again untrained

@@ -9,7 +9,6 @@ from torch.nn import functional as F
 from ..config import WarpConfig
 from .base import Baseline
 
-
 MIN_HEAD_DIM = 16
 
 

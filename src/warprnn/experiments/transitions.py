@@ -2,9 +2,11 @@
 
 WARP's dense A (the paper's) against the structures of ``warp.transition`` (``diagonal``, ``block:16``,
 ``lowrank:16``) on MSD, LV repeat-copy and MNIST completion. Every run of a data set trains the same
-shipped config under the same ``train.time_budget`` (``BUDGETS``, minutes), so a cheaper transition spends
-the budget on more steps; the report gives each one's test error, its epochs in the budget and its
-validation curve against wall-clock time. Seeds 0..N-1 set ``train.seed`` and ``data.seed``.
+shipped config under the same ``train.time_budget`` (``BUDGETS``, minutes) with the learning rate annealed
+over it (``optim.scheduler=cosine``) and no early stopping (``REGIME``, whatever the config says), so every
+run spends the whole budget and a cheaper transition spends it on more steps; the report gives each one's
+test error, its epochs in the budget and its validation curve against wall-clock time. Seeds 0..N-1 set
+``train.seed`` and ``data.seed``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ DATASETS = {  # data set: (config stem, test metric, validation metric)
     "mnist": ("mnist", "test_mse_01", "val_mse_01"),
 }
 BUDGETS = {"cpu": {"msd": 5, "lv-copy": 5, "mnist": 10}, "paper": {"msd": 120, "lv-copy": 120, "mnist": 240}}
+REGIME = ("optim.scheduler=cosine", "train.patience=null", "train.epochs=100000")  # the budget ends every run
 
 
 def run_transitions(
@@ -68,7 +71,7 @@ def run_transitions(
             (
                 f"warp.transition={a}",
                 f"train.time_budget={BUDGETS[scale][d]}",
-                "train.epochs=100000",
+                *REGIME,
                 f"train.seed={s}",
                 f"data.seed={s}",
                 *overrides,
@@ -203,7 +206,8 @@ def report(
     return f"""# Structured transitions at an equal wall-clock budget ({scale} scale)
 
 Each data set's shipped config, trained with each structure of A (`warp.transition`) under the same
-`train.time_budget`: a cheaper transition spends it on more epochs. `dense` is the paper's A; `diagonal`
+`train.time_budget`, the learning rate annealed over it (cosine) and no early stopping: a cheaper transition
+spends it on more epochs. `dense` is the paper's A; `diagonal`
 has real eigenvalues in (0, 1); `block:16` free 16 x 16 blocks; `lowrank:16` is `I + U V^T` of rank 16 (see
 `src/warprnn/transition.py`). Test metric of the best validation checkpoint, mean ± std over seeds; the
 figures are the validation metric against wall-clock time (seed 0). MSD: physical scale; LV: scaled to
