@@ -16,6 +16,7 @@ from warprnn.experiments.report import (
     MODEL_NAMES,
     RunSpec,
     converged_cell,
+    ended_runs,
     late_gain,
     mean_std,
     read_history,
@@ -281,8 +282,15 @@ def test_reproduce_dsr_tasks_keeps_the_other_data_sets(tmp_path, monkeypatch):
         "| MSD | WARP |" in report and "| SINE | WARP-Phys |" in report and "ADAPTATION OF AN EARLIER COMMAND" in report
     )
     assert "- MSD, LV repeat-copy: `warprnn reproduce dsr --seeds 2`" in report
-    assert "- SINE: `warprnn reproduce dsr" in report and "for 5 training runs" in report
+    assert "- SINE: `warprnn reproduce dsr" in report and "for 5 training runs\n" in report
     assert "![dsr-cpu-msd-curves](figures/dsr-cpu-msd-curves.png)" in report
+    (root,) = (tmp_path / "runs").glob("dsr-cpu-*")  # again with --continue: every run there had ended
+    assert (
+        main(["reproduce", "dsr", *TINY, "--seeds", "1", "--tasks", "sine", "--continue", str(root), "--out", "again"])
+        == 0
+    )
+    again = (tmp_path / "again" / "dsr-cpu.md").read_text()
+    assert "for 5 training runs, 5 of them kept as earlier commands had ended them (`--continue`)" in again
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -386,6 +394,7 @@ def test_continue_keeps_ended_runs_resumes_a_killed_one_and_trains_the_missing(t
     monkeypatch.setattr(loop, "save_epoch", real_save)
     (killed,) = root.glob("s1-*")
     assert len(read_history(killed)) == 1 and not (killed / "test_metrics.json").is_file()
+    assert ended_runs([spec(root, s) for s in (0, 1, 2)]) == 1  # s0 ended: kept; s1 killed, s2 missing
     runs = run_configs([spec(root, s) for s in (0, 1, 2)], keep=True)
     assert [run.run_dir for run, _ in runs[:2]] == [ended.run_dir, killed]  # no new folder for either
     assert runs[0][0].test_metrics == ended.test_metrics  # reported, not trained again

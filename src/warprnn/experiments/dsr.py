@@ -48,6 +48,7 @@ from .report import (
     converged,
     converged_cell,
     draw_curves,
+    ended_runs,
     gain_cell,
     late_gain,
     machine,
@@ -364,6 +365,7 @@ def run_dsr(
     )
     keys = [(dataset, model, seed) for dataset, model in dsr_runs() if dataset in datasets for seed in range(seeds)]
     specs = [run_spec(*key, scale, run_root, list(overrides)) for key in keys]
+    kept = ended_runs(specs) if continue_runs else 0
     runs = (
         [collect_run(run_root, spec.name) for spec in specs]
         if from_runs
@@ -393,7 +395,7 @@ def run_dsr(
         tta,
         None if from_runs else jobs,
         time.time() - began,
-        trained,
+        (trained, kept),
         run_root,
         runs_csv.name,
     )
@@ -489,13 +491,16 @@ def dsr_report(
     tta: str,
     jobs: int | None,
     seconds: float,
-    trained: int,
+    counts: tuple[int, int],
     run_root: Path,
     csv_name: str,
 ) -> str:
-    """The markdown report of a DSR reproduction, whose ``trained`` training runs ran ``jobs`` at a time in
-    ``seconds`` (None: runs trained by an earlier command, reported by ``--from-runs``); the commands of
-    ``results`` are those of their rows."""
+    """The markdown report of a DSR reproduction, whose training runs ran ``jobs`` at a time in ``seconds``
+    (None: runs trained by an earlier command, reported by ``--from-runs``); ``counts``: how many runs it
+    reports and how many of them it kept as an earlier command had ended them (``--continue``). The
+    commands of ``results`` are those of their rows."""
+    trained, kept = counts
+    reused = f", {kept} of them kept as earlier commands had ended them (`--continue`)" if kept else ""
     figure_lines = "\n".join(f"![{p.stem}](figures/{p.name})" for p in plots)
     return f"""# Dynamical-system reconstruction ({scale} scale)
 
@@ -559,7 +564,7 @@ Every run: `{csv_name}`, whose column `trained_by` names the command lines that 
 
 {commands(results)}
 - last command's machine: {machine(jobs)}
-- last command's wall time: {seconds / 60:.1f} min {"for" if jobs else "to report"} {trained} training runs
+- last command's wall time: {seconds / 60:.1f} min {"for" if jobs else "to report"} {trained} training runs{reused}
 - last command's run folders: `{run_root}` (not committed)
 """
 

@@ -247,6 +247,11 @@ def continued_run(spec: RunSpec) -> tuple[RunResult, float]:
     return folder_result(run_dir, ending)
 
 
+def ended_runs(specs: list[RunSpec]) -> int:
+    """How many of ``specs`` have a run that ended in their ``run_root``: those ``continued_run`` keeps."""
+    return sum(1 for spec in specs if (d := newest_run(spec.run_root, spec.name)) is not None and run_ending(d).ended)
+
+
 def newest_run(run_root: Path, name: str) -> Path | None:
     """The newest run folder ``run_root/name-*`` with a ``metrics.csv`` (None: there is none)."""
     found = sorted(d for d in Path(run_root).glob(f"{name}-*") if (d / "metrics.csv").is_file())
