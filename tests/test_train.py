@@ -64,26 +64,46 @@ def test_same_seed_same_weights(tmp_path):
     assert not torch.equal(load_checkpoint(other / "checkpoints" / "last.pt")["model"]["A"], weights[0]["A"])
 
 
+STALL_AFTER_EPOCH_2 = """
+import sys, time
+from pathlib import Path
+from warprnn.cli import main
+from warprnn.training import loop
+
+marker, real = Path(sys.argv[1]), loop.save_epoch
+
+
+def save_then_stall(run_dir, model, optimizer, scheduler, history, epoch, *rest):
+    real(run_dir, model, optimizer, scheduler, history, epoch, *rest)
+    if epoch == 2:  # last.pt of epoch 2 is on disk: signal the test and wait to be killed
+        marker.write_text(str(epoch))
+        time.sleep(600)
+
+
+loop.save_epoch = save_then_stall
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL after epoch 2 of 12 (the process stalls there, so a slow machine cannot let it finish first):
+    resumed from its last checkpoint, the run ends with the weights and losses of an uninterrupted one."""
     epochs = 12
     args = TINY + ["data.num_train=96", "data.seq_len=24", f"train.epochs={epochs}", "train.val_every=100"]
     reference = train(tiny(tmp_path / "ref", *args[len(TINY) :])).run_dir
 
-    out_dir = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "warprnn.cli", "train", "configs/msd-small.yaml", *args, f"train.out_dir={out_dir}"]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, killed_after = time.time() + 120, None
-    while time.time() < deadline and process.poll() is None:
-        last = list(out_dir.glob("*/checkpoints/last.pt"))
-        if last:
-            killed_after = load_checkpoint(last[0])["epoch"]
-            if killed_after >= 2:
-                process.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.01)
+    script, marker, out_dir = tmp_path / "stall.py", tmp_path / "after-epoch-2", tmp_path / "killed"
+    script.write_text(STALL_AFTER_EPOCH_2)
+    cmd = [sys.executable, str(script), str(marker), "train", "configs/msd-small.yaml", *args]
+    process = subprocess.Popen([*cmd, f"train.out_dir={out_dir}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not marker.is_file():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
     process.wait()
-    assert process.returncode == -signal.SIGKILL and 2 <= killed_after < epochs
+    assert process.returncode == -signal.SIGKILL and marker.read_text() == "2"
+    assert load_checkpoint(next(out_dir.glob("*/checkpoints/last.pt")))["epoch"] == 2
 
     run_dir = next(out_dir.iterdir())
     result = train(None, run_dir=run_dir)
