@@ -69,30 +69,34 @@ class TransformerBaseline(Baseline):
         heads = qkv.view(*h.shape[:2], 3 * attn.num_heads, attn.head_dim).transpose(1, 2)
         return heads.chunk(3, dim=1)
 
+    def attend(self, layer: nn.TransformerEncoderLayer, h: Tensor, past: tuple[Tensor, Tensor] | None):
+        """``layer`` on ``h`` ``(batch, T, width)``, the steps fed after those whose keys and values ``past``
+        holds (None: none, the steps of ``h`` attend causally among themselves; else each step of ``h`` attends
+        over all of ``past`` and itself, for T = 1). Returns the layer's output ``(batch, T, width)`` and the
+        keys and values of ``past`` and ``h``, each ``(batch, heads, t + T, head_dim)``: torch's pre-norm layer
+        written out, so that its keys and values are kept."""
+        q, k, v = self.query_key_value(layer, h)  # (batch, heads, T, head_dim)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=past is None)
+        h = h + layer.self_attn.out_proj(attended.transpose(1, 2).reshape(h.shape))
+        return h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h)))), (k, v)
+
     def encode_prefix(self, x: Tensor):
         """``encode`` of ``x`` ``(batch, L, C)``, and the cache: each layer's keys and values, and L."""
-        L = x.shape[1]
-        mask = nn.Transformer.generate_square_subsequent_mask(L, device=x.device, dtype=x.dtype)
         h, cache = self.embedded(x, 0), []
         for layer in self.encoder.layers:
-            cache.append(self.query_key_value(layer, h)[1:])
-            h = layer(h, src_mask=mask, is_causal=True)
-        return self.norm(h), (cache, L)
+            h, keys_values = self.attend(layer, h, None)
+            cache.append(keys_values)
+        return self.norm(h), (cache, x.shape[1])
 
     def encode_step(self, x_t: Tensor, inner):
         """One step fed ``x_t`` ``(batch, C)``: its features ``(batch, width)`` and the cache grown by it."""
         cache, t = (None, 0) if inner is None else inner
-        h = self.embedded(x_t.unsqueeze(1), t)  # (batch, 1, width)
-        if cache is None:  # the first step: empty keys and values, (batch, heads, 0, head_dim)
-            cache = [self.query_key_value(layer, h[:, :0])[1:] for layer in self.encoder.layers]
-        grown = []
-        for layer, (past_k, past_v) in zip(self.encoder.layers, cache):  # each (batch, heads, t, head_dim)
-            q, k, v = self.query_key_value(layer, h)  # (batch, heads, 1, head_dim)
-            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-            grown.append((k, v))
-            attended = F.scaled_dot_product_attention(q, k, v)  # every cached step is in the past
-            h = h + layer.self_attn.out_proj(attended.transpose(1, 2).reshape(h.shape))
-            h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
+        h, grown = self.embedded(x_t.unsqueeze(1), t), []  # (batch, 1, width)
+        for i, layer in enumerate(self.encoder.layers):
+            h, keys_values = self.attend(layer, h, None if cache is None else cache[i])
+            grown.append(keys_values)
         return self.norm(h[:, 0]), (grown, t + 1)
 
 
