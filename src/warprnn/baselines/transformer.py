@@ -19,7 +19,7 @@ def attention_heads(width: int) -> int:
     Heads are chosen by their dimension because narrow heads make attention slow without making it
     smaller: the parameter count does not depend on the number of heads, and on one CPU thread a causal
     attention over (32, 256) steps at width 24, forward and backward, took 76 ms as 4 heads of 6 and
-    17.5 ms as 1 head of 24 (torch's flash kernel for CPU).
+    15 ms as 1 head of 24 (torch's flash kernel for CPU); lv-copy-cpu's whole training batch, 200 and 55 ms.
     """
     return max((h for h in range(1, width // MIN_HEAD_DIM + 1) if width % h == 0), default=1)
 
