@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import math
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,7 +17,7 @@ from warprnn.experiments.report import (
     MODEL_NAMES,
     RunSpec,
     converged_cell,
-    ended_runs,
+    kept_runs,
     late_gain,
     mean_std,
     read_history,
@@ -394,8 +395,9 @@ def test_continue_keeps_ended_runs_resumes_a_killed_one_and_trains_the_missing(t
     monkeypatch.setattr(loop, "save_epoch", real_save)
     (killed,) = root.glob("s1-*")
     assert len(read_history(killed)) == 1 and not (killed / "test_metrics.json").is_file()
-    assert ended_runs([spec(root, s) for s in (0, 1, 2)]) == 1  # s0 ended: kept; s1 killed, s2 missing
+    began = time.time()
     runs = run_configs([spec(root, s) for s in (0, 1, 2)], keep=True)
+    assert kept_runs(runs, began) == 1  # s0 ended: kept; s1 killed (resumed), s2 missing (trained)
     assert [run.run_dir for run, _ in runs[:2]] == [ended.run_dir, killed]  # no new folder for either
     assert runs[0][0].test_metrics == ended.test_metrics  # reported, not trained again
     assert len(read_history(killed)) == 3 and runs[1][0].test_metrics == pytest.approx(whole.test_metrics)

@@ -49,8 +49,8 @@ from .report import (
     converged,
     converged_cell,
     draw_curves,
-    ended_runs,
     gain_cell,
+    kept_runs,
     late_gain,
     machine,
     mean_cell,
@@ -366,7 +366,6 @@ def run_dsr(
     )
     keys = [(dataset, model, seed) for dataset, model in dsr_runs() if dataset in datasets for seed in range(seeds)]
     specs = [run_spec(*key, scale, run_root, list(overrides)) for key in keys]
-    kept = ended_runs(specs) if continue_runs else 0
     runs = (
         [collect_run(run_root, spec.name) for spec in specs]
         if from_runs
@@ -379,7 +378,7 @@ def run_dsr(
             first_runs.setdefault((dataset, model), run.run_dir)
         if model in PHYS_MODELS and seed == seeds - 1:
             results += [untrained_one(dataset, model, s, scale, list(overrides)) for s in range(seeds)]
-    trained = len(runs)
+    trained, kept = len(runs), kept_runs(runs, began) if continue_runs else 0
     results = [dataclasses.replace(r, command=command) for r in results]
     runs_csv = Path(out) / f"dsr-{scale}-runs.csv"
     earlier = [r for r in read_results_csv(runs_csv) if r.dataset not in datasets]

@@ -247,9 +247,10 @@ def continued_run(spec: RunSpec) -> tuple[RunResult, float]:
     return folder_result(run_dir, ending)
 
 
-def ended_runs(specs: list[RunSpec]) -> int:
-    """How many of ``specs`` have a run that ended in their ``run_root``: those ``continued_run`` keeps."""
-    return sum(1 for spec in specs if (d := newest_run(spec.run_root, spec.name)) is not None and run_ending(d).ended)
+def kept_runs(runs: list[tuple[RunResult, float]], began: float) -> int:
+    """How many of ``runs`` (``run_configs``'s) a command begun at time ``began`` kept as they were
+    (``continued_run``): those whose ``metrics.csv`` it did not write."""
+    return sum((run.run_dir / "metrics.csv").stat().st_mtime < began for run, _ in runs)
 
 
 def newest_run(run_root: Path, name: str) -> Path | None:
