@@ -98,29 +98,39 @@ def commit_of(repo: str) -> tuple[str, bool]:
 def load(repo: str, case: AuthorsCase):
     """Their config, their model built from it by ``models.make_model`` and the namespace holding their
     ``train_step``, ``opt`` and the rest of ``FROM_MAIN``."""
+    import yaml
+
+    with open(os.path.join(repo, case.config)) as f:
+        config = yaml.safe_load(f)
+    return (config, *build(repo, config, case.channels))
+
+
+def build(repo: str, config: dict, channels: int, nb_classes: int | None = None):
+    """Their model from ``config`` (a dict as their config files hold, which may have been edited) built by
+    ``models.make_model`` with ``channels`` (their loaders' ``data_size``) and ``nb_classes`` (``None``: a
+    regression model), and the namespace holding main.py's ``loss_fn``, ``train_step``, ``opt`` and the rest of
+    ``FROM_MAIN``, executed with this ``config`` (``opt`` is built from its ``optimizer`` section)."""
     import equinox as eqx
     import jax
     import jax.numpy as jnp
     import optax
-    import yaml
 
     sys.dont_write_bytecode = True  # leaves their clone as it was
-    sys.path.insert(0, repo)
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
     import models
 
-    with open(os.path.join(repo, case.config)) as f:
-        config = yaml.safe_load(f)
     # make_model reads an absent model.positional_encoding as False, which fails (False[0]) at bde9a5d with
     # every config used here; their loaders read it as None (no encoding), which is what is passed
     config["model"].setdefault("positional_encoding", None)
     model_key = jax.random.split(jax.random.PRNGKey(config["general"]["seed"]), num=3)[0]  # as main.py
-    model = models.make_model(model_key, case.channels, None, config, logging.getLogger("authors"))
+    model = models.make_model(model_key, channels, nb_classes, config, logging.getLogger("authors"))
     main_py = os.path.join(repo, "main.py")
     with open(main_py) as f:
         code = compile(ast.Module(body=definitions(f.read()), type_ignores=[]), main_py, "exec")
-    namespace = dict(jax=jax, jnp=jnp, eqx=eqx, optax=optax, config=config, data_size=case.channels)
+    namespace = dict(jax=jax, jnp=jnp, eqx=eqx, optax=optax, config=config, data_size=channels)
     exec(code, namespace)
-    return config, model, namespace
+    return model, namespace
 
 
 def random_batch(batch: int, T: int, channels: int):

@@ -41,7 +41,10 @@ def test_overrides_reach_their_section():
         (["trian.epochs=3"], r"override 'trian.epochs=3': expected 'model=...' or 'SECTION.KEY=...'"),
         (["train.epochs"], r"override 'train.epochs': expected key=value"),
         (["train.epochs=0"], r"train.epochs: expected an integer >= 1, got 0"),
-        (["optim.scheduler=step"], r"optim.scheduler: expected one of \['none', 'plateau', 'cosine'\], got 'step'"),
+        (
+            ["optim.scheduler=step"],
+            r"optim.scheduler: expected one of \['none', 'plateau', 'cosine', 'plateau-steps'\], got 'step'",
+        ),
         (["train.loss=nll"], r"train.loss: 'nll' needs warp.head='gaussian'"),
         (["train.loss=ce"], r"train.loss: 'ce' goes with warp.head='classification'"),
         (["model=mamba"], r"model: expected one of \['warp', 'gru', 'lstm', 'transformer', 's4d'\], got 'mamba'"),

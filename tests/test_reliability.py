@@ -277,7 +277,7 @@ CASES = [
     Case("key-channels", TRAIN + " warp.key_channels=5", "key_channels: expected fewer than in_channels"),
     Case("model-bogus", TRAIN + " model=rnn", "model: expected one of"),
     Case("device-bogus", TRAIN + " train.device=tpu", "train.device: expected one of"),
-    Case("optimizer-bogus", TRAIN + " optim.name=sgd", "optim.name: expected one of ['adam', 'adamw']"),
+    Case("optimizer-bogus", TRAIN + " optim.name=sgd", "optim.name: expected one of ['adam', 'adamw', 'adabelief']"),
     Case("plateau-factor", TRAIN + " optim.plateau_factor=1.5", "optim.plateau_factor: expected a number in (0, 1)"),
     Case("teacher-forcing", TRAIN + " train.teacher_forcing=2", "train.teacher_forcing: expected a probability"),
     Case("nll-point-head", TRAIN + " train.loss=nll", "train.loss: 'nll' needs warp.head='gaussian'"),

@@ -121,9 +121,9 @@ def poison(monkeypatch, *calls: int) -> None:
     an epoch, so call 7 is epoch 3's first batch)."""
     count, real = {"n": 0}, evaluation.compute_loss
 
-    def poisoned(out, batch, loss, mask=None):
+    def poisoned(out, batch, loss, mask=None, choices=None):
         count["n"] += 1
-        value = real(out, batch, loss, mask)
+        value = real(out, batch, loss, mask) if choices is None else real(out, batch, loss, mask, choices)
         return value * float("nan") if count["n"] in calls else value
 
     monkeypatch.setattr(loop, "compute_loss", poisoned)

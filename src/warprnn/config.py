@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 from .errors import ConfigError
 
 Activation = Literal["relu", "tanh", "swish", "softplus", "sin", "identity"]
-FinalActivation = Literal["none", "tanh", "clip"]
+FinalActivation = Literal["none", "tanh", "clip", "dtanh"]
 Head = Literal["point", "gaussian", "classification"]
 RootName = Literal["mlp", "sine", "msd", "msd-moments", "msd-oscillator"]
 Theta0 = Literal["learned", "hypernet"]
@@ -30,6 +30,7 @@ ArFeed = Literal["mean", "sample"]
 ClassPool = Literal["last", "mean"]
 InstanceNorm = Literal["none", "shift", "scale"]
 TransitionNorm = Literal["none", "spectral"]
+Semantics = Literal["warprnn", "authors"]
 Mode = Literal["reference", "scan", "conv", "auto"]
 """How the recurrence runs (``warprnn.recurrence``): all give the same result."""
 
@@ -136,7 +137,11 @@ class WarpConfig:
         root_width: width of each hidden layer of the MLP root.
         root_depth: number of hidden layers of the MLP root (0 makes it affine).
         root_activation: activation of the MLP root's hidden layers, one of ``Activation``.
-        final_activation: applied to the predicted mean: ``none``, ``tanh`` or ``clip`` (to +-final_clip).
+        final_activation: applied to the predicted mean: ``none``, ``tanh``, ``clip`` (to +-final_clip) or
+            ``dtanh``, the authors' trained ``alpha tanh((m - b) / a) + beta`` whose (a, b, alpha, beta), a
+            parameter of the model, start at ``dtanh_init`` (``semantics="authors"`` only; a baseline
+            applies it fixed at ``dtanh_init``).
+        dtanh_init: where the ``dtanh`` final activation's (a, b, alpha, beta) start.
         final_clip: bound c of the ``clip`` final activation.
         positional_encoding: number of sinusoidal frequencies of the step index added to the root
             input (0: the root sees tau alone).
@@ -182,6 +187,12 @@ class WarpConfig:
             MLP root only (a physical root predicts in the data's units).
         norm_steps: the steps ``instance_norm`` reads; None: the data's context, which the training harness
             fills in (a model built directly needs it set).
+        semantics: ``warprnn`` (ours) or ``authors``: what the authors' JAX code computes, with the same
+            parameters, in every mode (``warprnn.authors``: the driving difference, the loss target, A applied
+            before the first decode, the root's time, the std floor, the loss constants, the hypernetwork's
+            widths; the table in the README). ``authors`` needs the MLP root, tau as its input (no
+            ``positional_encoding``, ``key_channels`` or ``instance_norm``) and the hypernetwork's activation
+            equal to the root's (theirs uses the root's), and has no ``hypernet_width``.
     """
 
     in_channels: int = 1
@@ -194,6 +205,7 @@ class WarpConfig:
     root_activation: Activation = "relu"
     final_activation: FinalActivation = "none"
     final_clip: float = 1.0
+    dtanh_init: tuple = (1.0, 0.0, 1.0, 0.0)  # (a, b, alpha, beta), checked in __post_init__
     positional_encoding: int = 0
     input_prev_obs: bool = False
     key_channels: int = 0
@@ -211,6 +223,7 @@ class WarpConfig:
     sine_frequency: float = 1.0
     instance_norm: InstanceNorm = "none"
     norm_steps: int | None = None
+    semantics: Semantics = "warprnn"
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -258,6 +271,16 @@ class WarpConfig:
         if self.root == "msd" and self.in_channels not in (1, 2):
             raise ConfigError(f"in_channels: root='msd' predicts x or (x, v), so 1 or 2, got {self.in_channels}")
         parse_transition(self.transition)
+        if self.semantics == "authors":
+            self.check_authors()
+        elif self.final_activation == "dtanh":
+            raise ConfigError("final_activation: 'dtanh' is the authors' trained tanh, so semantics='authors'")
+        numbers = isinstance(self.dtanh_init, (list, tuple)) and all(
+            mismatch(float, v) is None for v in self.dtanh_init
+        )
+        if not numbers or len(self.dtanh_init) != 4 or self.dtanh_init[0] == 0:
+            raise ConfigError(f"dtanh_init: expected four numbers (a, b, alpha, beta), a != 0, got {self.dtanh_init!r}")
+        self.dtanh_init = tuple(float(v) for v in self.dtanh_init)
         if parse_transition_init(self.transition_init) is not None and self.transition.startswith("lowrank"):
             raise ConfigError(
                 f"transition_init: 'lowrank' is I + U V^T, which starts at I, so 'identity', got {self.transition_init!r}"
@@ -299,6 +322,22 @@ class WarpConfig:
                 "harness sets it to the data's context)"
             )
         return None if self.instance_norm == "none" else self.norm_steps
+
+    def check_authors(self) -> None:
+        """What the authors' semantics can hold: their root, inputs and hypernetwork (``semantics``)."""
+        unused = {
+            "root": (self.root, "mlp"),
+            "positional_encoding": (self.positional_encoding, 0),
+            "key_channels": (self.key_channels, 0),
+            "instance_norm": (self.instance_norm, "none"),
+            "hypernet_width": (self.hypernet_width, None),
+            "hypernet_activation": (self.hypernet_activation, self.root_activation),
+        }
+        for name, (value, theirs) in unused.items():
+            if value != theirs:
+                raise ConfigError(
+                    f"{name}: semantics='authors' runs the authors' model, which needs {theirs!r} here, got {value!r}"
+                )
 
     def check_prev_obs(self) -> None:
         """A physical root reads the latest fed observation if and only if it integrates from it."""

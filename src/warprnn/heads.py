@@ -40,8 +40,12 @@ class WarpOutput:
 
 
 def mean(config: WarpConfig, raw: Tensor) -> Tensor:
-    """The predicted mean: the final activation of the first C raw outputs."""
+    """The predicted mean: the final activation of the first C raw outputs. ``dtanh`` here is fixed at
+    ``dtanh_init`` (the baselines'); WARP trains its parameters (``warprnn.authors.mean``)."""
     value = raw[..., : config.in_channels]
+    if config.final_activation == "dtanh":
+        a, b, alpha, beta = config.dtanh_init
+        return alpha * torch.tanh((value - b) / a) + beta
     if config.final_activation == "tanh":
         return torch.tanh(value)
     if config.final_activation == "clip":

@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from . import heads, instance_norm, recurrence, rollout
+from . import authors, heads, instance_norm, recurrence, rollout
+from .authors import OURS, Choices
 from .checks import check_choice, check_dtype, check_memory, check_sequence
 from .config import Mode, WarpConfig
 from .errors import InputError
@@ -40,9 +41,10 @@ class WarpState:
     """Streaming state of ``WARP.step``: the state after ``t`` steps of sequences of ``lengths``."""
 
     theta: Tensor | None  # (batch, D), None before the first step
-    fed: Tensor | None  # (batch, C) the last value fed
+    fed: Tensor | None  # (batch, C) the last value fed (authors' semantics: what the next difference subtracts)
     t: int
     lengths: Tensor  # (batch,) the lengths tau is normalised by
+    hat: Tensor | None = None  # (batch, C) authors' semantics: the last step's predicted mean
 
 
 def full_precision(x: Tensor):
@@ -69,7 +71,7 @@ def build_root(config: WarpConfig) -> Root:
 
 class Hypernetwork(nn.Module):
     """phi: x_0 ``(batch, C)`` -> theta_0 ``(batch, D)``, an MLP of ``depth`` hidden layers of ``width``
-    (None: widths stepping evenly from C to D)."""
+    (None: widths stepping evenly from C to D), or of the hidden ``widths`` given."""
 
     def __init__(
         self,
@@ -78,13 +80,18 @@ class Hypernetwork(nn.Module):
         depth: int,
         act: str,
         width: int | None = None,
+        widths: list[int] | None = None,
         device=None,
         dtype=None,
     ):
         super().__init__()
-        widths = [in_features] + [
-            width or round(in_features + (out_features - in_features) * i / (depth + 1)) for i in range(1, depth + 1)
-        ]
+        widths = [in_features] + (
+            widths
+            or [
+                width or round(in_features + (out_features - in_features) * i / (depth + 1))
+                for i in range(1, depth + 1)
+            ]
+        )
         self.hidden = nn.ModuleList(nn.Linear(a, b, device=device, dtype=dtype) for a, b in zip(widths, widths[1:]))
         self.out = nn.Linear(widths[-1], out_features, device=device, dtype=dtype)
         self.act = activation(act)
@@ -104,6 +111,8 @@ class WARP(nn.Module):
         config: the architecture (``WarpConfig``).
         device, dtype: where and in which precision to create the parameters (``device="meta"``
             allocates nothing: sizes only).
+        choices: which of the authors' choices to run (``warprnn.authors.Choices``; None: those of
+            ``config.semantics``, all of theirs or none); one can be switched alone to measure it.
 
     Parameters: the dense A is ``A`` ``(D, D)`` (``transition='dense'``, the paper's); a structured one's
     parameters are those of the module ``transition`` (``warprnn.transition``), and ``A`` is absent. Both
@@ -114,9 +123,10 @@ class WARP(nn.Module):
             ``device``.
     """
 
-    def __init__(self, config: WarpConfig, *, device=None, dtype=None):
+    def __init__(self, config: WarpConfig, *, device=None, dtype=None, choices: Choices | None = None):
         super().__init__()
         self.config = config
+        self.choices = authors.choices_of(config) if choices is None else choices
         self.root = build_root(config)
         D = self.root.num_params
         itemsize = torch.empty(0, dtype=dtype).element_size()
@@ -134,6 +144,8 @@ class WARP(nn.Module):
         if config.transition_norm == "spectral":  # A read through W / max(1, sigma(W)); state key A.original
             parametrize.register_parametrization(self, "A", SpectralBound(D, **factory), unsafe=True)
         self.B = nn.Parameter(torch.empty(D, config.drive_channels, **factory))
+        if config.final_activation == "dtanh":  # the authors' trained final activation (warprnn.authors.mean)
+            self.dtanh = nn.Parameter(torch.empty(4, **factory))
         if config.theta0 == "learned":
             self.theta_init = nn.Parameter(torch.empty(D, **factory))
         else:
@@ -143,6 +155,9 @@ class WARP(nn.Module):
                 config.hypernet_depth,
                 config.hypernet_activation,
                 config.hypernet_width,
+                authors.hypernet_widths(config.state_channels, D, config.hypernet_depth)
+                if self.choices.hypernet_widths
+                else None,
                 **factory,
             )
         self.reset_parameters()
@@ -166,6 +181,8 @@ class WARP(nn.Module):
             else:
                 self.transition.reset_parameters(eigenvalues)
             nn.init.zeros_(self.B)
+            if self.config.final_activation == "dtanh":
+                self.dtanh.copy_(torch.tensor(self.config.dtanh_init, dtype=self.B.dtype))
             fresh = self.root.initial_theta(dtype=self.B.dtype, device=self.B.device)
             if self.config.theta0 == "learned":
                 self.theta_init.copy_(fresh)
@@ -320,12 +337,14 @@ class WARP(nn.Module):
         if self.norm_steps is not None:
             x, loc, scale = instance_norm.normalise(x, lengths, valid, self.norm_steps, self.config.instance_norm)
         autoregressive = context is not None or teacher_forcing is not None
+        theirs = self.choices != OURS  # the authors' semantics (warprnn.authors)
         if autoregressive:
             feed_truth, noise = heads.feeding(self.config, x, context, teacher_forcing, generator)  # (batch, T)
             check_choice("mode", mode, AUTOREGRESSIVE_MODES)
             if mode == "auto":
                 mode = recurrence.fastest(batch, T, self.d_theta, None, self.config.transition)
             run = rollout.reference if mode == "reference" else rollout.autoregressive
+            run = authors.rollout if theirs else run
             with full_precision(x):
                 theta, raw = run(self, x, lengths, feed_truth, noise)  # theta zero past each length
         else:
@@ -339,7 +358,10 @@ class WARP(nn.Module):
                 # the kernel's columns: B's, and theta_0's (see recurrence.initial_columns)
                 columns = self.config.drive_channels + min(self.theta0_rank + 1, batch)
                 mode = recurrence.fastest(batch, T, self.d_theta, columns, self.config.transition)
-            if mode == "reference":
+            if theirs:
+                with full_precision(x):
+                    theta, raw = authors.teacher_forced(self, x, lengths, valid, mode)
+            elif mode == "reference":
                 with full_precision(x):
                     theta, raw = rollout.reference(self, x, lengths, torch.ones_like(valid), None)
             else:
@@ -354,7 +376,10 @@ class WARP(nn.Module):
                         parts = self.theta0_parts(x[:, 0])
                         theta = recurrence.convolve(self.transition_operator(), self.B, parts, dx, valid)
                 raw = self.decode(theta, steps, lengths, x)  # the root network: in autocast's type, if any
-        out = heads.sequence_output(self.config, raw, theta, valid, lengths)
+        if theirs:
+            out = authors.output(self, raw, theta, valid, lengths)
+        else:
+            out = heads.sequence_output(self.config, raw, theta, valid, lengths)
         return out if self.norm_steps is None else instance_norm.denormalise(out, loc, scale, valid)
 
     def init_state(self, batch_size: int, seq_len: int) -> WarpState:
@@ -382,6 +407,9 @@ class WARP(nn.Module):
             raise InputError("x_t: contains NaN or Inf")
         if state.t >= int(state.lengths[0]):
             raise InputError(f"state: all {int(state.lengths[0])} steps of seq_len have been taken")
+        if self.choices != OURS:  # the authors' semantics (warprnn.authors)
+            theta, raw, new_state = authors.step(self, x_t, state)
+            return authors.output(self, raw, theta), new_state
         steps = torch.tensor([state.t], device=x_t.device)
         if state.t == 0:
             theta = self.theta0(x_t)

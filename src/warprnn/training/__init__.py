@@ -3,6 +3,7 @@
 - ``config.py``: ``OptimConfig``, ``TrainConfig`` and ``ExperimentConfig`` (every section composed),
   YAML files and overrides.
 - ``build.py``: the device, model and optimiser an experiment builds.
+- ``optimizers.py``: the authors' optimiser (AdaBelief, element-wise clipping, optax's reduce-on-plateau).
 - ``loop.py``: ``train``, the training loop.
 - ``rundir.py``: a run folder's files, written atomically.
 - ``runs.py``: a finished run: test metrics, figures, loading it back, forecasting from it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from functools import partial
 
 import torch
 
@@ -12,6 +13,7 @@ from ..baselines import build_model as build_named_model
 from ..data import SequenceData
 from ..errors import ConfigError
 from .config import ExperimentConfig
+from .optimizers import AdaBelief, StepPlateau
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +99,8 @@ class BudgetCosine:
 
 def scale_learning_rates(optimizer: torch.optim.Optimizer, scheduler, factor: float) -> None:
     """Multiplies every group's learning rate by ``factor`` for the rest of the run: its current rate and the
-    base rates the schedule (``cosine``) computes it from (``train.rollbacks``). ``plateau`` and no schedule
-    keep the current rate, so scaling it is enough."""
+    base rates the schedule (``cosine``, ``plateau-steps``) computes it from (``train.rollbacks``). ``plateau``
+    and no schedule keep the current rate, so scaling it is enough."""
     for group in optimizer.param_groups:
         group["lr"] *= factor
     if hasattr(scheduler, "base_lrs"):
@@ -117,9 +119,16 @@ def transition_lr(config: ExperimentConfig, model: torch.nn.Module) -> float:
 
 
 def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
-    """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None)."""
+    """The optimiser and learning-rate scheduler of ``config.optim`` (the scheduler may be None).
+
+    ``optim.clip_value`` is not applied here but by the training loop, to every optimiser's gradients before
+    ``grad_clip`` and the step (``optimizers.clip_values``). Under ``plateau-steps`` the scheduler is a
+    ``StepPlateau``, which the loop steps before every optimiser step with that step's loss."""
     o = config.optim
-    cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+    if o.name == "adabelief":
+        cls = AdaBelief  # no weight decay (OptimConfig refuses one)
+    else:
+        cls = partial(torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam, weight_decay=o.weight_decay)
 
     def is_A(name: str) -> bool:  # WARP's A: free, parametrised or structured; baselines have none
         return name in ("A", "parametrizations.A.original") or name.startswith("transition.")
@@ -127,14 +136,24 @@ def build_optimizer(config: ExperimentConfig, model: torch.nn.Module):
     transition = [p for name, p in model.named_parameters() if is_A(name)]
     rest = [p for name, p in model.named_parameters() if not is_A(name)]
     groups = [{"params": rest}] + ([{"params": transition, "lr": transition_lr(config, model)}] if transition else [])
-    optimizer = cls(groups, lr=o.lr, weight_decay=o.weight_decay)
-    floor = o.min_lr / o.lr  # both schedules scale every group's learning rate by the same factor
+    optimizer = cls(groups, lr=o.lr)
+    floor = o.min_lr / o.lr  # the schedules scale every group's learning rate by the same factor
     if o.scheduler == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
             factor=o.plateau_factor,
             patience=o.plateau_patience,
             min_lr=[group["lr"] * floor for group in optimizer.param_groups],
+        )
+    elif o.scheduler == "plateau-steps":  # optax's reduce_on_plateau; the floor min_lr / lr is its min_scale
+        scheduler = StepPlateau(
+            optimizer,
+            factor=o.plateau_factor,
+            patience=o.plateau_patience,
+            rtol=o.plateau_rtol,
+            cooldown=o.plateau_cooldown,
+            accumulation_size=o.plateau_accumulation,
+            min_scale=floor,
         )
     elif o.scheduler == "cosine" and config.train.time_budget is not None:
         scheduler = BudgetCosine(optimizer, floor)

@@ -29,8 +29,17 @@ CONFIG_DIR = Path(__file__).parents[1] / "configs"  # the shipped experiments, `
 class OptimConfig:
     """The optimiser and its learning-rate schedule.
 
+    The paper's authors (JAX) train with ``optax.chain(optax.clip(gradients_lim), optax.adabelief(lr),
+    optax.contrib.reduce_on_plateau(factor, patience, rtol, 0, cooldown, accum_size, min_scale))``, stepped
+    on every step's training loss. Here that is ``name=adabelief``, ``clip_value`` = gradients_lim,
+    ``scheduler=plateau-steps`` with ``plateau_factor`` = factor, ``plateau_patience`` = patience,
+    ``plateau_cooldown`` = cooldown, ``plateau_rtol`` = rtol, ``plateau_accumulation`` = accum_size and
+    ``min_lr`` = min_scale x ``lr``, and ``grad_clip=0`` (they clip no norm); ``lr_A=null`` for their single
+    rate (``warprnn.training.optimizers`` follows optax 0.2.3 to 1e-12).
+
     Attributes:
-        name: ``adam`` or ``adamw``.
+        name: ``adam``, ``adamw`` or ``adabelief`` (``optax.adabelief``'s algebra and defaults,
+            eps = eps_root = 1e-16, ``warprnn.training.optimizers.AdaBelief``; no weight decay).
         lr: initial learning rate.
         lr_A: initial learning rate of WARP's transition A. Adam moves each of a dense A's D_theta^2
             entries by about its learning rate per step, so at ``lr`` A's spectral norm can grow by up to
@@ -41,25 +50,42 @@ class OptimConfig:
             a number: that rate; 0 keeps A fixed (a root whose state has a fixed meaning,
             ``msd-moments``). Schedules scale A's rate like ``lr``. Against the alternative of a bounded A
             (``warp.transition_norm=spectral``) see the README.
-        weight_decay: decoupled for ``adamw``, L2 for ``adam``.
+        weight_decay: decoupled for ``adamw``, L2 for ``adam``; must be 0 for ``adabelief``.
         grad_clip: maximum global gradient norm (0: no clipping).
+        clip_value: element-wise gradient clipping, every optimiser: each gradient entry is clamped to
+            [-clip_value, clip_value] before ``grad_clip`` and the optimiser (``optax.clip``, the authors'
+            ``gradients_lim``; None: no clipping). At the authors' 1e-7, far below any gradient of note,
+            every entry is +-1e-7 and every update is AdaBelief of the gradients' signs.
         scheduler: ``none``; ``plateau`` (multiply by ``plateau_factor`` when the training loss has
-            not improved for ``plateau_patience`` epochs); ``cosine`` (cosine decay to ``min_lr`` over
-            all epochs or, under ``train.time_budget``, over the budget's minutes).
-        plateau_factor, plateau_patience: see ``scheduler``.
-        min_lr: the floor of both schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``).
+            not improved for ``plateau_patience`` epochs); ``plateau-steps`` (the authors' schedule,
+            ``optax.contrib.reduce_on_plateau``, per optimiser step: the whole batch's training losses are
+            averaged over ``plateau_accumulation`` steps, and when ``plateau_patience`` such means in a row
+            have not been below ``1 - plateau_rtol`` times the best, every rate is multiplied by
+            ``plateau_factor``, then ``plateau_cooldown`` means are not counted; not below ``min_lr``);
+            ``cosine`` (cosine decay to ``min_lr`` over all epochs or, under ``train.time_budget``, over the
+            budget's minutes).
+        plateau_factor, plateau_patience: see ``scheduler`` (the authors' factor and patience, the
+            latter counted in means of ``plateau_accumulation`` steps under ``plateau-steps``).
+        plateau_cooldown, plateau_rtol, plateau_accumulation: ``plateau-steps`` only: the authors'
+            cooldown, rtol (in (0, 1]; their atol is 0) and accum_size; see ``scheduler``.
+        min_lr: the floor of the schedules (for ``lr``; A's floor is ``min_lr lr_A / lr``); under
+            ``plateau-steps`` the authors' min_scale is ``min_lr / lr`` (``min_lr`` at most ``lr``).
         warmup_steps: the first this many optimiser steps of the run ramp every group's learning rate
             linearly from ``1 / warmup_steps`` of its value to all of it, on top of the schedule (0: no warmup).
     """
 
-    name: Literal["adam", "adamw"] = "adam"
+    name: Literal["adam", "adamw", "adabelief"] = "adam"
     lr: float = 1e-3
     lr_A: float | Literal["scaled"] | None = "scaled"
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    scheduler: Literal["none", "plateau", "cosine"] = "none"
+    clip_value: float | None = None
+    scheduler: Literal["none", "plateau", "cosine", "plateau-steps"] = "none"
     plateau_factor: float = 0.5
     plateau_patience: int = 10
+    plateau_cooldown: int = 0
+    plateau_rtol: float = 1e-4
+    plateau_accumulation: int = 1
     min_lr: float = 1e-6
     warmup_steps: int = 0
 
@@ -75,6 +101,22 @@ class OptimConfig:
         if self.grad_clip < 0 or self.weight_decay < 0 or self.min_lr < 0:
             raise ConfigError("optim.grad_clip, optim.weight_decay and optim.min_lr must be >= 0")
         positive_int("optim.plateau_patience", self.plateau_patience)
+        positive_int("optim.plateau_cooldown", self.plateau_cooldown, minimum=0)
+        positive_int("optim.plateau_accumulation", self.plateau_accumulation)
+        if not 0 < self.plateau_rtol <= 1:
+            raise ConfigError(f"optim.plateau_rtol: expected a number in (0, 1], got {self.plateau_rtol!r}")
+        if self.clip_value is not None and not self.clip_value > 0:
+            raise ConfigError(f"optim.clip_value: expected a positive number or null, got {self.clip_value!r}")
+        if self.name == "adabelief" and self.weight_decay != 0:
+            raise ConfigError(
+                f"optim.weight_decay: adabelief has no weight decay (neither has optax's), got {self.weight_decay!r}; "
+                "set it to 0, or use adamw"
+            )
+        if self.scheduler == "plateau-steps" and self.min_lr > self.lr:
+            raise ConfigError(
+                f"optim.min_lr: under plateau-steps min_lr / lr (the authors' min_scale) must be <= 1, got "
+                f"min_lr {self.min_lr!r} above lr {self.lr!r}"
+            )
 
 
 @dataclass
@@ -90,7 +132,8 @@ class TrainConfig:
             checkpoint, so a resumed run continues the same budget (None: no budget).
         patience: early stopping: stop after this many validations in a row without a better ``metric``
             (None: never): the validation curve has been flat that long. Under ``optim.scheduler=plateau``
-            it also waits until the schedule has lowered every rate to its floor (``optim.min_lr``).
+            (or ``plateau-steps``) it also waits until the schedule has lowered every rate to its floor
+            (``optim.min_lr``).
         min_delta: what counts as better for ``patience``: a ``metric`` better than at the validation that
             last restarted the count by at least this fraction of it (0.05: 5% lower MSE), so that a run
             whose curve creeps down by noise-sized steps stops. The best checkpoint is the best validation,

@@ -1,16 +1,20 @@
 """Losses and evaluation: what the trainer optimises and what it reports.
 
 Alignment: the model's output at step t predicts the target at step t+1, so ``aligned[:, t]`` (the
-prediction of ``y[:, t]``) is ``mean[:, t-1]``. Forecasts are made autoregressively after the context
-L and scored on steps ``t >= L`` only.
+prediction of ``y[:, t]``) is ``mean[:, t-1]``. Under the authors' semantics (``warprnn.authors``, choice
+``reconstruct``) the output at t is scored against ``y[:, t]`` itself. Forecasts are made autoregressively
+after the context L and scored on steps ``t >= L`` only.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..authors import OURS, Choices, model_choices
 from ..data import SequenceData, Split
 from ..heads import WarpOutput
 from . import metrics
@@ -32,20 +36,56 @@ def step_mask(
     return mask
 
 
-def compute_loss(out: WarpOutput, batch: Split, loss: str, mask: Tensor | None = None) -> Tensor:
+def authors_steps(
+    lengths: Tensor, T: int, num_steps: int | None, generator: torch.Generator | None = None
+) -> Tensor | None:
+    """The authors' loss steps (``warprnn.authors``): ``num_steps`` steps of ``[0, T)`` drawn with
+    replacement for each sequence, as counts ``(batch, T)`` (a step drawn twice counts twice; steps past a
+    length count 0). None: every valid step counts once."""
+    if num_steps is None:
+        return None
+    chosen = torch.randint(0, T, (lengths.shape[0], num_steps), generator=generator).to(lengths.device)
+    counts = torch.zeros(lengths.shape[0], T, device=lengths.device).scatter_add_(
+        1, chosen, torch.ones(chosen.shape, device=lengths.device)
+    )
+    return counts * (torch.arange(T, device=lengths.device) < lengths[:, None])
+
+
+def loss_mask(choices: Choices, lengths: Tensor, T: int, num_steps: int | None, generator) -> Tensor:
+    """The steps of a training batch's loss: ``step_mask`` ``(batch, T-1)``, or under the authors'
+    ``reconstruct`` choice their draw ``authors_steps`` ``(batch, T)`` (every valid step when None)."""
+    if not choices.reconstruct:
+        return step_mask(lengths, T, num_steps, generator)
+    counts = authors_steps(lengths, T, num_steps, generator)
+    return torch.arange(T, device=lengths.device) < lengths[:, None] if counts is None else counts
+
+
+def compute_loss(
+    out: WarpOutput, batch: Split, loss: str, mask: Tensor | None = None, choices: Choices = OURS
+) -> Tensor:
     """The training loss: ``mse`` or ``nll`` of next-step predictions, or ``ce`` of class logits.
 
     Args:
         out: the model's output on ``batch.x``. batch: inputs, targets and lengths.
         loss: ``mse``, ``nll`` or ``ce``. mask: ``(batch, T-1)`` steps that count (``step_mask``).
+        choices: the semantics (``warprnn.authors``): with ``reconstruct``, output t is scored against
+            ``y[:, t]`` on every step and ``mask`` is ``(batch, T)`` bool or counts (``loss_mask``); with
+            ``loss_constants``, the authors' NLL (no ``0.5 log 2 pi``) and MSE (halved).
     """
     if loss == "ce":
         return F.cross_entropy(out.logits, batch.y)
-    mask = step_mask(batch.lengths, batch.x.shape[1]) if mask is None else mask
-    pred, target, mask = out.mean[:, :-1], batch.y[:, 1:], mask.unsqueeze(-1)
+    if choices.reconstruct:
+        T = batch.x.shape[1]
+        mask = loss_mask(choices, batch.lengths, T, None, None) if mask is None else mask
+        pred, sd, target = out.mean, out.std, batch.y
+    else:
+        mask = step_mask(batch.lengths, batch.x.shape[1]) if mask is None else mask
+        pred, sd, target = out.mean[:, :-1], None if out.std is None else out.std[:, :-1], batch.y[:, 1:]
+    mask = mask.unsqueeze(-1)
     if loss == "nll":
-        return metrics.gaussian_nll(pred, out.std[:, :-1], target, mask)
-    return metrics.mse(pred, target, mask)
+        constant = 0.5 * math.log(2 * math.pi) if choices.loss_constants else 0.0
+        return metrics.gaussian_nll(pred, sd, target, mask) - constant
+    return metrics.mse(pred, target, mask) * (0.5 if choices.loss_constants else 1.0)
 
 
 def align(y: Tensor, mean: Tensor) -> Tensor:
@@ -68,16 +108,21 @@ def forecast(
     predictions, for sequence tasks), on the CPU.
 
     Returns:
-        ``mean`` and ``std`` (or None) aligned with ``split.y``, and with ``theta`` the states ``(N, T, D)``
-        (else None: on the 10,000 MNIST test images they would take 6.5 GB, twice while concatenated).
+        ``mean`` and ``std`` (or None) aligned with ``split.y`` (``align``; the authors' semantics score
+        output t against ``y[:, t]``), and with ``theta`` the states ``(N, T, D)`` (else None: on the 10,000
+        MNIST test images they would take 6.5 GB, twice while concatenated).
     """
+    reconstruct = model_choices(model).reconstruct
     parts = {"mean": [], "std": [], "theta": []}
     for start in range(0, len(split), batch_size):
         batch = split.batch(torch.arange(start, min(start + batch_size, len(split))))
         y = batch.y.to(device)
         out = model(batch.x.to(device), batch.lengths.to(device), context=context)
-        parts["mean"].append(align(y, out.mean).cpu())
-        parts["std"].append(None if out.std is None else align(torch.zeros_like(y), out.std).cpu())
+        mean, std = out.mean, out.std
+        if not reconstruct:
+            mean, std = align(y, mean), None if std is None else align(torch.zeros_like(y), std)
+        parts["mean"].append(mean.cpu())
+        parts["std"].append(None if std is None else std.cpu())
         parts["theta"].append(out.theta.cpu() if theta else None)
     return {k: None if v[0] is None else torch.cat(v) for k, v in parts.items()}
 
@@ -98,7 +143,7 @@ def evaluate(
         batch = split.batch(torch.arange(start, min(start + batch_size, len(split))))
         batch = Split(batch.x.to(device), batch.y.to(device), batch.lengths.to(device))
         out = model(batch.x, batch.lengths, mode=mode)
-        total += compute_loss(out, batch, loss).item() * len(batch)
+        total += compute_loss(out, batch, loss, choices=model_choices(model)).item() * len(batch)
         if out.logits is not None:
             logits.append(out.logits.cpu())
     results = {"loss": total / len(split)}

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import torch
 
+from ..authors import OURS, Choices, model_choices
 from ..baselines import count_parameters
 from ..data import SequenceData, Split, build_dataset
 from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import distributed, rundir
 from .build import BudgetCosine, build_model, build_optimizer, scale_learning_rates
 from .config import ExperimentConfig, TrainConfig
-from .evaluation import compute_loss, evaluate, metric_names, step_mask
+from .evaluation import compute_loss, evaluate, loss_mask, metric_names
+from .optimizers import StepPlateau, clip_values
 from .runs import finish
 
 logger = logging.getLogger(__name__)
@@ -197,6 +199,7 @@ def train_epoch(
     data: SequenceData,
     config: ExperimentConfig,
     optimizer,
+    scheduler,
     generator,
     engine: Engine,
     progress: Progress,
@@ -206,6 +209,12 @@ def train_epoch(
     """One pass over the training split (epoch ``epoch``, from 1), autoregressive with teacher-forcing
     probability ``forcing`` (None: teacher-forced). Returns the mean loss, or a non-finite loss as soon as
     one occurs.
+
+    Each step's gradients are clipped element-wise (``optim.clip_value``), then in norm (``optim.grad_clip``),
+    then the optimiser steps, as ``optax.chain(optax.clip, optimiser)`` does; a ``plateau-steps`` scheduler
+    (``StepPlateau``; any other is stepped per epoch, ``step_schedule``) takes the step's loss, of the whole
+    batch, just before the step, whose rates it sets (optax's reduce_on_plateau scales the update of the
+    step whose loss it was given).
 
     Under ``torchrun`` each rank runs its rows of every batch (``rank_loss``) and the ranks' gradients are
     summed, so that each step is the step of one process on the whole batch (see ``distributed``).
@@ -220,7 +229,7 @@ def train_epoch(
     context = data.forecast_context if t.feed_context and forcing is not None else None
     total = 0.0
     for i, index in enumerate(batches):
-        loss = rank_loss(data.train.batch(index), config, engine, generator, forcing, context)
+        loss = rank_loss(data.train.batch(index), config, engine, generator, forcing, context, model_choices(model))
         whole_loss = distributed.total(torch.zeros((), device=device) if loss is None else loss.detach(), world)
         if not torch.isfinite(whole_loss):
             progress.close()
@@ -231,8 +240,11 @@ def train_epoch(
         distributed.sum_gradients(parameters, world)
         if engine.scaler is not None:
             engine.scaler.unscale_(optimizer)
+        clip_values(parameters, config.optim.clip_value)
         if config.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        if isinstance(scheduler, StepPlateau):
+            scheduler.step(whole_loss.item())
         optimizer_step(optimizer, first_step + i, config.optim.warmup_steps, engine.scaler)
         if engine.scaler is not None:
             engine.scaler.update()
@@ -278,7 +290,9 @@ def train_epoch_with_rollbacks(
     same random draws. Returns the loss (non-finite when the rollbacks ran out) and the rollbacks used so far."""
     t = config.train
     snapshot = None if used >= t.rollbacks else best or Snapshot.take(model, optimizer)
-    loss = train_epoch(model, data, config, optimizer, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch)
+    loss = train_epoch(
+        model, data, config, optimizer, scheduler, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch
+    )
     while not math.isfinite(loss) and used < t.rollbacks:
         used += 1
         logger.warning(
@@ -292,7 +306,9 @@ def train_epoch_with_rollbacks(
         )
         snapshot.restore(model, optimizer)
         scale_learning_rates(optimizer, scheduler, t.rollback_factor)
-        loss = train_epoch(model, data, config, optimizer, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch)
+        loss = train_epoch(
+            model, data, config, optimizer, scheduler, epoch_generator(t.seed, epoch), engine, bar, forcing, epoch
+        )
     return loss, used
 
 
@@ -309,7 +325,13 @@ def teacher_forcing_at(t: TrainConfig, epoch: int, elapsed: float) -> float | No
 
 
 def rank_loss(
-    whole: Split, config: ExperimentConfig, engine: Engine, generator, forcing: float | None, context: int | None
+    whole: Split,
+    config: ExperimentConfig,
+    engine: Engine,
+    generator,
+    forcing: float | None,
+    context: int | None,
+    choices: Choices = OURS,
 ) -> torch.Tensor | None:
     """This process's part of the training loss of the batch ``whole`` (on the CPU; autoregressive with
     teacher-forcing probability ``forcing`` after the first ``context`` steps (None: 1), None:
@@ -317,7 +339,8 @@ def rank_loss(
     batch is empty. One process: the batch's loss. Rank r of N: the loss of its rows ``distributed.rows``
     times their share of the batch's loss terms, so that the N parts add up to the batch's loss; its
     teacher-forcing draws are its rows of the batch's (``distributed.drawing_rows``), and the loss steps
-    (``train.loss_steps``) are drawn for the whole batch, as one process draws them."""
+    (``train.loss_steps``) are drawn for the whole batch, as one process draws them (under the authors'
+    semantics, ``choices``, as they draw them: ``evaluation.loss_mask``)."""
     t, world, device = config.train, engine.world, engine.device
     start, stop = distributed.rows(len(whole), world)
     draws = generator if device.type == "cpu" else None
@@ -335,11 +358,12 @@ def rank_loss(
                 out = engine.forward(
                     batch.x, batch.lengths, context=context, teacher_forcing=forcing, mode=mode, generator=draws
                 )
-    mask = None if t.loss == "ce" else step_mask(whole.lengths.to(device), whole.x.shape[1], t.loss_steps, generator)
+    lengths = whole.lengths.to(device)
+    mask = None if t.loss == "ce" else loss_mask(choices, lengths, whole.x.shape[1], t.loss_steps, generator)
     if stop == start:
         return None
     with engine.autocast():
-        loss = compute_loss(out, batch, t.loss, None if mask is None else mask[start:stop]).float()
+        loss = compute_loss(out, batch, t.loss, None if mask is None else mask[start:stop], choices).float()
     return loss if world.size == 1 else loss * distributed.share_of_loss(mask, start, stop, len(whole))
 
 
@@ -568,14 +592,17 @@ def stop_message(stop: str, stale: int, t: TrainConfig, scheduler) -> str:
     if stop == "time budget":
         return f"time budget of {t.time_budget:g} min"
     margin = f" by {t.min_delta:.0%}" if t.min_delta else ""
-    floor = " at the floor rates" if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else ""
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau | StepPlateau)
+    floor = " at the floor rates" if plateau else ""
     return f"{stale} validations without a better {t.metric}{margin}{floor}"
 
 
 def at_floor(optimizer, scheduler) -> bool:
     """Whether the schedule will lower no rate any further, which early stopping waits for: under
-    ``plateau`` every rate at its floor (``optim.min_lr``), so that a run stops flat at the smallest rate
-    rather than while a lower one could still gain; under the other schedules always."""
+    ``plateau`` (and ``plateau-steps``) every rate at its floor (``optim.min_lr``), so that a run stops flat
+    at the smallest rate rather than while a lower one could still gain; under the other schedules always."""
+    if isinstance(scheduler, StepPlateau):
+        return scheduler.at_floor()
     if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         return True
     return all(
@@ -586,7 +613,10 @@ def at_floor(optimizer, scheduler) -> bool:
 
 def step_schedule(scheduler, train_loss: float, spent: float | None) -> None:
     """Advances the learning-rate ``scheduler`` (None: none) after an epoch of mean loss ``train_loss``:
-    ``plateau`` watches the loss, the budget's cosine follows ``spent`` (the fraction of the time budget)."""
+    ``plateau`` watches the loss, the budget's cosine follows ``spent`` (the fraction of the time budget);
+    ``plateau-steps`` is left as it is (``train_epoch`` steps it at every optimiser step)."""
+    if isinstance(scheduler, StepPlateau):
+        return
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         scheduler.step(train_loss)
     elif isinstance(scheduler, BudgetCosine):

@@ -1,7 +1,8 @@
 """Metrics: regression and forecasting errors, Gaussian likelihood, bits per dimension, classification.
 
 Every regression metric takes a boolean ``mask`` broadcastable to the prediction and averages over the
-masked-in entries only (padding, the context part of a forecast, MAPE's zero targets).
+masked-in entries only (padding, the context part of a forecast, MAPE's zero targets); a mask of numbers
+weighs each entry by its count (the authors' loss steps, drawn with replacement).
 
 Definitions (N the number of masked-in entries):
     MSE  = sum (pred - y)^2 / N              RMSE = sqrt(MSE)            MAE = sum |pred - y| / N
@@ -30,6 +31,8 @@ def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
     if mask is None:
         return values.mean()
     mask = mask.expand_as(values)
+    if mask.dtype != torch.bool:  # weights: how many times each entry counts (the authors' loss steps)
+        return (values * mask).sum() / mask.sum()
     return values[mask].mean()
 
 
