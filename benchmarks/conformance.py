@@ -177,6 +177,8 @@ def loss_of(model: WARP, meta: dict, batch: Split, feed, normal, steps) -> torch
     out = training_output(model, meta, batch, feed, normal)
     loss = "ce" if meta["classification"] else ("nll" if meta["use_nll_loss"] else "mse")
     mask = None if steps is None or meta["classification"] else counts(steps, batch.x.shape[1])
+    if mask is not None and not model.choices.reconstruct:  # ours: output t - 1 predicts step t
+        mask = mask[:, 1:]
     return compute_loss(out, batch, loss, mask, model.choices)
 
 

@@ -56,7 +56,8 @@ def mismatch(conformance, choices: Choices) -> list[str]:
         with np.load(path) as npz:
             try:
                 rows = conformance.compare(npz, choices, steps=0)
-            except RuntimeError:  # the parameters of theirs do not fit: the hypernetwork's widths
+            except RuntimeError as error:  # the parameters of theirs do not fit: the hypernetwork's widths
+                assert "size mismatch" in str(error)
                 failing.append(path.stem)
                 continue
         if not all(row.equal for row in rows):
