@@ -12,7 +12,8 @@ semantics needs of that config, e.g. the hypernetwork's activation equal to the 
 two differ only in the semantics and the optimiser.
 
 ``report DIR`` prints a markdown table of every run under DIR (test MSE and MAE as the run scored its best
-checkpoint, the MSE standardised per channel as ``reproduce dsr`` reports it, epochs, minutes) and draws each pair's validation curves against wall time into
+checkpoint, the MSE standardised per channel as ``reproduce dsr`` reports it, epochs, minutes), then their
+mean ± sample standard deviation over seeds, and draws each pair's validation curves against wall time into
 ``docs/results/figures/conformance-CONFIG-sSEED.png``.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +37,7 @@ def train(config: str, seed: int, overrides: list[str], root: Path = Path("runs/
     processes = []
     for model, extra in runs.items():
         out = root / f"{config}-{model}-s{seed}"
-        command = ["warprnn", "-q", "train", config, f"train.seed={seed}", f"data.seed={seed}", f"train.out_dir={out}"]
+        command = ["warprnn", "train", "-q", config, f"train.seed={seed}", f"data.seed={seed}", f"train.out_dir={out}"]
         processes.append(subprocess.Popen(command + extra, env=env))
     return max(p.wait() for p in processes)
 
@@ -61,6 +63,13 @@ def summary(run: Path) -> dict:
     )
 
 
+def spread(values: list[float]) -> str:
+    """``mean ± sample standard deviation`` (the value alone for one run)."""
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values):.2g}"
+
+
 def report(root: Path) -> None:
     import matplotlib
 
@@ -83,6 +92,15 @@ def report(root: Path) -> None:
             f"{s['epochs']} | {s['minutes']:.1f} |"
         )
         pairs.setdefault((config, seed), {})[name] = s
+    print()
+    print("| config | WARP | seeds | test MSE | test MSE, standardised |")
+    print("|---|---|---:|---|---|")
+    names = sorted({name for runs in pairs.values() for name in runs})
+    for config in sorted({c for c, _ in pairs}):
+        for name in names:
+            found = [runs[name] for (c, _), runs in sorted(pairs.items()) if c == config and name in runs]
+            mse, std = ([s[k] for s in found] for k in ("mse", "standardised"))
+            print(f"| {config} | {name} | {len(found)} | {spread(mse)} | {spread(std)} |")
     FIGURES.mkdir(parents=True, exist_ok=True)
     for (config, seed), runs in pairs.items():
         fig, ax = plt.subplots(figsize=(6, 3.5))
