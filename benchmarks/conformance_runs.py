@@ -2,12 +2,14 @@
 ``docs/results/conformance.md``.
 
     python benchmarks/conformance_runs.py train msd-cpu 0 warp.hypernet_activation=swish   # two runs at once
+    python benchmarks/conformance_runs.py train mnist-cpu 0 both:data.root=DIR warp.positional_encoding=0
     python benchmarks/conformance_runs.py report runs/conformance > table.md                # table and curves
 
 ``train CONFIG SEED [OVERRIDES]`` trains the two WARPs of a shipped config side by side, one torch thread
 each, with ``train.seed`` and ``data.seed`` SEED, into ``runs/conformance/CONFIG-MODEL-sSEED``: ``warp``
 the config as shipped, ``warp-authors`` the same with ``AUTHORS`` and OVERRIDES (what the authors'
-semantics needs of that config, e.g. the hypernetwork's activation equal to the root's). Everything else
+semantics needs of that config, e.g. the hypernetwork's activation equal to the root's; an override written
+``both:SECTION.KEY=VALUE`` goes to both runs, e.g. ``both:data.root=DIR``). Everything else
 (data, sizes, learning rates, schedule, early stopping, time cap) is the config's for both, so that the
 two differ only in the semantics and the optimiser.
 
@@ -33,7 +35,9 @@ FIGURES = Path(__file__).resolve().parents[1] / "docs" / "results" / "figures"
 
 def train(config: str, seed: int, overrides: list[str], root: Path = Path("runs/conformance")) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    runs = {"warp": [], "warp-authors": AUTHORS + overrides}
+    both = [word.removeprefix("both:") for word in overrides if word.startswith("both:")]
+    theirs = [word for word in overrides if not word.startswith("both:")]
+    runs = {"warp": both, "warp-authors": both + AUTHORS + theirs}
     processes = []
     for model, extra in runs.items():
         out = root / f"{config}-{model}-s{seed}"
