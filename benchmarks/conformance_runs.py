@@ -13,8 +13,8 @@ semantics needs of that config, e.g. the hypernetwork's activation equal to the 
 (data, sizes, learning rates, schedule, early stopping, time cap) is the config's for both, so that the
 two differ only in the semantics and the optimiser.
 
-``report DIR`` prints a markdown table of every run under DIR (test MSE and MAE as the run scored its best
-checkpoint, the MSE standardised per channel as ``reproduce dsr`` reports it, epochs, minutes), then their
+``report DIR`` prints a markdown table of every run under DIR (its best validation MSE, test MSE and MAE as the
+run scored its best checkpoint, the MSE standardised per channel as ``reproduce dsr`` reports it, epochs, minutes), then their
 mean ± sample standard deviation over seeds, and draws each pair's validation curves against wall time into
 ``docs/results/figures/conformance-CONFIG-sSEED.png``.
 """
@@ -61,6 +61,7 @@ def summary(run: Path) -> dict:
         mse=test["test_mse"],
         mae=test["test_mae"],
         standardised=standardised_mse(run),
+        val=min(float(r["val_mse"]) for r in rows if r.get("val_mse")),
         epochs=len(rows),
         minutes=elapsed / 60,
         rows=rows,
@@ -80,8 +81,10 @@ def report(root: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    print("| config | seed | WARP | test MSE | test MAE | test MSE, standardised | epochs | minutes |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print(
+        "| config | seed | WARP | best validation MSE | test MSE | test MAE | test MSE, standardised | epochs | minutes |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     pairs: dict[tuple[str, str], dict] = {}
     for folder in sorted(root.iterdir()):
         runs = sorted(p.parent for p in folder.glob("*/test_metrics.json"))
@@ -92,19 +95,19 @@ def report(root: Path) -> None:
         s = summary(runs[-1])
         name = "authors' semantics + AdaBelief" if model == "warp-authors" else "ours + Adam"
         print(
-            f"| {config} | {seed} | {name} | {s['mse']:.4g} | {s['mae']:.4g} | {s['standardised']:.4g} | "
+            f"| {config} | {seed} | {name} | {s['val']:.4g} | {s['mse']:.4g} | {s['mae']:.4g} | {s['standardised']:.4g} | "
             f"{s['epochs']} | {s['minutes']:.1f} |"
         )
         pairs.setdefault((config, seed), {})[name] = s
     print()
-    print("| config | WARP | seeds | test MSE | test MSE, standardised |")
-    print("|---|---|---:|---|---|")
+    print("| config | WARP | seeds | best validation MSE | test MSE | test MSE, standardised |")
+    print("|---|---|---:|---|---|---|")
     names = sorted({name for runs in pairs.values() for name in runs})
     for config in sorted({c for c, _ in pairs}):
         for name in names:
             found = [runs[name] for (c, _), runs in sorted(pairs.items()) if c == config and name in runs]
-            mse, std = ([s[k] for s in found] for k in ("mse", "standardised"))
-            print(f"| {config} | {name} | {len(found)} | {spread(mse)} | {spread(std)} |")
+            val, mse, std = (spread([s[k] for s in found]) for k in ("val", "mse", "standardised"))
+            print(f"| {config} | {name} | {len(found)} | {val} | {mse} | {std} |")
     FIGURES.mkdir(parents=True, exist_ok=True)
     for (config, seed), runs in pairs.items():
         fig, ax = plt.subplots(figsize=(6, 3.5))
