@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from warprnn import WARP, WarpConfig
+from warprnn import WARP, WarpConfig, authors
 from warprnn.authors import AUTHORS, Choices
 from warprnn.data import Split
 from warprnn.training.evaluation import compute_loss
@@ -165,8 +165,6 @@ def training_output(model: WARP, meta: dict, batch: Split, feed, normal):
     Bernoulli draws ``feed`` and, where their path samples, their normals."""
     if meta["call_path"] == "non_ar_call":
         return model(batch.x)
-    from warprnn import authors
-
     noise = torch.from_numpy(normal) if meta["call_path"] == "ar_call_stochastic" else None
     theta, raw = authors.rollout(model, batch.x, batch.lengths, torch.from_numpy(feed), noise)
     return authors.output(model, raw, theta, torch.ones(batch.x.shape[:2], dtype=torch.bool), batch.lengths)
