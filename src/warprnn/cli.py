@@ -209,10 +209,13 @@ def cmd_reproduce(args) -> int:
         raise ValueError("--from-runs, --continue: 'reproduce icl' does not read earlier runs")
     if args.from_runs and args.continue_runs:
         raise ValueError("--from-runs trains nothing and --continue trains what is missing: give one of them")
+    if args.lr_grid and args.experiment != "real":
+        raise ValueError(f"--lr-grid: only 'reproduce real' tunes; '{args.experiment}' trains its configs' rates")
     tasks = {"tasks" if args.experiment == "real" else "datasets": args.tasks} if args.tasks else {}
     extra = tasks | ({"jobs": args.jobs} if args.jobs != 1 else {})
     extra |= {"from_runs": Path(args.from_runs)} if args.from_runs else {}
     extra |= {"continue_runs": Path(args.continue_runs)} if args.continue_runs else {}
+    extra |= {"lr_grid": args.lr_grid} if args.lr_grid else {}
     path = EXPERIMENTS[args.experiment](args.scale, args.seeds, Path(args.out), args.overrides, **extra)
     print(f"report: {path}")
     return 0
@@ -349,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="dsr, real, transitions: train into DIR, keeping what it holds: a run that ended there is reported, "
         "one that was killed resumes from its last checkpoint, the others train. Give the same command again "
         "after a stop (the end of a session) and it goes on where it stopped",
+    )
+    p.add_argument(
+        "--lr-grid",
+        nargs="+",
+        type=float,
+        metavar="FACTOR",
+        help="real: offer every model its config's learning rates times each FACTOR (seed 0, the same budget), "
+        "keep each model's best on validation for all its seeds, and report every trial (e.g. 0.3 1 3)",
     )
     p.set_defaults(run=cmd_reproduce)
     return parser

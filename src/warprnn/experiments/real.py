@@ -24,9 +24,11 @@ import torch
 
 from ..atomic import write_text
 from ..baselines import count_parameters
+from ..errors import InputError
 from ..training import ExperimentConfig, load_experiment, load_run, plots, run_ending
 from ..training.evaluation import forecast
 from ..training.rundir import trained_by
+from . import tuning
 from .report import (
     GAIN_NOTE,
     MODEL_NAMES,
@@ -107,6 +109,7 @@ def run_real(
     jobs: int = 1,
     from_runs: Path | None = None,
     continue_runs: Path | None = None,
+    lr_grid: list[float] | None = None,
 ) -> Path:
     """Trains every model of ``tasks`` (default: all of ``TASKS``) for ``seeds`` seeds, updates
     ``out/real-SCALE-runs.csv`` and writes ``out/real-SCALE.md`` from all of its rows, with the validation
@@ -114,9 +117,12 @@ def run_real(
     ``data.root=DIR`` among the overrides unless ``$WARPRNN_DATA`` points at them. ``jobs``: runs trained at
     once (``run_configs``). ``from_runs``: train nothing, take the runs from the folders in that directory
     (``collect_task``), e.g. after a command that stopped before writing its report. ``continue_runs``:
-    train into that directory, keeping the runs it already holds (``continued_run``).
+    train into that directory, keeping the runs it already holds (``continued_run``). ``lr_grid``: factors of
+    the configs' learning rates offered to every model, each model's chosen on validation (``tuning``),
+    recorded in ``out/real-SCALE-tuning.csv`` and the report.
     """
     check_scale(scale)
+    lr_grid = tuning.check_factors(lr_grid) if lr_grid else None
     tasks = chosen(tasks, TASKS)
     out, began = Path(out), time.time()
     run_root = run_folder("real", scale, from_runs, continue_runs)
@@ -131,20 +137,31 @@ def run_real(
             "--seeds",
             str(seeds),
             *run_flags(jobs, from_runs, continue_runs),
+            *(["--lr-grid", *(f"{f:g}" for f in lr_grid)] if lr_grid else []),
             "--tasks",
             *tasks,
             "--out",
             str(out),
         ]
     )
-    rows = []
+    rows, trials = [], []
     for name in tasks:
-        made = (
-            collect_task(name, seeds, run_root)
-            if from_runs
-            else train_task(name, scale, seeds, list(overrides), run_root, jobs, keep=continue_runs is not None)
-        )
+        if from_runs and not lr_grid:
+            made, tried = collect_task(name, seeds, run_root), []
+        else:
+            made, tried = train_task(
+                name,
+                scale,
+                seeds,
+                list(overrides),
+                run_root,
+                jobs,
+                keep=continue_runs is not None,
+                factors=lr_grid,
+                collect=from_runs is not None,
+            )
         rows += [r | {"command": command} for r in made]
+        trials += tried
         seed0 = {
             MODEL_NAMES.get(r["model"], r["model"]): r["run_dir"] for r in rows if r["task"] == name and r["seed"] == 0
         }
@@ -154,39 +171,76 @@ def run_real(
                 {r["model"]: Path(r["run_dir"]) for r in rows if r["task"] == name and r["seed"] == 0},
                 out / "figures" / f"real-{scale}-mnist.png",
             )
-    runs_csv = out / f"real-{scale}-runs.csv"
+    runs_csv, trials_csv = out / f"real-{scale}-runs.csv", out / f"real-{scale}-tuning.csv"
     rows = [r for r in read_rows(runs_csv) if r["task"] not in tasks] + rows
     write_rows(runs_csv, rows)
+    trials = [r for r in read_rows(trials_csv) if r["task"] not in tasks] + trials
+    write_rows(trials_csv, trials, tuning.ROW_FIELDS)
     path = out / f"real-{scale}.md"
-    write_text(path, report(scale, rows, out, command, None if from_runs else jobs, time.time() - began, run_root))
+    jobs_used = None if from_runs else jobs
+    write_text(path, report(scale, rows, out, command, jobs_used, time.time() - began, run_root, trials))
     logger.info("wrote %s", path)
     return path
 
 
+def model_overrides(task: Task, model: str, seed: int, overrides: list[str]) -> tuple[str, ...]:
+    """The overrides of one run of ``task``: the task's, the model's own, the seed's, then the command's."""
+    return (
+        *task.overrides,
+        f"model={model}",
+        *MODEL_OVERRIDES.get(model, ()),
+        f"train.seed={seed}",
+        f"data.seed={seed}",
+        *overrides,
+    )
+
+
 def train_task(
-    name: str, scale: str, seeds: int, overrides: list[str], run_root: Path, jobs: int = 1, keep: bool = False
-) -> list[dict]:
+    name: str,
+    scale: str,
+    seeds: int,
+    overrides: list[str],
+    run_root: Path,
+    jobs: int = 1,
+    keep: bool = False,
+    factors: list[float] | None = None,
+    collect: bool = False,
+) -> tuple[list[dict], list[dict]]:
     """Trains every model of task ``name`` for each seed, ``jobs`` runs at a time (``keep``: keeping what
-    ``run_root`` already holds of them, ``continued_run``); one row (``FIELDS`` and the test metrics) a run."""
+    ``run_root`` already holds of them, ``continued_run``; ``collect``: training nothing, taking the newest
+    folder of each run from ``run_root``). With ``factors`` (``--lr-grid``) seed 0 of each model is first
+    trained at each factor of its learning rates and the factor with the best validation is kept for every
+    seed (``tuning``). Returns one row a run (``FIELDS`` and the test metrics) and one row a trial."""
     task = TASKS[name]
-    keys = [(model, seed) for model in task.models for seed in range(seeds)]
-    specs = [
-        RunSpec(
-            f"{task.stem}-{scale}",
-            (
-                *task.overrides,
-                f"model={model}",
-                *MODEL_OVERRIDES.get(model, ()),
-                f"train.seed={seed}",
-                f"data.seed={seed}",
-                *overrides,
-            ),
-            run_root,
-            f"{name}-{model}-s{seed}",
-        )
-        for model, seed in keys
-    ]
-    return task_rows(name, keys, [run.run_dir for run, _ in run_configs(specs, jobs, keep)])
+    config_name = f"{task.stem}-{scale}"
+
+    def run(specs: list[RunSpec]) -> list[Path]:
+        if not collect:
+            return [result.run_dir for result, _ in run_configs(specs, jobs, keep)]
+        found = [newest_run(run_root, spec.name) for spec in specs]
+        missing = [spec.name for spec, run_dir in zip(specs, found) if run_dir is None]
+        if missing:
+            raise InputError(f"--from-runs: no run folder {missing[0]}-* in {run_root}")
+        return found
+
+    def spec(model: str, seed: int, lr: tuple[str, ...], run_name: str) -> RunSpec:
+        return RunSpec(config_name, (*model_overrides(task, model, seed, overrides), *lr), run_root, run_name)
+
+    if not factors:
+        keys = [(model, seed) for model in task.models for seed in range(seeds)]
+        run_dirs = run([spec(model, seed, (), f"{name}-{model}-s{seed}") for model, seed in keys])
+        return task_rows(name, keys, run_dirs), []
+    bases = {m: load_experiment(config_name, list(model_overrides(task, m, 0, overrides))) for m in task.models}
+    grid = [(model, factor) for model in task.models for factor in factors]
+    trial_dirs = run([spec(m, 0, tuning.lr_overrides(bases[m], f), tuning.trial_name(name, m, f)) for m, f in grid])
+    trials = [tuning.trial_row(name, m, f, bases[m], run_dir, task.curve) for (m, f), run_dir in zip(grid, trial_dirs)]
+    picked = tuning.mark_chosen(trials, task.curve)
+    rest = [(model, seed) for model in task.models for seed in range(1, seeds)]
+    rest_dirs = run([spec(m, s, tuning.lr_overrides(bases[m], picked[m]), f"{name}-{m}-s{s}") for m, s in rest])
+    chosen_dirs = {r["model"]: Path(r["run_dir"]) for r in trials if r["chosen"]}
+    keys = [(m, 0) for m in task.models] + rest
+    rows = task_rows(name, keys, [chosen_dirs[m] for m in task.models] + rest_dirs)
+    return [r | {"lr_factor": picked[r["model"]]} for r in rows], trials
 
 
 def collect_task(name: str, seeds: int, run_root: Path) -> list[dict]:
@@ -277,7 +331,7 @@ def mean_image_mse_01(run_dir: Path) -> dict:
     return {"test_mean_image_mse_01": error.mean().item()}
 
 
-TEXT_FIELDS = ("task", "model", "status", "run_dir", "trained_by", "command", "choices")
+TEXT_FIELDS = ("task", "model", "status", "run_dir", "trained_by", "command", "choices", "chosen")
 COUNT_FIELDS = ("seed", "parameters", "epochs", "validations", "val_non_finite")
 
 
@@ -298,9 +352,9 @@ def read_field(key: str, value: str) -> str | int | float:
     return int(float(value)) if key in COUNT_FIELDS else float(value)
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
-    """Writes ``rows`` as a CSV: ``FIELDS`` first, then every metric column seen."""
-    keys = list(dict.fromkeys([*FIELDS, *(k for row in rows for k in row)]))
+def write_rows(path: Path, rows: list[dict], fields: tuple[str, ...] = FIELDS) -> None:
+    """Writes ``rows`` as a CSV: ``fields`` first, then every other column seen."""
+    keys = list(dict.fromkeys([*fields, *(k for row in rows for k in row)]))
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=keys)
     writer.writeheader()
@@ -474,10 +528,17 @@ def targets_table(rows: list[dict]) -> str:
 
 
 def report(
-    scale: str, rows: list[dict], out: Path, command: str, jobs: int | None, seconds: float, run_root: Path
+    scale: str,
+    rows: list[dict],
+    out: Path,
+    command: str,
+    jobs: int | None,
+    seconds: float,
+    run_root: Path,
+    trials: list[dict] = (),
 ) -> str:
-    """The markdown report, from every row of the runs CSV; its runs trained ``jobs`` at a time (None: runs
-    trained by an earlier command, reported by ``--from-runs``)."""
+    """The markdown report, from every row of the runs CSV and of the tuning CSV (``trials``); its runs
+    trained ``jobs`` at a time (None: runs trained by an earlier command, reported by ``--from-runs``)."""
     sections = []
     for name, task in TASKS.items():
         if not any(r["task"] == name for r in rows):
@@ -488,7 +549,8 @@ def report(
         made = "; ".join(f"`{c}`" for c in sorted({r.get("command") or "?" for r in rows if r["task"] == name}))
         sections.append(
             f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}; made by {made}.\n\n{task_table(name, rows)}"
-            f"{readout(name, scale, rows)}{figure}"
+            f"{readout(name, scale, rows)}\n\n"
+            f"{tuning.tuning_text([t for t in trials if t['task'] == name], task.curve, True)}{figure}"
         )
     mnist = out / "figures" / f"real-{scale}-mnist.png"
     completions = (

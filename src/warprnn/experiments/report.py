@@ -254,8 +254,9 @@ def kept_runs(runs: list[tuple[RunResult, float]], began: float) -> int:
 
 
 def newest_run(run_root: Path, name: str) -> Path | None:
-    """The newest run folder ``run_root/name-*`` with a ``metrics.csv`` (None: there is none)."""
-    found = sorted(d for d in Path(run_root).glob(f"{name}-*") if (d / "metrics.csv").is_file())
+    """The newest run folder ``run_root/name-STAMP`` (its start time) with a ``metrics.csv`` (None: there is
+    none); a folder of a longer name (``name-lr0.3-STAMP``) is another run's."""
+    found = sorted(d for d in Path(run_root).glob(f"{name}-[0-9]*") if (d / "metrics.csv").is_file())
     return found[-1] if found else None
 
 
