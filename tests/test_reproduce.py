@@ -136,6 +136,7 @@ def test_reproduce_dsr_writes_every_row_and_figure(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_save", skip_drawing)
     assert main(["reproduce", "dsr", *TINY, "--scale", "cpu", "--seeds", "1", "--out", "results"]) == 0
     report = (tmp_path / "results" / "dsr-cpu.md").read_text()
+    assert "Tuning: none." in report  # how every model was tuned
     pairs = dsr.dsr_runs()
     assert len(pairs) == 19
     for dataset, model in pairs:
@@ -319,6 +320,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
         main(["reproduce", "real", *tiny, "--seeds", "1", "--jobs", "2", "--out", "results", "--tasks", "etth1"]) == 0
     )
     report = (tmp_path / "results" / "real-cpu.md").read_text()
+    assert report.count("Tuning: none;") == 3  # no --lr-grid: each task says so
     rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
     assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
     assert all(isinstance(r[k], int) for r in rows for k in ("seed", "parameters", "epochs", "validations"))
@@ -431,6 +433,7 @@ def test_reproduce_transitions_trains_every_structure_under_one_budget(tmp_path,
     assert main(["reproduce", "transitions", *TINY, "--seeds", "1", "--tasks", "msd", "--out", "results"]) == 0
     report = (tmp_path / "results" / "transitions-cpu.md").read_text()
     assert "## msd" in report and "budget 5 min per run" in report and "lv-copy" not in report
+    assert "Tuning: none." in report
     for transition in transitions.TRANSITIONS:
         assert f"| `{transition}` | " in report
         (run,) = (tmp_path / "runs").glob(f"transitions-cpu-*/msd-{transition.replace(':', '')}-s0-*")

@@ -42,6 +42,7 @@ from . import adaptation
 from .report import (
     GAIN_NOTE,
     MODEL_NAMES,
+    NO_TUNING,
     RunSpec,
     check_scale,
     chosen,
@@ -548,6 +549,7 @@ flat validation curve), at the floor rates of the plateau schedule; the budget e
 runs without early stopping).
 Every run: `{csv_name}`, whose column `trained_by` names the command lines that trained it
 (start and resumes, with the time and torch threads; empty for runs trained before 2026-12-06).
+{NO_TUNING} WARP-Phys's own rates (above) were set in short tries by whether training diverged.
 
 {dsr_table(results)}{stopped_note(results)}
 

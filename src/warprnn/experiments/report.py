@@ -198,6 +198,15 @@ GAIN_NOTE = (
 )
 
 
+NO_TUNING = (
+    "Tuning: none. Every model trains at its config's learning rates (`optim.lr`, the same for every model; "
+    "WARP's A at `optim.lr_A`), set once in the config and shared by all; no model was offered a grid "
+    "(`warprnn reproduce real --lr-grid` offers one), so a model whose best rate differs from the config's "
+    "is at a disadvantage, and no choice was made on a test figure."
+)
+"""How a report whose models were not tuned says so."""
+
+
 def draw_curves(runs: dict[str, Path], metric: str, path: Path, title: str) -> None:
     """Validation ``metric`` against wall-clock minutes of training, one line per run folder of ``runs``
     (label: folder), read from each run's ``metrics.csv``."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from .report import (
+    NO_TUNING,
     RunSpec,
     check_scale,
     chosen,
@@ -211,7 +212,7 @@ spends it on more epochs. `dense` is the paper's A; `diagonal`
 has real eigenvalues in (0, 1); `block:16` free 16 x 16 blocks; `lowrank:16` is `I + U V^T` of rank 16 (see
 `src/warprnn/transition.py`). Test metric of the best validation checkpoint, mean ± std over seeds; the
 figures are the validation metric against wall-clock time (seed 0). MSD: physical scale; LV: scaled to
-[-1, 1]; MNIST: the completion's MSE on [0, 1].
+[-1, 1]; MNIST: the completion's MSE on [0, 1]. {NO_TUNING}
 
 {body}
 
