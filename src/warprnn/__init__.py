@@ -20,7 +20,7 @@ from .model import WARP, WarpState
 from .physics import MSDMomentsRoot, MSDOscillatorRoot, MSDRoot, SineRoot
 from .roots import MLPRoot, Root
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "WARP",
