@@ -438,7 +438,7 @@ CASES = [
     Case(
         "predict-horizon-zero",
         "predict {run} --input {tmp}/s.npy --horizon 0",
-        "--horizon: expected at least 1",
+        "--horizon: expected an integer >= 1",
         series("s.npy", array=np.zeros((4, 2))),
     ),
     Case(

@@ -324,7 +324,7 @@ def test_cli_evaluate_and_predict(tmp_path, capsys):
     np.save(series, np.random.default_rng(0).normal(size=(2, 5, 2)).astype("float32"))
     out = tmp_path / "forecast.npy"
     assert main(["predict", str(run), "--input", str(series), "--output", str(out)]) == 0
-    assert np.load(out).shape == (2, 11, 2)  # the training length 16 minus the 5 given steps
+    assert np.load(out).shape == (2, 12, 2)  # the trained horizon: the training length 16 minus its context 4
 
 
 @pytest.mark.parametrize(

@@ -86,13 +86,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .training import load_run
-    from .training.runs import classify, forecast_after
+    from .training.runs import classify, forecast_after, load_trained
 
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"input file {args.input!r} does not exist")
-    _, data, model, device = load_run(Path(args.run_dir))
+    _, data, model, device = load_trained(Path(args.run_dir))  # data: the run's DataCard
     values = read_input(path, data.channel_names)
     if data.task == "classification":
         cases = list(values) if values.ndim == 3 else [values]

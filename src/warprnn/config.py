@@ -187,6 +187,11 @@ class WarpConfig:
             MLP root only (a physical root predicts in the data's units).
         norm_steps: the steps ``instance_norm`` reads; None: the data's context, which the training harness
             fills in (a model built directly needs it set).
+        time_scale: the steps tau is normalised by, ``tau_t = t / time_scale``, fixed by the trained model so
+            that a forecast's time input, and so its first k steps, do not depend on how many steps are asked
+            for; steps past it extrapolate (tau > 1). None: each sequence's length minus one (the paper's
+            ``t / (T - 1)``, per sequence of a padded batch). The training harness sets it to the training
+            sequences' length minus one for forecasting data; classification keeps None.
         semantics: ``warprnn`` (ours) or ``authors``: what the authors' JAX code computes, with the same
             parameters, in every mode (``warprnn.authors``: the driving difference, the loss target, A applied
             before the first decode, the root's time, the std floor, the loss constants, the hypernetwork's
@@ -223,6 +228,7 @@ class WarpConfig:
     sine_frequency: float = 1.0
     instance_norm: InstanceNorm = "none"
     norm_steps: int | None = None
+    time_scale: int | None = None
     semantics: Semantics = "warprnn"
 
     def __post_init__(self) -> None:
@@ -241,6 +247,8 @@ class WarpConfig:
             positive_int("hypernet_width", self.hypernet_width)
         if self.norm_steps is not None:
             positive_int("norm_steps", self.norm_steps)
+        if self.time_scale is not None:
+            positive_int("time_scale", self.time_scale)
         if self.instance_norm != "none" and (self.head == "classification" or self.root != "mlp"):
             raise ConfigError(
                 f"instance_norm: rescales forecasts, so a 'point' or 'gaussian' head on the 'mlp' root, got "

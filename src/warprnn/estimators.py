@@ -34,7 +34,7 @@ import tempfile
 import numpy as np
 import torch
 
-from .data import SequenceData
+from .data import DataCard, SequenceData
 from .data.benchmarks import case_data, fit_scaler, subsample, windows
 from .training import ExperimentConfig, load_experiment, train
 from .training.build import resolve_device
@@ -60,9 +60,9 @@ class WARPEstimator(BaseEstimator):
         return dataclasses.replace(config, data=dataclasses.replace(config.data, name="array", **data_fields))
 
     def fit_data(self, config: ExperimentConfig, data: SequenceData) -> None:
-        """Trains ``config`` on ``data`` with the harness; sets ``model_`` (its best checkpoint), ``data_``
-        (``data``'s description: scaler, channels, classes, length; its splits cut to one case),
-        ``device_`` and ``run_dir_``."""
+        """Trains ``config`` on ``data`` with the harness; sets ``model_`` (its best checkpoint), ``card_``
+        (``data``'s ``DataCard``: scaler, channels, classes, length, as a run folder keeps it), ``device_``
+        and ``run_dir_``."""
         folder = tempfile.TemporaryDirectory(prefix="warprnn-") if self.out_dir is None else None
         with folder or contextlib.nullcontext():
             out_dir = folder.name if folder else str(self.out_dir)
@@ -73,8 +73,7 @@ class WARPEstimator(BaseEstimator):
                 raise ValueError(f"{type(self).__name__}: training stopped, the loss became NaN or infinite")
             self.device_ = resolve_device(config.train.device)
             self.model_ = best_model(result.run_dir, config, data, self.device_)
-        one = data.train.batch(torch.arange(1))
-        self.data_ = dataclasses.replace(data, train=one, val=one, test=one)
+        self.card_ = DataCard.of(data)
         self.run_dir_ = None if folder else result.run_dir
 
 
@@ -82,7 +81,7 @@ class WARPClassifier(ClassifierMixin, WARPEstimator):
     """WARP classifying time series (see the module for layouts, options and run folders).
 
     Attributes (after ``fit``): classes_ ``(n_classes,)``; n_features_in_ (channels for 3-D X, time
-    points for 2-D X); model_, data_, device_, run_dir_ (``WARPEstimator.fit_data``).
+    points for 2-D X); model_, card_, device_, run_dir_ (``WARPEstimator.fit_data``).
     """
 
     def __init__(self, config=None, overrides=(), out_dir=None):
@@ -117,7 +116,7 @@ class WARPClassifier(ClassifierMixin, WARPEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n_cases, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self)
-        return classify(self.model_, self.data_, self.cases(X, reset=False), self.device_).double().numpy()
+        return classify(self.model_, self.card_, self.cases(X, reset=False), self.device_).double().numpy()
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each case ``(n_cases,)``."""
@@ -149,7 +148,7 @@ class WARPForecaster(WARPEstimator):
     subset, as for the data sets); ``predict`` forecasts the ``horizon`` steps
     after the last ``context`` steps of the series it is given.
 
-    Attributes (after ``fit``): n_features_in_ (channels); model_, data_, device_, run_dir_
+    Attributes (after ``fit``): n_features_in_ (channels); model_, card_, device_, run_dir_
     (``WARPEstimator.fit_data``).
     """
 
@@ -179,4 +178,4 @@ class WARPForecaster(WARPEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_min_samples=self.context)
         context = torch.tensor(X[-self.context :], dtype=torch.float32)
-        return forecast_after(self.model_, self.data_, context, self.horizon, self.device_)[0].double().numpy()
+        return forecast_after(self.model_, self.card_, context, self.horizon, self.device_)[0].double().numpy()

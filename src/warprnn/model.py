@@ -239,8 +239,16 @@ class WARP(nn.Module):
         diff = diff[..., : self.config.state_channels]
         if not self.config.time_as_channel:
             return diff
-        dtau = (steps > 0).to(diff.dtype) / (lengths[:, None] - 1).to(diff.dtype)  # (batch, T)
+        dtau = (steps > 0).to(diff.dtype) / self.time_span(lengths).to(diff.dtype)  # (batch, T)
         return torch.cat([diff, dtau.unsqueeze(-1)], dim=-1)
+
+    def time_span(self, lengths: Tensor) -> Tensor:
+        """What tau is normalised by, ``(batch, 1)``: ``tau_t = t / span``. ``warp.time_scale`` where set (fixed
+        by the trained model: a forecast's time input does not depend on its horizon), else each sequence's
+        length minus one (the paper's ``t / (T - 1)``). lengths: ``(batch,)``."""
+        if self.config.time_scale is None:
+            return lengths[:, None] - 1
+        return torch.full_like(lengths[:, None], self.config.time_scale)
 
     def root_input(self, steps: Tensor, lengths: Tensor, fed: Tensor) -> Tensor:
         """The root's input for the outputs at ``steps`` (predicting steps + 1).
@@ -249,12 +257,12 @@ class WARP(nn.Module):
             steps: ``(T,)`` step indices t. lengths: ``(batch,)``. fed: ``(batch, T, C)`` values fed at t.
 
         Returns:
-            ``(batch, T, in_features)``: tau_{t+1} = (t+1)/(length-1) (or the key, the last
-            ``key_channels`` channels of x_t), then the time step 1/(length-1) when the root reads it
+            ``(batch, T, in_features)``: tau_{t+1} = (t+1)/span (``time_span``; or the key, the last
+            ``key_channels`` channels of x_t), then the time step 1/span when the root reads it
             (``Root.reads_step``), then the positional encoding of t+1, then x_t, as the config asks.
         """
         target = (steps + 1).to(fed.dtype)  # (T,)
-        span = (lengths[:, None] - 1).to(fed.dtype)  # (batch, 1)
+        span = self.time_span(lengths).to(fed.dtype)  # (batch, 1)
         if self.config.key_channels:
             parts = [fed[..., -self.config.key_channels :]]
         else:

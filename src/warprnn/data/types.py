@@ -98,6 +98,11 @@ class SequenceData:
     def channels(self) -> int:
         return self.train.x.shape[-1]
 
+    @property
+    def seq_len(self) -> int:
+        """The length of the training sequences (padded ones: the longest)."""
+        return int(self.train.x.shape[1])
+
 
 def full_lengths(x: Tensor) -> Tensor:
     """Lengths of unpadded sequences x ``(N, T, C)``."""

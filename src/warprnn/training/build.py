@@ -10,7 +10,7 @@ from functools import partial
 import torch
 
 from ..baselines import build_model as build_named_model
-from ..data import SequenceData
+from ..data import DataCard, SequenceData
 from ..errors import ConfigError
 from .config import ExperimentConfig
 from .optimizers import AdaBelief, StepPlateau
@@ -57,15 +57,18 @@ def loading_device(name: str) -> torch.device:
         return device
 
 
-def build_model(config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
-    """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data`` (and normalising by
-    its context, ``warp.instance_norm``), initialised from ``train.seed``."""
+def build_model(config: ExperimentConfig, data: SequenceData | DataCard, device) -> torch.nn.Module:
+    """The model of ``config`` (WARP or a parameter-matched baseline), sized for ``data`` (or its card: the
+    model is the same), normalising by its context (``warp.instance_norm``) and, forecasting, reading time
+    on the scale of its training sequences (``warp.time_scale``), initialised from ``train.seed``."""
+    forecasting = data.task == "forecast"
     warp = dataclasses.replace(
         config.warp,
         in_channels=data.channels,
         num_classes=data.num_classes,
         key_channels=data.key_channels,
         norm_steps=config.warp.norm_steps or (None if config.warp.instance_norm == "none" else data.context),
+        time_scale=config.warp.time_scale or (max(data.seq_len - 1, 1) if forecasting else None),
     )
     torch.manual_seed(config.train.seed)
     return build_named_model(config.model, warp, device=device)

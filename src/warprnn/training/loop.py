@@ -23,7 +23,7 @@ import torch
 
 from ..authors import OURS, Choices, model_choices
 from ..baselines import count_parameters
-from ..data import SequenceData, Split, build_dataset
+from ..data import DataCard, SequenceData, Split, build_dataset, write_card
 from ..errors import ConfigError, RunFolderError, TrainingInterrupted
 from . import distributed, rundir
 from .build import BudgetCosine, build_model, build_optimizer, scale_learning_rates
@@ -425,6 +425,7 @@ def train_on(
                 rundir.clear_stale(run_dir)
             else:
                 rundir.write_config(run_dir, config)
+                write_card(run_dir, DataCard.of(data))
             rundir.record_command(run_dir, "resume" if resuming else "start")
         distributed.barrier(world)
         if resuming and rundir.checkpoint_path(run_dir, "last").is_file():

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..checks import check_memory
-from ..data import SequenceData, StandardScaler, build_dataset
+from ..data import DataCard, SequenceData, StandardScaler, build_dataset, read_card
 from ..data.benchmarks import prepare_cases
 from ..errors import InputError
 from . import plots, rundir
@@ -86,7 +86,7 @@ def load_run(run_dir: Path):
     return config, data, best_model(run_dir, config, data, device), device
 
 
-def best_model(run_dir: Path, config: ExperimentConfig, data: SequenceData, device) -> torch.nn.Module:
+def best_model(run_dir: Path, config: ExperimentConfig, data: SequenceData | DataCard, device) -> torch.nn.Module:
     """The model of ``config`` with the weights of the run's best checkpoint, in eval mode."""
     model = build_model(config, data, device)
     rundir.load_weights(model, rundir.checkpoint_path(run_dir, "best"))
@@ -99,53 +99,80 @@ def evaluate_run(run_dir: Path) -> dict:
     return score_best(run_dir, config, data, model, device)
 
 
+def load_trained(run_dir: Path):
+    """What forecasting or classifying with a run needs, without its data: the config, the data card
+    (``data.json``; for a run trained before cards were kept, made from its data, which must then be
+    there), the best model and the device."""
+    config = rundir.read_config(run_dir)
+    card = read_card(run_dir)
+    if card is None:
+        card = DataCard.of(build_dataset(config.data))
+    device = loading_device(config.train.device)
+    return config, card, best_model(run_dir, config, card, device), device
+
+
 def predict_run(run_dir: Path, values: torch.Tensor, horizon: int | None = None) -> torch.Tensor:
     """Forecasts ``horizon`` steps after ``values`` with a run's best model (``forecast_after``)."""
-    _, data, model, device = load_run(run_dir)
-    return forecast_after(model, data, values, horizon, device)
+    _, card, model, device = load_trained(run_dir)
+    return forecast_after(model, card, values, horizon, device)
+
+
+def history_window(values: torch.Tensor, card: DataCard) -> torch.Tensor:
+    """The rows of a history that a forecast reads: the last ``card.context`` (the context the model was
+    trained on), all of them when there are fewer. values: ``(N, T, C)``."""
+    return values[:, -card.context :]
 
 
 @torch.no_grad()
-def forecast_after(model, data: SequenceData, values: torch.Tensor, horizon: int | None, device) -> torch.Tensor:
-    """Forecasts ``horizon`` steps after ``values`` with a model trained on the forecasting set ``data``.
+def forecast_after(model, card: DataCard, values: torch.Tensor, horizon: int | None, device) -> torch.Tensor:
+    """Forecasts ``horizon`` steps after a history with a model trained on the forecasting set of ``card``.
+
+    One rule for the CLI, the estimators and this function: the forecast reads the last ``card.context``
+    rows of the history (``history_window``) and the root's time runs on the trained scale
+    (``WarpConfig.time_scale``), so that its first k steps are the same for every horizon >= k.
 
     Args:
         values: ``(T, C)`` or ``(N, T, C)`` on the original scale of the data.
-        horizon: steps to forecast (default: the training sequence length minus T).
+        horizon: steps to forecast (default: the trained horizon, ``card.horizon``); beyond the trained
+            sequence length the root's time input extrapolates past 1.
 
     Returns:
         ``(N, horizon, C)`` forecasts on the original scale.
     """
-    if data.task != "forecast":
-        raise InputError(f"predict: a {data.task} run classifies; only forecasting runs forecast")
+    if card.task != "forecast":
+        raise InputError(f"predict: a {card.task} run does not forecast; only forecasting runs do")
     x = values.unsqueeze(0) if values.dim() == 2 else values
-    if x.dim() != 3 or x.shape[-1] != data.channels or 0 in x.shape:
+    if x.dim() != 3 or x.shape[-1] != card.channels or 0 in x.shape:
         raise InputError(
-            f"--input: expected shape (T, {data.channels}) or (N, T, {data.channels}), got {tuple(values.shape)}"
+            f"--input: expected shape (T, {card.channels}) or (N, T, {card.channels}), got {tuple(values.shape)}"
         )
+    x = history_window(x, card)
     context = x.shape[1]
-    horizon = data.train.x.shape[1] - context if horizon is None else horizon
-    if horizon < 1:
-        raise InputError(f"--horizon: expected at least 1 step to forecast, got {horizon}")
+    horizon = card.horizon if horizon is None else horizon
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise InputError(f"--horizon: expected an integer >= 1 of steps to forecast, got {horizon!r}")
     state_width = model.d_theta if hasattr(model, "d_theta") else model.width  # WARP's theta, a baseline's features
-    steps, width = context + horizon, state_width + data.channels
+    steps, width = context + horizon, state_width + card.channels
     check_memory(
         f"forecasting {horizon} steps of {x.shape[0]} sequence(s)",
         x.shape[0] * steps * width * x.element_size(),
         device,
         "ask for a shorter --horizon",
     )
-    if data.scaler is not None:
-        x = data.scaler.transform(x)
+    scaler = card.scaler
+    if scaler is not None:
+        x = scaler.transform(x)
     padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
     mean = model(padded, context=context).mean[:, context - 1 : -1].cpu()
-    return mean if data.scaler is None else data.scaler.inverse(mean)
+    return mean if scaler is None else scaler.inverse(mean)
 
 
 @torch.no_grad()
-def classify(model, data: SequenceData, cases: list[np.ndarray], device, batch_size: int = 256) -> torch.Tensor:
+def classify(
+    model, data: SequenceData | DataCard, cases: list[np.ndarray], device, batch_size: int = 256
+) -> torch.Tensor:
     """Class probabilities ``(N, K)`` of cases ``(T_i, C)`` on the original scale (NaN where missing),
-    prepared as the classification set ``data`` prepared its own (``benchmarks.prepare_cases``)."""
+    prepared as the classification set ``data`` (or its card) prepared its own (``benchmarks.prepare_cases``)."""
     if data.task != "classification":
         raise ValueError(f"predict: a {data.task} run forecasts; only classification runs classify")
     if any(case.ndim != 2 or case.shape[1] != data.channels for case in cases):
