@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import check_classifiers_train, parametrize_with_checks  # noqa: E402
 
-from warprnn.estimators import WARPClassifier, WARPForecaster  # noqa: E402
+from warprnn.estimators import CLASSIFICATION, WARPClassifier, WARPForecaster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -34,6 +34,7 @@ EXPECTED_FAILURES = {
         "check_methods_subset_invariance": "the rows of X are the time steps of one series, forecast as a "
         "whole: a single row is not a series of its own",
         "check_methods_sample_order_invariance": "the rows of X are time steps: their order is the series",
+        "check_fit1d": "a 1-D X is a univariate series, accepted on purpose (its forecasts are 1-D)",
     },
 }
 
@@ -115,3 +116,52 @@ def test_readme_your_own_data_section_runs(monkeypatch):
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def ramps(n: int, seed: int, T: int = 32):
+    """Two classes of noisy ramps, rising or falling, ``(n, 2, T)``: separable by eye."""
+    rng = np.random.default_rng(seed)
+    y = np.array(["rise", "fall"] * (n // 2))
+    ramp = np.linspace(-1, 1, T)
+    return np.where((y == "rise")[:, None, None], ramp, -ramp) + 0.3 * rng.normal(size=(n, 2, T)), y
+
+
+@pytest.mark.slow
+def test_the_default_classifier_learns_a_separable_set():
+    X, y = ramps(200, seed=0)
+    test_X, test_y = ramps(200, seed=1)
+    assert WARPClassifier().fit(X, y).score(test_X, test_y) >= 0.9  # about 25 CPU-seconds
+
+
+def test_parameters_stand_for_their_overrides_and_random_state_repeats_a_fit(capsys):
+    X, y = waves()
+    clf = WARPClassifier(max_epochs=1, batch_size=8, lr=3e-3, random_state=3, verbose=1)
+    config = clf.experiment(CLASSIFICATION)
+    assert (config.train.epochs, config.train.batch_size, config.optim.lr) == (1, 8, 3e-3)
+    assert config.train.seed == config.data.seed == 3 and config.warp.root_width == 16  # small defaults
+    first = clf.fit(X, y).predict_proba(X)
+    assert "epoch 1/1" in capsys.readouterr().err  # verbose: a line per epoch
+    np.testing.assert_array_equal(clone(clf).set_params(verbose=0).fit(X, y).predict_proba(X), first)
+    assert WARPClassifier(max_epochs=1, overrides=("train.epochs=2",)).experiment().train.epochs == 2  # last
+
+
+def test_forecaster_takes_a_1d_series_scores_and_cross_validates_over_time():
+    from sklearn.model_selection import TimeSeriesSplit
+
+    y = np.sin(0.2 * np.arange(150))
+    fc = WARPForecaster(context=8, horizon=4, max_epochs=1, overrides=TINY).fit(y)
+    assert fc.predict(y[:40]).shape == (4,) and fc.predict(y[:40], horizon=9).shape == (9,)
+    score = fc.score(y[100:])
+    assert np.isfinite(score) and score <= 0
+    assert score == pytest.approx(-np.mean([(fc.predict(y[100 + s : 108 + s]) - y[108 + s : 112 + s]) ** 2
+                                            for s in range(0, 50 - 12 + 1, 4)]), rel=1e-5)  # fmt: skip
+    scores = cross_val_score(fc, y, cv=TimeSeriesSplit(3))
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_the_forecaster_docstring_example_runs():
+    import doctest
+
+    import warprnn.estimators
+
+    assert doctest.testmod(warprnn.estimators).failed == 0

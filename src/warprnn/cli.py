@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import logging
 import sys
@@ -80,48 +79,107 @@ def print_report(result) -> None:
 def cmd_evaluate(args) -> int:
     from .training import evaluate_run
 
-    metrics = evaluate_run(Path(args.run_dir))
+    metrics = evaluate_run(Path(args.run_dir), args.overrides)
     print(json.dumps(metrics, indent=2))
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .training.runs import classify, forecast_after, load_trained
+    from .training.runs import classify, forecast_distribution, load_trained
 
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"input file {args.input!r} does not exist")
-    _, data, model, device = load_trained(Path(args.run_dir))  # data: the run's DataCard
-    values = read_input(path, data.channel_names)
-    if data.task == "classification":
+    _, card, model, device = load_trained(Path(args.run_dir))
+    values, date_cells = read_input(path, card.channel_names)
+    if card.task == "classification":
+        if args.quantiles:
+            raise InputError("--quantiles: a classification run gives class probabilities, not quantiles")
         cases = list(values) if values.ndim == 3 else [values]
-        probabilities = classify(model, data, cases, device).numpy()
-        names = data.class_names or tuple(str(k) for k in range(probabilities.shape[1]))
+        probabilities = classify(model, card, cases, device).numpy()
+        names = card.class_names or tuple(str(k) for k in range(probabilities.shape[1]))
         header = ",".join(["label"] + [f"p_{name}" for name in names])
         rows = [",".join([names[p.argmax()]] + [f"{q:.6g}" for q in p]) for p in probabilities]
         return write_output(args.output, probabilities, "\n".join([header, *rows]) + "\n")
-    forecast = forecast_after(model, data, torch.as_tensor(values, dtype=torch.float32), args.horizon, device).numpy()
-    text = io.StringIO()
-    np.savetxt(text, forecast.reshape(-1, forecast.shape[-1]), delimiter=",", fmt="%.6g")
-    return write_output(args.output, forecast, text.getvalue())
+    history = torch.as_tensor(values, dtype=torch.float32)
+    forecast = forecast_distribution(model, card, history, args.horizon, device)
+    levels = list(args.quantiles or [])
+    quantiles = forecast.quantiles(levels).numpy() if levels else None  # (Q, N, H, C)
+    mean = forecast.mean.numpy()  # (N, H, C)
+    array = mean if quantiles is None else np.concatenate([mean[..., None], quantiles.transpose(1, 2, 3, 0)], -1)
+    return write_output(args.output, array, forecast_table(mean, quantiles, levels, card, date_cells, path))
 
 
-def read_input(path: Path, channel_names: tuple[str, ...]) -> np.ndarray:
-    """The values of ``--input``: a ``.npy`` array, a CSV of numbers, or a CSV with a header (an optional
-    ``date`` column; the run's channels picked by name when the header has them all)."""
-    from .data.files import read_csv
+def forecast_table(
+    mean: np.ndarray,
+    quantiles: np.ndarray | None,
+    levels: list[float],
+    card,
+    date_cells: list[str] | None,
+    source: Path,
+) -> str:
+    """The CSV of a forecast: a header; a ``series`` column when several histories were given; ``date``,
+    continuing the input's dates at their step (or the training data's frequency), else ``step`` (1 to
+    H); then per channel its mean and its quantiles (``NAME_q0.1``). mean: ``(N, H, C)``; quantiles
+    ``(Q, N, H, C)``."""
+    from datetime import timedelta
 
+    from .data import dates
+
+    n, horizon, channels = mean.shape
+    names = card.channel_names or tuple(f"dim{c}" for c in range(channels))
+    when = None
+    if date_cells:
+        parsed = dates.parse(date_cells, f"--input {source}")
+        every = dates.step(parsed) or (timedelta(seconds=card.frequency) if card.frequency else None)
+        if every is None:
+            raise InputError(
+                f"--input {source}: its dates are not evenly spaced and the run knows no frequency, so the "
+                f"forecast's dates are unknown; drop the date column to number the steps"
+            )
+        when = dates.formatted(dates.following(parsed[-1], every, horizon), date_cells[-1])
+    header = (["series"] if n > 1 else []) + ["date" if when else "step"]
+    for name in names:
+        header += [name] + [f"{name}_q{q:g}" for q in levels]
+    lines = [",".join(header)]
+    for i in range(n):
+        for h in range(horizon):
+            cells = ([str(i)] if n > 1 else []) + [when[h] if when else str(h + 1)]
+            for c in range(channels):
+                cells.append(f"{mean[i, h, c]:.6g}")
+                cells += [f"{quantiles[k, i, h, c]:.6g}" for k in range(len(levels))] if quantiles is not None else []
+            lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def read_input(path: Path, channel_names: tuple[str, ...]) -> tuple[np.ndarray, list[str] | None]:
+    """The values of ``--input`` and the cells of its ``date`` column (None: it has none): a ``.npy`` array,
+    a CSV of numbers (the run's channels in its order), or a CSV with a header (an optional ``date``
+    column; the run's channels picked by name, other columns ignored).
+
+    Raises:
+        InputError: the header lacks one of the run's channels (named), or the values are not numbers.
+    """
+    from .data.files import read_dated_csv
+
+    date_cells = None
     try:
         if path.suffix == ".npy":
             values = np.load(path, allow_pickle=False)
         else:
-            with open(path) as f:
+            with open(path, encoding="utf-8-sig") as f:
                 first = f.readline().strip().split(",")
             if all(is_number(cell) for cell in first):
                 values = np.loadtxt(path, delimiter=",", ndmin=2)
             else:
-                names, values = read_csv(path, require_date=False)
-                if channel_names and set(channel_names) <= set(names):
+                names, values, date_cells = read_dated_csv(path, require_date=False)
+                if channel_names and not channel_names[0].startswith("dim"):
+                    missing = [name for name in channel_names if name not in names]
+                    if missing:
+                        raise InputError(
+                            f"--input {path}: no column {missing[0]!r} in its header {list(names)}; the run "
+                            f"reads {', '.join(channel_names)}"
+                        )
                     values = values[:, [names.index(name) for name in channel_names]]
     except (ValueError, EOFError, UnicodeDecodeError) as error:
         if isinstance(error, WarprnnError):
@@ -134,7 +192,11 @@ def read_input(path: Path, channel_names: tuple[str, ...]) -> np.ndarray:
         raise InputError(f"--input {path}: no values, shape {values.shape}")
     if not np.isfinite(values).all():
         raise InputError(f"--input {path}: contains NaN or Inf at index {tuple(np.argwhere(~np.isfinite(values))[0])}")
-    return values
+    if values.ndim == 2 and values.shape[-1] != len(channel_names) and channel_names:
+        raise InputError(
+            f"--input {path}: {values.shape[-1]} column(s), expected {len(channel_names)} ({', '.join(channel_names)})"
+        )
+    return values, date_cells
 
 
 def is_number(text: str) -> bool:
@@ -263,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("evaluate", parents=[common], help="test metrics of a run's best checkpoint")
     p.add_argument("run_dir", help="a run folder written by 'warprnn train'")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        help="data.KEY=VALUE: score the run on other data (data.path=other.csv, a new split), prepared as "
+        "its own was; the run's test_metrics.json is then left as it is",
+    )
     p.set_defaults(run=cmd_evaluate)
 
     p = commands.add_parser(
@@ -279,7 +347,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=".npy of shape (T, C) or (N, T, C), or a CSV of shape (T, C): numbers only, or with a header "
         "(a date column is dropped; the run's channels are picked by name)",
     )
-    p.add_argument("--horizon", type=int, help="steps to forecast (default: the training length minus the input's)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        help="steps to forecast (default: the trained horizon); the forecast reads the input's last "
+        "context rows, and its first k steps are the same for every horizon >= k",
+    )
+    p.add_argument(
+        "--quantiles",
+        nargs="+",
+        type=float,
+        metavar="Q",
+        help="also the forecast's quantiles at these levels (e.g. 0.1 0.5 0.9), from the Gaussian head "
+        "(sampled paths where the model feeds samples back): CSV columns NAME_qQ; a .npy output holds "
+        "(N, horizon, C, 1 + Q), the mean first",
+    )
     p.add_argument(
         "--output",
         help=".npy file for the forecast (N, horizon, C) or the probabilities (N, K), or a .csv file for "

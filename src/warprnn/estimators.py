@@ -12,12 +12,18 @@ Layouts:
         n_timepoints)`` (univariate), or a list of ``(n_channels, n_timepoints_i)`` arrays of unequal
         lengths (aeon's); NaN marks a missing value (filled as in the UEA sets). y: one label per case.
     WARPForecaster: X of shape ``(n_timepoints, n_channels)``: one series, rows in time order (a CSV's
-        layout; a univariate series is ``series.reshape(-1, 1)``).
+        layout), or ``(n_timepoints,)`` for a univariate one (its forecasts are then 1-D too).
 
-Options (both): ``config``, a shipped experiment's name or a YAML file (None: the harness defaults), and
-``overrides``, ``SECTION.KEY=VALUE`` words as on the command line (``["train.epochs=5"]``). The estimator
-sets ``data.name`` to ``array`` (arrays in memory) and, for the classifier, the classification head, loss
-and metric before the overrides. The best checkpoint is picked on the training data (nothing is held out;
+Options (both): ``config``, a shipped experiment's name or a YAML file (None: the harness defaults, made
+small, ``SMALL_DEFAULTS``); the
+settings users change most as parameters, each None to keep the config's: ``max_epochs``
+(``train.epochs``), ``time_budget`` (minutes, ``train.time_budget``), ``batch_size``, ``lr``
+(``optim.lr``), ``random_state`` (``train.seed`` and ``data.seed``); ``verbose`` (0: silent; 1: a line per
+epoch on stderr); and ``overrides``, ``SECTION.KEY=VALUE`` words as on the command line
+(``["warp.root_width=16"]``) for the rest, applied last. The estimator sets ``data.name`` to ``array``
+(arrays in memory) and, for the classifier, the classification head, loss and metric, with the logits
+averaged over the steps (``warp.class_pool=mean``: a class read from the whole series, not its last
+step, which is what lets the defaults learn). The best checkpoint is picked on the training data (nothing is held out;
 a run folder's test metrics are those of its validation cases, the training cases again).
 
 Run folders: with ``out_dir`` None (default) each fit runs in a temporary folder, deleted once the best
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import tempfile
 
 import numpy as np
@@ -38,7 +45,7 @@ from .data import DataCard, SequenceData
 from .data.benchmarks import case_data, fit_scaler, subsample, windows
 from .training import ExperimentConfig, load_experiment, train
 from .training.build import resolve_device
-from .training.runs import best_model, classify, forecast_after
+from .training.runs import best_model, classify, forecast_distribution
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -47,16 +54,35 @@ try:
 except ImportError:
     raise ImportError("warprnn.estimators needs scikit-learn: pip install 'warprnn[sklearn]'") from None
 
-CLASSIFICATION = ("warp.head=classification", "train.loss=ce", "train.metric=val_accuracy")
+CLASSIFICATION = ("warp.head=classification", "warp.class_pool=mean", "train.loss=ce", "train.metric=val_accuracy")
+SMALL_DEFAULTS = ("warp.root_width=16", "warp.root_depth=1", "train.batch_size=16", "train.epochs=30")
+"""With ``config`` None: the harness defaults made small enough to fit in seconds (a 16 x 1 root, D_theta
+about 50 to 100 rather than the default 32 x 2's 1,100; batch 16; 30 epochs): ``WARPClassifier()`` fits
+200 noisy ramps of 32 steps in about 25 CPU-seconds and classifies new ones without error."""
+PARAMETERS = {  # a parameter of the estimators: the overrides it stands for
+    "max_epochs": ("train.epochs",),
+    "time_budget": ("train.time_budget",),
+    "batch_size": ("train.batch_size",),
+    "lr": ("optim.lr",),
+    "random_state": ("train.seed", "data.seed"),
+}
 
 
 class WARPEstimator(BaseEstimator):
     """What both estimators share: the experiment of their options, and one harness run on a data set."""
 
     def experiment(self, task_words: tuple[str, ...] = (), **data_fields) -> ExperimentConfig:
-        """The experiment of ``config`` and ``overrides`` (after ``task_words``), its data section set to
-        arrays in memory (``data_fields`` recorded there)."""
-        config = load_experiment(self.config, [*task_words, *self.overrides])
+        """The experiment of ``config``, ``task_words``, the parameters set (``PARAMETERS``) and
+        ``overrides``, in that order, its data section set to arrays in memory (``data_fields`` recorded
+        there)."""
+        words = [
+            f"{key}={value}"
+            for name, keys in PARAMETERS.items()
+            if (value := getattr(self, name)) is not None
+            for key in keys
+        ]
+        small = SMALL_DEFAULTS if self.config is None else ()
+        config = load_experiment(self.config, [*small, *task_words, *words, *self.overrides])
         return dataclasses.replace(config, data=dataclasses.replace(config.data, name="array", **data_fields))
 
     def fit_data(self, config: ExperimentConfig, data: SequenceData) -> None:
@@ -68,13 +94,33 @@ class WARPEstimator(BaseEstimator):
             out_dir = folder.name if folder else str(self.out_dir)
             kept = dict(out_dir=out_dir, plots=config.train.plots and folder is None)
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, **kept))
-            result = train(config, data=data)
+            with showing_epochs(self.verbose):
+                result = train(config, data=data)
             if result.status != "finished":
                 raise ValueError(f"{type(self).__name__}: training stopped, the loss became NaN or infinite")
             self.device_ = resolve_device(config.train.device)
             self.model_ = best_model(result.run_dir, config, data, self.device_)
         self.card_ = DataCard.of(data)
         self.run_dir_ = None if folder else result.run_dir
+
+
+@contextlib.contextmanager
+def showing_epochs(verbose: int):
+    """While a fit trains: with ``verbose`` >= 1, the harness's line per epoch (loss, validation, ETA) on
+    stderr; else nothing (its warnings too go through Python's logging as usual)."""
+    if not verbose:
+        yield
+        return
+    logger = logging.getLogger("warprnn")
+    handler, level = logging.StreamHandler(), logger.level
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class WARPClassifier(ClassifierMixin, WARPEstimator):
@@ -84,10 +130,28 @@ class WARPClassifier(ClassifierMixin, WARPEstimator):
     points for 2-D X); model_, card_, device_, run_dir_ (``WARPEstimator.fit_data``).
     """
 
-    def __init__(self, config=None, overrides=(), out_dir=None):
+    def __init__(
+        self,
+        config=None,
+        overrides=(),
+        out_dir=None,
+        *,
+        max_epochs=None,
+        time_budget=None,
+        batch_size=None,
+        lr=None,
+        random_state=None,
+        verbose=0,
+    ):
         self.config = config
         self.overrides = overrides
         self.out_dir = out_dir
+        self.max_epochs = max_epochs
+        self.time_budget = time_budget
+        self.batch_size = batch_size
+        self.lr = lr
+        self.random_state = random_state
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -145,23 +209,56 @@ class WARPForecaster(WARPEstimator):
 
     ``fit`` trains on every window of ``context`` + ``horizon`` steps of the series (sliding by one step;
     the scaler, ``data.scaling``, fitted on the whole series; ``data.num_train`` etc. keep a random
-    subset, as for the data sets); ``predict`` forecasts the ``horizon`` steps
-    after the last ``context`` steps of the series it is given.
+    subset, as for the data sets). ``predict`` forecasts the steps after a history by the rule of
+    ``warprnn predict`` (``training.runs.forecast_distribution``): it reads the last ``context`` rows, and
+    its first k steps are the same for every horizon >= k. ``predict_quantiles`` and ``predict_interval``
+    (sktime's names) give the Gaussian head's quantiles (``warp.head=gaussian``). ``score`` is the negated
+    mean squared error of the forecasts of a held-out stretch (higher is better, as scikit-learn expects),
+    so that ``cross_val_score(forecaster, series, cv=TimeSeriesSplit(k))`` validates it over time:
+
+    >>> import numpy as np
+    >>> from sklearn.model_selection import TimeSeriesSplit, cross_val_score
+    >>> series = np.sin(0.2 * np.arange(200))
+    >>> forecaster = WARPForecaster(context=12, horizon=4, max_epochs=2, random_state=0)
+    >>> scores = cross_val_score(forecaster, series, cv=TimeSeriesSplit(3))
+    >>> scores.shape, bool(np.isfinite(scores).all() and (scores <= 0).all())
+    ((3,), True)
 
     Attributes (after ``fit``): n_features_in_ (channels); model_, card_, device_, run_dir_
     (``WARPEstimator.fit_data``).
     """
 
-    def __init__(self, context=96, horizon=96, config=None, overrides=(), out_dir=None):
+    def __init__(
+        self,
+        context=96,
+        horizon=96,
+        config=None,
+        overrides=(),
+        out_dir=None,
+        *,
+        max_epochs=None,
+        time_budget=None,
+        batch_size=None,
+        lr=None,
+        random_state=None,
+        verbose=0,
+    ):
         self.context = context
         self.horizon = horizon
         self.config = config
         self.overrides = overrides
         self.out_dir = out_dir
+        self.max_epochs = max_epochs
+        self.time_budget = time_budget
+        self.batch_size = batch_size
+        self.lr = lr
+        self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y=None) -> WARPForecaster:
-        """Fits on the series X ``(n_timepoints, n_channels)``; y is ignored."""
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=self.context + self.horizon)
+        """Fits on the series X ``(n_timepoints, n_channels)`` or ``(n_timepoints,)``; y is ignored."""
+        self.univariate_ = np.ndim(X) == 1
+        X = self.series(X, reset=True, rows=self.context + self.horizon)
         config = self.experiment(context=self.context, horizon=self.horizon)
         scaler = fit_scaler(X, config.data.scaling, "X")
         split = windows(scaler.transform(torch.tensor(X, dtype=torch.float32)), self.context + self.horizon)
@@ -173,9 +270,54 @@ class WARPForecaster(WARPEstimator):
         self.fit_data(config, data)
         return self
 
-    def predict(self, X) -> np.ndarray:
-        """The ``(horizon, n_channels)`` steps after the series X ``(n_timepoints >= context, n_channels)``."""
+    def predict(self, X, horizon=None) -> np.ndarray:
+        """The ``(horizon, n_channels)`` steps after the series X (its last ``context`` rows are read);
+        ``horizon`` None: the fitted one. 1-D for a forecaster fitted on a 1-D series."""
+        return self.shaped(self.distribution(X, horizon).mean[0].double().numpy())
+
+    def predict_quantiles(self, X, horizon=None, alpha=(0.05, 0.5, 0.95)) -> np.ndarray:
+        """The forecast's quantiles at the levels ``alpha``, ``(horizon, n_channels, len(alpha))``
+        (``(horizon, len(alpha))`` for a 1-D fit)."""
+        quantiles = self.distribution(X, horizon).quantiles(list(alpha))[:, 0].double().numpy()  # (Q, H, C)
+        return self.shaped(quantiles.transpose(1, 2, 0))
+
+    def predict_interval(self, X, horizon=None, coverage=0.9) -> np.ndarray:
+        """The central interval holding ``coverage`` of the forecast's distribution at each step, its lower
+        and upper ends ``(horizon, n_channels, 2)`` (``(horizon, 2)`` for a 1-D fit)."""
+        if not 0 < coverage < 1:
+            raise ValueError(f"coverage: expected a share strictly between 0 and 1, got {coverage!r}")
+        return self.predict_quantiles(X, horizon, ((1 - coverage) / 2, (1 + coverage) / 2))
+
+    def score(self, X, y=None) -> float:
+        """The negated mean squared error (on X's scale) of forecasting every window of ``context`` +
+        ``horizon`` rows of the series X (stride ``horizon``) from its first ``context`` rows: higher is
+        better. X needs at least ``context + horizon`` rows; y is ignored."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_min_samples=self.context)
-        context = torch.tensor(X[-self.context :], dtype=torch.float32)
-        return forecast_after(self.model_, self.card_, context, self.horizon, self.device_)[0].double().numpy()
+        X = self.series(X, reset=False, rows=self.context + self.horizon)
+        starts = range(0, len(X) - self.context - self.horizon + 1, self.horizon)
+        cases = np.stack([X[s : s + self.context + self.horizon] for s in starts])  # (N, context + horizon, C)
+        history = torch.tensor(cases[:, : self.context], dtype=torch.float32)
+        forecast = forecast_distribution(self.model_, self.card_, history, self.horizon, self.device_).mean
+        return -float(((forecast.double().numpy() - cases[:, self.context :]) ** 2).mean())
+
+    def distribution(self, X, horizon):
+        """The forecast after the series X (``training.runs.forecast_distribution``)."""
+        check_is_fitted(self)
+        X = self.series(X, reset=False, rows=1)
+        history = torch.tensor(X, dtype=torch.float32)
+        return forecast_distribution(self.model_, self.card_, history, horizon or self.horizon, self.device_)
+
+    def series(self, X, reset: bool, rows: int) -> np.ndarray:
+        """X as ``(n_timepoints, n_channels)`` float64, at least ``rows`` rows; a 1-D X is one channel, taken
+        where the forecaster was fitted on a 1-D series (or is being fitted)."""
+        if np.ndim(X) == 1 and not (reset or getattr(self, "univariate_", False)):
+            raise ValueError(
+                "Expected 2D array, got 1D array: the forecaster was fitted on a 2-D series. Reshape your data"
+            )
+        if np.ndim(X) == 1:
+            X = np.asarray(X).reshape(-1, 1)
+        return validate_data(self, X, reset=reset, dtype=np.float64, ensure_min_samples=rows)
+
+    def shaped(self, values: np.ndarray) -> np.ndarray:
+        """Forecast ``values`` ``(horizon, n_channels, ...)``, without the channel axis for a 1-D fit."""
+        return values[:, 0] if getattr(self, "univariate_", False) else values

@@ -7,6 +7,7 @@ random subset (drawn with ``data.seed``) of each split.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -177,7 +178,8 @@ def ett(config: DataConfig, source: str) -> SequenceData:
         raise files.CorruptDataError(
             f"{path}: {len(values)} rows, fewer than the 20 months ({20 * month}) the protocol splits"
         )
-    return series_data(values, names, (12 * month, 4 * month, 4 * month), config, path)
+    data = series_data(values, names, (12 * month, 4 * month, 4 * month), config, path)
+    return dataclasses.replace(data, frequency=900.0 if source.startswith("ettm") else 3600.0)
 
 
 def series_data(

@@ -36,7 +36,7 @@ class DataCard:
         num_classes, class_names: classification only.
         key_channels: the last channels that hold a key for WARP's root.
         scaler_mean, scaler_std: the per-channel standardisation of the training split (None: none).
-        frequency: the step between rows of a dated CSV, as ``pandas``-style text (``1h``, ``1d``); None
+        frequency: seconds between the rows of a dated, evenly spaced CSV (``SequenceData.frequency``); None
             where the data had no dates or they were not evenly spaced.
         bin_width, value_range: ``SequenceData``'s, for the metrics of quantised data.
     """
@@ -51,12 +51,12 @@ class DataCard:
     key_channels: int = 0
     scaler_mean: tuple[float, ...] | None = None
     scaler_std: tuple[float, ...] | None = None
-    frequency: str | None = None
+    frequency: float | None = None
     bin_width: float | None = None
     value_range: tuple[float, float] | None = None
 
     @classmethod
-    def of(cls, data: SequenceData, frequency: str | None = None) -> DataCard:
+    def of(cls, data: SequenceData) -> DataCard:
         """The card of a data set ready for training."""
         scaler = data.scaler
         return cls(
@@ -70,7 +70,7 @@ class DataCard:
             key_channels=data.key_channels,
             scaler_mean=None if scaler is None else tuple(scaler.mean.flatten().tolist()),
             scaler_std=None if scaler is None else tuple(scaler.std.flatten().tolist()),
-            frequency=frequency if frequency is not None else getattr(data, "frequency", None),
+            frequency=data.frequency,
             bin_width=data.bin_width,
             value_range=None if data.value_range is None else tuple(data.value_range),
         )

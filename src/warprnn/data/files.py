@@ -320,7 +320,16 @@ def read_csv(
     path: Path, columns: Sequence[str] | None = None, require_date: bool = True
 ) -> tuple[tuple[str, ...], np.ndarray]:
     """The column names and values ``(T, C)`` float64 of a CSV in the Time-Series-Library layout: a
-    header, a ``date`` column (dropped; ``require_date`` False: optional) and numeric columns.
+    header, a ``date`` column (dropped; ``require_date`` False: optional) and numeric columns
+    (``read_dated_csv``, without the dates)."""
+    names, values, _ = read_dated_csv(path, columns, require_date)
+    return names, values
+
+
+def read_dated_csv(
+    path: Path, columns: Sequence[str] | None = None, require_date: bool = True
+) -> tuple[tuple[str, ...], np.ndarray, list[str] | None]:
+    """``read_csv``, with the cells of the ``date`` column (None: the header has none).
 
     Args:
         columns: the columns to read, in this order (None: every column but ``date``).
@@ -350,7 +359,8 @@ def read_csv(
             raise CorruptDataError(f"{path}, row {r + 2}: {len(row)} cells, expected {len(header)} as in the header")
         for c, i in enumerate(index):
             values[r, c] = _number(path, row[i], r + 2, names[c])
-    return tuple(names), values
+    dates = [row[header.index("date")] for row in rows[1:]] if "date" in header else None
+    return tuple(names), values, dates
 
 
 def _number(path: Path, cell: str, row: int, column: str) -> float:

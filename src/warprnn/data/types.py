@@ -74,6 +74,8 @@ class SequenceData:
         bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
             for bits per dimension; None for continuous data.
         key_channels: the last channels that hold a key for WARP's root (``WarpConfig.key_channels``).
+        frequency: seconds between the rows of a dated, evenly spaced series (a CSV's ``date`` column), so
+            that forecasts carry dates; None otherwise.
     """
 
     train: Split
@@ -88,6 +90,7 @@ class SequenceData:
     bin_width: float | None = None
     value_range: tuple[float, float] | None = None
     key_channels: int = 0
+    frequency: float | None = None
 
     @property
     def forecast_context(self) -> int | None:

@@ -12,13 +12,14 @@ Bad input raises ``files.CorruptDataError`` (or ``FileNotFoundError``), one line
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import benchmarks, files
+from . import benchmarks, dates, files
 from .config import DataConfig
 from .types import SequenceData, Split
 
@@ -38,10 +39,12 @@ def user_path(config: DataConfig, suffixes: tuple[str, ...]) -> Path:
 def csv(config: DataConfig) -> SequenceData:
     """A CSV series, every column but ``date`` (or the ``data.target`` column alone), see the module."""
     path = user_path(config, (".csv",))
-    names, values = files.read_csv(path, None if config.target is None else [config.target])
+    names, values, cells = files.read_dated_csv(path, None if config.target is None else [config.target])
     n_train, n_test = int(0.7 * len(values)), int(0.2 * len(values))  # the Time-Series-Library custom loader
     rows = config.split_rows or (n_train, len(values) - n_train - n_test, n_test)
-    return benchmarks.series_data(values, names, tuple(rows), config, path)
+    data = benchmarks.series_data(values, names, tuple(rows), config, path)
+    every = dates.step(dates.parse(cells, str(path))) if cells else None
+    return dataclasses.replace(data, frequency=None if every is None else every.total_seconds())
 
 
 def ts(config: DataConfig) -> SequenceData:

@@ -174,7 +174,7 @@ def metric_names(data: SequenceData, gaussian: bool, prefix: str) -> list[str]:
     else:
         names = ["loss", "mse", "mae", "rmse", "mape"]
         if gaussian:
-            names += ["nll"] + (["bpd"] if data.bin_width is not None else [])
+            names += ["nll", "crps", "coverage_80"] + (["bpd"] if data.bin_width is not None else [])
         if data.scaler is not None:
             names += ["mse_orig", "mae_orig", "rmse_orig"]
     return [prefix + name for name in names]

@@ -109,6 +109,13 @@ class Patience:
         return count
 
 
+def run_eta(epoch_seconds: float, epochs_left: int, elapsed: float, budget: float | None) -> float:
+    """Seconds until a run ends: its epochs left at the last epoch's pace, or, under a time budget
+    (``train.time_budget``, minutes) that ends it first, what is left of that budget."""
+    by_epochs = epoch_seconds * epochs_left
+    return by_epochs if budget is None else max(0.0, min(by_epochs, 60 * budget - elapsed))
+
+
 def budget_spent(budget: float | None, elapsed: float, epoch: float) -> bool:
     """Whether a run that had trained ``elapsed`` seconds before an epoch of ``epoch`` seconds would pass its
     ``budget`` (minutes, or None) with one more epoch as long."""
@@ -563,7 +570,7 @@ def run_epochs(
                 saved = elapsed
                 if board is not None:
                     board.write(row)
-            eta = seconds * (t.epochs - epoch)
+            eta = run_eta(seconds, t.epochs - epoch, elapsed, t.time_budget)
             shown = "  ".join(
                 f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr", "time") and "orig" not in k
             )

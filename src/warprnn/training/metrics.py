@@ -59,6 +59,27 @@ def gaussian_nll(mean: Tensor, std: Tensor, target: Tensor, mask: Tensor | None 
     return _masked_mean(nll, mask)
 
 
+def gaussian_crps(mean: Tensor, std: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The continuous ranked probability score of Gaussian forecasts, per dimension, in the data's units
+    (closed form, Gneiting and Raftery 2007): ``std * (z (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi))`` with
+    ``z = (target - mean) / std``; lower is better, and it equals the MAE for a std of 0."""
+    z = (target - mean) / std
+    density = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    crps = std * (z * (2 * torch.special.ndtr(z) - 1) + 2 * density - 1 / math.sqrt(math.pi))
+    return _masked_mean(crps, mask)
+
+
+COVERAGE = 0.8
+"""The central interval whose coverage ``forecast_metrics`` reports (``coverage_80``)."""
+
+
+def gaussian_coverage(mean: Tensor, std: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The share of targets inside the central ``COVERAGE`` interval of Gaussian forecasts: near 0.8 when
+    the predicted stds are calibrated, lower when they are too narrow."""
+    half = std * torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + COVERAGE / 2)).item()
+    return _masked_mean(((target - mean).abs() <= half).to(mean.dtype), mask)
+
+
 def bits_per_dim(nll: float, bin_width: float) -> float:
     """Bits per dimension from a NLL in nats per dimension and the data's quantisation bin width."""
     return (nll - math.log(bin_width)) / math.log(2)
@@ -89,7 +110,8 @@ def forecast_metrics(
             authors' conventions ``mse_01`` and ``bpd_cont_01``.
 
     Returns:
-        ``mse``, ``mae``, ``rmse``, ``mape``; ``nll`` and ``bpd`` when available; ``mse_orig``,
+        ``mse``, ``mae``, ``rmse``, ``mape``; with ``std``, ``nll``, ``crps`` and ``coverage_80``
+        (``gaussian_crps``, ``gaussian_coverage``), and ``bpd`` with a ``bin_width``; ``mse_orig``,
         ``mae_orig``, ``rmse_orig`` with a scaler; ``mse_01`` (and ``bpd_cont_01`` with ``std``) with a
         ``value_range``.
     """
@@ -100,6 +122,8 @@ def forecast_metrics(
     results = _errors(pred, target, mask, "")
     if std is not None:
         results["nll"] = gaussian_nll(pred, std, target, mask).item()
+        results["crps"] = gaussian_crps(pred, std, target, mask).item()
+        results["coverage_80"] = gaussian_coverage(pred, std, target, mask).item()
         if bin_width is not None:
             results["bpd"] = bits_per_dim(results["nll"], bin_width)
     if value_range is not None:

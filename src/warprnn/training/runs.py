@@ -3,6 +3,7 @@ loaded back, and its forecasts or class probabilities (``warprnn evaluate`` and 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from ..data.benchmarks import prepare_cases
 from ..errors import InputError
 from . import plots, rundir
 from .build import build_model, loading_device
-from .config import ExperimentConfig
+from .config import ExperimentConfig, apply_overrides
 from .evaluation import evaluate, forecast, naive_metrics
 
 
@@ -93,10 +94,58 @@ def best_model(run_dir: Path, config: ExperimentConfig, data: SequenceData | Dat
     return model.eval()
 
 
-def evaluate_run(run_dir: Path) -> dict:
-    """Test metrics of a run's best checkpoint (also written to its ``test_metrics.json``)."""
-    config, data, model, device = load_run(run_dir)
-    return score_best(run_dir, config, data, model, device)
+def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
+    """Test metrics of a run's best checkpoint: on its own test split (also written to its
+    ``test_metrics.json``), or, with ``data.KEY=VALUE`` ``overrides`` (another file, another split), on the
+    test split of that data, prepared as the run's data was (the run's scaler) and returned only.
+
+    Raises:
+        InputError: an override outside ``data``, or data the model cannot read (other channels or
+            classes); the run's own data gone (named, with how to give it again).
+    """
+    config = rundir.read_config(run_dir)
+    outside = [word for word in overrides if not word.startswith("data.")]
+    if outside:
+        raise InputError(
+            f"evaluate: {outside[0]!r} would change the trained model; only data.KEY=VALUE overrides are taken"
+        )
+    if overrides:
+        config = ExperimentConfig.from_dict(apply_overrides(config.to_dict(), list(overrides)))
+    try:
+        data = build_dataset(config.data)
+    except FileNotFoundError as error:
+        raise InputError(
+            f"evaluate: {error}; the test split is read from the run's data (data.path in "
+            f"{Path(run_dir) / 'config.yaml'}): give it with data.path=FILE"
+        ) from None
+    card = read_card(run_dir) or DataCard.of(data)
+    if overrides:
+        check_compatible(card, data)
+        data = dataclasses.replace(data, scaler=card.scaler)  # the scale the model was trained on
+    device = loading_device(config.train.device)
+    model = best_model(run_dir, config, card, device)
+    if not overrides:
+        return score_best(run_dir, config, data, model, device)
+    t = config.train
+    test = evaluate(model, data.test, data, t.loss, t.batch_size, device, t.mode, "test_")
+    if data.task == "forecast":
+        test.update(naive_metrics(data.test, data, "test_"))
+    return test
+
+
+def check_compatible(card: DataCard, data: SequenceData) -> None:
+    """Raises ``InputError`` unless the model of ``card`` can read ``data``: the same task, channels (and
+    names, where both have them) and classes."""
+    if (data.task, data.channels, data.num_classes) != (card.task, card.channels, card.num_classes):
+        raise InputError(
+            f"evaluate: the data is a {data.task} set of {data.channels} channel(s)"
+            f"{f', {data.num_classes} classes' if data.num_classes else ''}; the run was trained on a "
+            f"{card.task} set of {card.channels}{f', {card.num_classes} classes' if card.num_classes else ''}"
+        )
+    if card.channel_names and data.channel_names and tuple(data.channel_names) != card.channel_names:
+        raise InputError(
+            f"evaluate: the data's channels are {list(data.channel_names)}; the run reads {list(card.channel_names)}"
+        )
 
 
 def load_trained(run_dir: Path):
@@ -123,13 +172,57 @@ def history_window(values: torch.Tensor, card: DataCard) -> torch.Tensor:
     return values[:, -card.context :]
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """A forecast on the original scale: ``mean`` ``(N, H, C)``; for a Gaussian head ``std`` ``(N, H, C)``,
+    and where the model feeds samples back (``warp.ar_feed=sample``) the sampled paths' draws ``samples``
+    ``(S, N, H, C)``, whose mean is ``mean``."""
+
+    mean: torch.Tensor
+    std: torch.Tensor | None = None
+    samples: torch.Tensor | None = None
+
+    def quantiles(self, levels: list[float]) -> torch.Tensor:
+        """The forecast's quantiles at ``levels`` (each in (0, 1)), ``(Q, N, H, C)``: of the sampled draws
+        where there are samples, else of each step's Gaussian ``N(mean, std)``.
+
+        Raises:
+            InputError: the model predicts no std (a point head), or a level is outside (0, 1).
+        """
+        if any(not 0 < q < 1 for q in levels) or not levels:
+            raise InputError(f"--quantiles: expected levels strictly between 0 and 1, got {levels}")
+        if self.std is None:
+            raise InputError(
+                "--quantiles: the run's head predicts no std (warp.head=point); train with warp.head=gaussian"
+            )
+        q = torch.tensor(levels, dtype=self.mean.dtype)
+        if self.samples is not None:
+            return torch.quantile(self.samples, q, dim=0)
+        z = torch.distributions.Normal(0.0, 1.0).icdf(q).to(self.mean.dtype)
+        return self.mean + self.std * z[:, None, None, None]
+
+
+SAMPLES = 256
+"""Paths a forecast samples where the model feeds samples back (``warp.ar_feed=sample``)."""
+
+
 @torch.no_grad()
 def forecast_after(model, card: DataCard, values: torch.Tensor, horizon: int | None, device) -> torch.Tensor:
+    """The mean of ``forecast_distribution``: ``(N, horizon, C)`` on the original scale."""
+    return forecast_distribution(model, card, values, horizon, device).mean
+
+
+@torch.no_grad()
+def forecast_distribution(
+    model, card: DataCard, values: torch.Tensor, horizon: int | None, device, samples: int = SAMPLES, seed: int = 0
+) -> Forecast:
     """Forecasts ``horizon`` steps after a history with a model trained on the forecasting set of ``card``.
 
     One rule for the CLI, the estimators and this function: the forecast reads the last ``card.context``
     rows of the history (``history_window``) and the root's time runs on the trained scale
-    (``WarpConfig.time_scale``), so that its first k steps are the same for every horizon >= k.
+    (``WarpConfig.time_scale``), so that its first k steps are the same for every horizon >= k. A model
+    that feeds samples back runs ``samples`` paths (seeded by ``seed``: the same call gives the same
+    numbers), each step's draw ``mean + std * z``.
 
     Args:
         values: ``(T, C)`` or ``(N, T, C)`` on the original scale of the data.
@@ -137,7 +230,7 @@ def forecast_after(model, card: DataCard, values: torch.Tensor, horizon: int | N
             sequence length the root's time input extrapolates past 1.
 
     Returns:
-        ``(N, horizon, C)`` forecasts on the original scale.
+        ``Forecast`` on the original scale.
     """
     if card.task != "forecast":
         raise InputError(f"predict: a {card.task} run does not forecast; only forecasting runs do")
@@ -147,24 +240,30 @@ def forecast_after(model, card: DataCard, values: torch.Tensor, horizon: int | N
             f"--input: expected shape (T, {card.channels}) or (N, T, {card.channels}), got {tuple(values.shape)}"
         )
     x = history_window(x, card)
-    context = x.shape[1]
+    n, context = x.shape[0], x.shape[1]
     horizon = card.horizon if horizon is None else horizon
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise InputError(f"--horizon: expected an integer >= 1 of steps to forecast, got {horizon!r}")
+    paths = samples if model.config.head == "gaussian" and model.config.ar_feed == "sample" else 1
     state_width = model.d_theta if hasattr(model, "d_theta") else model.width  # WARP's theta, a baseline's features
-    steps, width = context + horizon, state_width + card.channels
     check_memory(
-        f"forecasting {horizon} steps of {x.shape[0]} sequence(s)",
-        x.shape[0] * steps * width * x.element_size(),
+        f"forecasting {horizon} steps of {n} sequence(s), {paths} path(s) each",
+        paths * n * (context + horizon) * (state_width + card.channels) * x.element_size(),
         device,
         "ask for a shorter --horizon",
     )
-    scaler = card.scaler
-    if scaler is not None:
-        x = scaler.transform(x)
+    scaler = card.scaler or StandardScaler(torch.zeros(card.channels), torch.ones(card.channels))
+    x = scaler.transform(x).repeat(paths, 1, 1)  # (paths * N, T, C), path-major
     padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
-    mean = model(padded, context=context).mean[:, context - 1 : -1].cpu()
-    return mean if scaler is None else scaler.inverse(mean)
+    generator = torch.Generator(device).manual_seed(seed)
+    out = model(padded, context=context, generator=generator)
+    mean = out.mean[:, context - 1 : -1].cpu().reshape(paths, n, horizon, -1)  # (paths, N, H, C)
+    std = None if out.std is None else out.std[:, context - 1 : -1].cpu().reshape(paths, n, horizon, -1)
+    mean, std = scaler.inverse(mean), None if std is None else std * scaler.std.to(std)
+    if paths == 1:
+        return Forecast(mean[0], None if std is None else std[0])
+    draws = mean + std * torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed + 1))
+    return Forecast(draws.mean(0), draws.std(0, correction=0), draws)
 
 
 @torch.no_grad()

@@ -1,0 +1,145 @@
+"""Forecasts a practitioner can trust (issue 44): the same first steps for every horizon, through the CLI,
+the Python API and ``WARPForecaster``; run folders that forecast without their training data; quantiles,
+CRPS and coverage from the Gaussian head; CSV forecasts with a header and dates."""
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from warprnn.cli import main
+from warprnn.data import read_card
+from warprnn.training import predict_run
+from warprnn.training.loop import run_eta
+from warprnn.training.metrics import gaussian_coverage, gaussian_crps
+
+pytest.importorskip("sklearn")
+from warprnn.estimators import WARPForecaster  # noqa: E402
+
+SMALL = ["warp.root_width=4", "warp.root_depth=1", "train.batch_size=16", "train.plots=false"]
+
+
+def series(rows: int = 160, seed: int = 0) -> np.ndarray:
+    t = np.arange(rows)
+    noise = np.random.default_rng(seed).normal(size=(rows, 2))
+    return np.stack([np.sin(0.2 * t), np.cos(0.1 * t)], -1) + 0.05 * noise
+
+
+@pytest.fixture(scope="module")
+def forecaster(tmp_path_factory):
+    out = tmp_path_factory.mktemp("forecaster")
+    return WARPForecaster(context=8, horizon=6, overrides=SMALL, out_dir=out, max_epochs=2, random_state=0).fit(
+        series()
+    )
+
+
+def test_the_first_steps_are_the_same_for_every_horizon_and_every_entry_point(forecaster, tmp_path):
+    history = series()[:50]
+    np.save(tmp_path / "history.npy", history.astype("float32"))
+    by_estimator, by_python, by_cli = {}, {}, {}
+    for h in (5, 48, 100):
+        by_estimator[h] = forecaster.predict(history, horizon=h)
+        by_python[h] = predict_run(forecaster.run_dir_, torch.tensor(history, dtype=torch.float32), h)[0].numpy()
+        out = tmp_path / f"f{h}.npy"
+        assert main(["predict", str(forecaster.run_dir_), "--input", str(tmp_path / "history.npy"), "--horizon",
+                     str(h), "--output", str(out)]) == 0  # fmt: skip
+        by_cli[h] = np.load(out)[0]
+        assert by_estimator[h].shape == by_python[h].shape == by_cli[h].shape == (h, 2)
+    for h in (48, 100):
+        for forecasts in (by_estimator, by_python, by_cli):
+            np.testing.assert_allclose(forecasts[h][:5], forecasts[5], rtol=1e-5, atol=1e-6)
+    for h in (5, 48, 100):  # the same numbers from the three, on the same history
+        np.testing.assert_allclose(by_python[h], by_estimator[h], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(by_cli[h], by_estimator[h], rtol=1e-5, atol=1e-6)
+    longer = predict_run(forecaster.run_dir_, torch.tensor(series()[:120], dtype=torch.float32), 5)[0].numpy()
+    np.testing.assert_allclose(longer, predict_run(
+        forecaster.run_dir_, torch.tensor(series()[112:120], dtype=torch.float32), 5)[0].numpy())  # fmt: skip
+    assert forecaster.predict(history).shape == (6, 2)  # the trained horizon by default
+
+
+def dated_csv(path: Path, rows: int, start: int = 0, columns=("load", "temp")) -> Path:
+    values = series(rows + start)[start:]
+    lines = [",".join(["date", *columns])]
+    for i, row in enumerate(values, start=start):
+        day, hour = divmod(i, 24)
+        lines.append(f"2016-07-{1 + day:02d} {hour:02d}:00:00," + ",".join(f"{v:.5f}" for v in row[: len(columns)]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("csv")
+    data = dated_csv(tmp / "mine.csv", 200)
+    words = ["data.name=csv", f"data.path={data}", "data.context=8", "data.horizon=4", "warp.head=gaussian"]
+    assert main(["train", "msd-small", *words, *SMALL, "train.epochs=1", "train.loss=nll",
+                 f"train.out_dir={tmp / 'runs'}"]) == 0  # fmt: skip
+    (run,) = (tmp / "runs").iterdir()
+    moved = tmp / "elsewhere.csv"
+    shutil.move(data, moved)
+    return run, tmp
+
+
+def test_a_run_forecasts_after_its_data_file_moved_with_dates_and_quantiles(csv_run, capsys):
+    run, tmp = csv_run
+    card = read_card(run)
+    assert card.channel_names == ("load", "temp") and card.frequency == 3600 and card.horizon == 4
+    history = dated_csv(tmp / "last_rows.csv", 12, start=300, columns=("temp", "load"))  # another column order
+    out = tmp / "f.csv"
+    argv = ["predict", str(run), "--input", str(history), "--quantiles", "0.1", "0.5", "0.9", "--output", str(out)]
+    assert main(argv) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "date,load,load_q0.1,load_q0.5,load_q0.9,temp,temp_q0.1,temp_q0.5,temp_q0.9"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        f"2016-07-14 {h:02d}:00:00" for h in range(4)
+    ]  # after 2016-07-13 23:00
+    cells = np.array([[float(c) for c in line.split(",")[1:]] for line in lines[1:]])
+    assert (cells[:, 1] <= cells[:, 2]).all() and (cells[:, 2] <= cells[:, 3]).all()
+    np.testing.assert_allclose(cells[:, 2], cells[:, 0], atol=1e-5)  # the median of a Gaussian is its mean
+    assert main(["evaluate", str(run)]) == 2  # the test split needs the data, and the message names it
+    assert "mine.csv" in capsys.readouterr().err
+
+
+def test_a_missing_input_column_is_named(csv_run, capsys):
+    run, tmp = csv_run
+    history = dated_csv(tmp / "one.csv", 12, columns=("load",))
+    assert main(["predict", str(run), "--input", str(history)]) == 2
+    assert "no column 'temp' in its header" in capsys.readouterr().err
+
+
+def test_quantiles_of_a_point_head_are_refused_in_one_line(forecaster, tmp_path, capsys):
+    np.save(tmp_path / "h.npy", series()[:20].astype("float32"))
+    assert main(["predict", str(forecaster.run_dir_), "--input", str(tmp_path / "h.npy"), "--quantiles", "0.5"]) == 2
+    assert "--quantiles: the run's head predicts no std" in capsys.readouterr().err
+
+
+def test_crps_and_coverage_against_their_definitions():
+    torch.manual_seed(0)
+    y = torch.randn(100_000)
+    mean, std = torch.zeros(1), torch.ones(1)
+    assert gaussian_crps(mean, std, y).item() == pytest.approx(1 / math.sqrt(math.pi), rel=0.01)  # E|X-Y| - E|X-X'|/2
+    assert gaussian_crps(mean, torch.full((1,), 1e-7), y).item() == pytest.approx(y.abs().mean().item(), rel=1e-4)
+    assert gaussian_coverage(mean, std, y).item() == pytest.approx(0.8, abs=0.01)
+    assert gaussian_coverage(mean, 0.5 * std, y).item() < 0.5  # too narrow: too few inside
+
+
+def test_the_80_percent_interval_covers_about_80_percent_of_gaussian_noise():
+    noise = np.random.default_rng(1).normal(size=(600, 1))
+    words = [*SMALL, "warp.head=gaussian", "train.loss=nll", "train.metric=val_nll"]
+    fc = WARPForecaster(context=8, horizon=4, overrides=words, max_epochs=3, random_state=0).fit(noise[:400])
+    test = noise[400:]
+    inside = []
+    for start in range(0, len(test) - 12, 4):
+        low, high = fc.predict_interval(test[start : start + 8], coverage=0.8)[:, 0].T  # channel 0
+        truth = test[start + 8 : start + 12, 0]
+        inside += list((low <= truth) & (truth <= high))
+    assert 0.7 <= np.mean(inside) <= 0.9
+
+
+def test_the_eta_under_a_time_budget_is_what_is_left_of_it():
+    assert run_eta(2.0, 10_000, 100.0, 4) == pytest.approx(140.0)  # 4 minutes, 100 s spent
+    assert run_eta(2.0, 10, 100.0, 4) == 20.0  # the epochs end first
+    assert run_eta(2.0, 10, 0.0, None) == 20.0
