@@ -2,6 +2,7 @@
 the Python API and ``WARPForecaster``; run folders that forecast without their training data; quantiles,
 CRPS and coverage from the Gaussian head; CSV forecasts with a header and dates."""
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -143,3 +144,53 @@ def test_the_eta_under_a_time_budget_is_what_is_left_of_it():
     assert run_eta(2.0, 10_000, 100.0, 4) == pytest.approx(140.0)  # 4 minutes, 100 s spent
     assert run_eta(2.0, 10, 100.0, 4) == 20.0  # the epochs end first
     assert run_eta(2.0, 10, 0.0, None) == 20.0
+
+
+def delayed_csv(path: Path, rows: int = 800) -> Path:
+    """A target that is the covariate one step earlier, ``y_t = c_{t-1}``, the covariate white noise: the
+    target's own past says nothing of its future, the covariate's known future says everything."""
+    c = np.random.default_rng(0).normal(size=rows)
+    y = np.concatenate([[0.0], c[:-1]])
+    start = np.datetime64("2020-01-01T00:00")
+    lines = ["date,y,c"] + [f"{start + np.timedelta64(i, 'h')},{y[i]:.5f},{c[i]:.5f}" for i in range(rows)]
+    path.write_text("\n".join(lines).replace("T", " ") + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def covariate_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("covariates")
+    data = delayed_csv(tmp / "delayed.csv")
+    words = ["data.name=csv", f"data.path={data}", "data.context=8", "data.horizon=8", "data.target=y",
+             "warp.root_width=8", "warp.root_depth=1", "train.batch_size=32", "train.epochs=8",
+             "train.plots=false", "train.autoregressive=false", f"train.out_dir={tmp}"]  # fmt: skip
+    runs = {}
+    for name, extra in (("with", ["data.covariates=[c]"]), ("without", [])):
+        assert main(["train", "msd-small", *words, *extra, f"train.name={name}"]) == 0
+        (runs[name],) = tmp.glob(f"{name}-*")
+    return runs, tmp
+
+
+def test_known_future_covariates_cut_the_forecast_error_at_least_5x(covariate_runs):
+    runs, _ = covariate_runs
+    scored = {name: json.loads((run / "test_metrics.json").read_text())["test_mse"] for name, run in runs.items()}
+    assert scored["with"] * 5 <= scored["without"]
+    assert read_card(runs["with"]).covariate_channels == 1 and read_card(runs["with"]).channel_names == ("y", "c")
+
+
+def test_a_forecast_needs_the_covariates_future_and_forecasts_the_targets_alone(covariate_runs, capsys):
+    runs, tmp = covariate_runs
+    lines = (tmp / "delayed.csv").read_text().splitlines()
+    (tmp / "history.csv").write_text("\n".join([lines[0], *lines[300:308]]) + "\n")
+    assert main(["predict", str(runs["with"]), "--input", str(tmp / "history.csv")]) == 2
+    assert "give their values over the steps to forecast (--future FILE" in capsys.readouterr().err
+    future = [line.split(",")[2] for line in lines[308:313]]
+    (tmp / "future.csv").write_text("\n".join(["c", *future]) + "\n")
+    out = tmp / "forecast.csv"
+    argv = ["predict", str(runs["with"]), "--input", str(tmp / "history.csv"), "--future", str(tmp / "future.csv")]
+    assert main([*argv, "--output", str(out)]) == 0
+    table = out.read_text().splitlines()
+    assert table[0] == "date,y" and len(table) == 1 + 5  # the horizon is the future's rows; no covariate column
+    truth = np.array([float(line.split(",")[1]) for line in lines[308:313]])
+    forecast = np.array([float(line.split(",")[1]) for line in table[1:]])
+    assert np.mean((forecast - truth) ** 2) < 0.5 * np.mean(truth**2)  # it read the covariates' future

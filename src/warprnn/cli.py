@@ -102,7 +102,14 @@ def cmd_predict(args) -> int:
         rows = [",".join([names[p.argmax()]] + [f"{q:.6g}" for q in p]) for p in probabilities]
         return write_output(args.output, probabilities, "\n".join([header, *rows]) + "\n")
     history = torch.as_tensor(values, dtype=torch.float32)
-    forecast = forecast_distribution(model, card, history, args.horizon, device)
+    future = None
+    if args.future:
+        k = card.covariate_channels
+        if not Path(args.future).is_file():
+            raise FileNotFoundError(f"--future file {args.future!r} does not exist")
+        future = read_input(Path(args.future), card.channel_names[-k:] if k else ())[0]
+        future = torch.as_tensor(future, dtype=torch.float32)
+    forecast = forecast_distribution(model, card, history, args.horizon, device, future=future)
     levels = list(args.quantiles or [])
     quantiles = forecast.quantiles(levels).numpy() if levels else None  # (Q, N, H, C)
     mean = forecast.mean.numpy()  # (N, H, C)
@@ -127,7 +134,7 @@ def forecast_table(
     from .data import dates
 
     n, horizon, channels = mean.shape
-    names = card.channel_names or tuple(f"dim{c}" for c in range(channels))
+    names = (card.channel_names or tuple(f"dim{c}" for c in range(card.channels)))[:channels]  # no covariates
     when = None
     if date_cells:
         parsed = dates.parse(date_cells, f"--input {source}")
@@ -352,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="steps to forecast (default: the trained horizon); the forecast reads the input's last "
         "context rows, and its first k steps are the same for every horizon >= k",
+    )
+    p.add_argument(
+        "--future",
+        metavar="FILE",
+        help="the covariates' values over the steps to forecast, for a run trained with data.covariates: a "
+        "CSV with a header naming them (one row per step) or a .npy (horizon, k)",
     )
     p.add_argument(
         "--quantiles",

@@ -187,6 +187,11 @@ class WarpConfig:
             MLP root only (a physical root predicts in the data's units).
         norm_steps: the steps ``instance_norm`` reads; None: the data's context, which the training harness
             fills in (a model built directly needs it set).
+        covariate_channels: the last ``covariate_channels`` input channels are covariates, known in
+            advance (calendar features, prices, controls): they drive theta like the others, but the model
+            does not forecast them (its outputs are the other channels, ``target_channels``), and an
+            autoregressive step is always fed their data, never a prediction. The data sets set it from
+            ``data.covariates``. Not with ``key_channels``, ``instance_norm`` or the authors' semantics.
         time_scale: the steps tau is normalised by, ``tau_t = t / time_scale``, fixed by the trained model so
             that a forecast's time input, and so its first k steps, do not depend on how many steps are asked
             for; steps past it extrapolate (tau > 1). None: each sequence's length minus one (the paper's
@@ -229,6 +234,7 @@ class WarpConfig:
     instance_norm: InstanceNorm = "none"
     norm_steps: int | None = None
     time_scale: int | None = None
+    covariate_channels: int = 0
     semantics: Semantics = "warprnn"
 
     def __post_init__(self) -> None:
@@ -249,6 +255,14 @@ class WarpConfig:
             positive_int("norm_steps", self.norm_steps)
         if self.time_scale is not None:
             positive_int("time_scale", self.time_scale)
+        positive_int("covariate_channels", self.covariate_channels, minimum=0)
+        if self.covariate_channels and self.covariate_channels >= self.in_channels:
+            raise ConfigError(
+                f"covariate_channels: expected fewer than in_channels={self.in_channels} (at least one channel "
+                f"is forecast), got {self.covariate_channels}"
+            )
+        if self.covariate_channels and (self.key_channels or self.instance_norm != "none"):
+            raise ConfigError("covariate_channels: not with key_channels or instance_norm")
         if self.instance_norm != "none" and (self.head == "classification" or self.root != "mlp"):
             raise ConfigError(
                 f"instance_norm: rescales forecasts, so a 'point' or 'gaussian' head on the 'mlp' root, got "
@@ -337,6 +351,7 @@ class WarpConfig:
             "root": (self.root, "mlp"),
             "positional_encoding": (self.positional_encoding, 0),
             "key_channels": (self.key_channels, 0),
+            "covariate_channels": (self.covariate_channels, 0),
             "instance_norm": (self.instance_norm, "none"),
             "hypernet_width": (self.hypernet_width, None),
             "hypernet_activation": (self.hypernet_activation, self.root_activation),
@@ -368,7 +383,12 @@ class WarpConfig:
             if self.num_classes is None:
                 raise ConfigError("num_classes: expected an integer >= 2 with head='classification', got None")
             return self.num_classes
-        return 2 * self.in_channels if self.head == "gaussian" else self.in_channels
+        return 2 * self.target_channels if self.head == "gaussian" else self.target_channels
+
+    @property
+    def target_channels(self) -> int:
+        """The channels the model forecasts: all but the covariates (``covariate_channels``)."""
+        return self.in_channels - self.covariate_channels
 
     @property
     def root_in_features(self) -> int:

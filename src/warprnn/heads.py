@@ -42,7 +42,7 @@ class WarpOutput:
 def mean(config: WarpConfig, raw: Tensor) -> Tensor:
     """The predicted mean: the final activation of the first C raw outputs. ``dtanh`` here is fixed at
     ``dtanh_init`` (the baselines'); WARP trains its parameters (``warprnn.authors.mean``)."""
-    value = raw[..., : config.in_channels]
+    value = raw[..., : config.target_channels]
     if config.final_activation == "dtanh":
         a, b, alpha, beta = config.dtanh_init
         return alpha * torch.tanh((value - b) / a) + beta
@@ -55,7 +55,15 @@ def mean(config: WarpConfig, raw: Tensor) -> Tensor:
 
 def std(config: WarpConfig, raw: Tensor) -> Tensor:
     """The predicted standard deviation: ``softplus(raw) + std_floor`` (``gaussian`` head)."""
-    return F.softplus(raw[..., config.in_channels :]) + config.std_floor
+    return F.softplus(raw[..., config.target_channels :]) + config.std_floor
+
+
+def with_covariates(config: WarpConfig, prediction: Tensor, x: Tensor) -> Tensor:
+    """The value an autoregressive step feeds in place of the data ``x`` ``(..., C)``: the ``prediction``
+    ``(..., C - k)`` of the forecast channels, then the data of the k covariates, which are known in advance
+    (``WarpConfig.covariate_channels``) and never predicted."""
+    k = config.covariate_channels
+    return torch.cat([prediction, x[..., -k:]], dim=-1) if k else prediction
 
 
 def feedback(config: WarpConfig, raw: Tensor, noise: Tensor | None) -> Tensor:
@@ -112,5 +120,6 @@ def feeding(
     feed_truth = (torch.arange(T, device=x.device) < context) | (draws < teacher_forcing)
     noise = None
     if config.head == "gaussian" and config.ar_feed == "sample":
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        shape = (*x.shape[:-1], config.target_channels)
+        noise = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
     return feed_truth, noise

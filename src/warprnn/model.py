@@ -296,9 +296,10 @@ class WARP(nn.Module):
         """The predicted standard deviation (``heads.std``)."""
         return heads.std(self.config, raw)
 
-    def feedback(self, raw: Tensor, noise: Tensor | None) -> Tensor:
-        """The value an autoregressive step feeds next (``heads.feedback``)."""
-        return heads.feedback(self.config, raw, noise)
+    def feedback(self, raw: Tensor, noise: Tensor | None, x: Tensor) -> Tensor:
+        """The value an autoregressive step feeds in place of the data ``x`` ``(..., C)``: the prediction
+        (``heads.feedback``), with the covariates' data (``heads.with_covariates``)."""
+        return heads.with_covariates(self.config, heads.feedback(self.config, raw, noise), x)
 
     # ----- public entry points -------------------------------------------------------------------
 

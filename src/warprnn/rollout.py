@@ -46,7 +46,7 @@ class Decoder(Protocol):
 
     def decode(self, theta: Tensor, steps: Tensor, lengths: Tensor, fed: Tensor) -> Tensor: ...
 
-    def feedback(self, raw: Tensor, noise: Tensor | None) -> Tensor: ...
+    def feedback(self, raw: Tensor, noise: Tensor | None, x: Tensor) -> Tensor: ...
 
 
 def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, noise: Tensor | None):
@@ -70,7 +70,7 @@ def reference(model: Decoder, x: Tensor, lengths: Tensor, feed_truth: Tensor, no
                     fed = x[b, t]
                 else:
                     eps = None if noise is None else noise[b : b + 1, t - 1]
-                    fed = model.feedback(raws[-1].unsqueeze(0), eps)[0]
+                    fed = model.feedback(raws[-1].unsqueeze(0), eps, x[b : b + 1, t])[0]
                 dx = model.drive((fed - fed_prev).view(1, 1, -1), step, length).view(-1)
                 theta = A @ theta + B @ dx
                 if clip is not None:
@@ -97,7 +97,7 @@ def tail(
     Returns:
         the value fed at t + 1 ``(batch, n, C)`` and its driving difference dx_{t+1} ``(batch, n, C')``.
     """
-    fed_next = torch.where(truth_next[..., None], x_next, model.feedback(raw, noise))
+    fed_next = torch.where(truth_next[..., None], x_next, model.feedback(raw, noise, x_next))
     return fed_next, model.drive(fed_next - fed, steps + 1, lengths)
 
 

@@ -89,7 +89,8 @@ class Baseline(nn.Module):
         hiddens, raws = list(prefix.unbind(1)), list(self.readout(prefix).unbind(1))
         for t in range(context, x.shape[1]):
             prediction = heads.feedback(self.config, raws[-1], None if noise is None else noise[:, t - 1])
-            hidden, inner = self.encode_step(torch.where(feed_truth[:, t, None], x[:, t], prediction), inner)
+            fed = torch.where(feed_truth[:, t, None], x[:, t], heads.with_covariates(self.config, prediction, x[:, t]))
+            hidden, inner = self.encode_step(fed, inner)
             hiddens.append(hidden)
             raws.append(self.readout(hidden))
         return torch.stack(hiddens, dim=1), torch.stack(raws, dim=1)

@@ -35,6 +35,8 @@ class DataCard:
         channel_names: a name per channel, in the model's order (empty: unnamed).
         num_classes, class_names: classification only.
         key_channels: the last channels that hold a key for WARP's root.
+        covariate_channels: the last channels are covariates, read but not forecast; a forecast needs their
+            future values.
         scaler_mean, scaler_std: the per-channel standardisation of the training split (None: none).
         frequency: seconds between the rows of a dated, evenly spaced CSV (``SequenceData.frequency``); None
             where the data had no dates or they were not evenly spaced.
@@ -49,6 +51,7 @@ class DataCard:
     num_classes: int | None = None
     class_names: tuple[str, ...] = ()
     key_channels: int = 0
+    covariate_channels: int = 0
     scaler_mean: tuple[float, ...] | None = None
     scaler_std: tuple[float, ...] | None = None
     frequency: float | None = None
@@ -68,6 +71,7 @@ class DataCard:
             num_classes=data.num_classes,
             class_names=tuple(data.class_names),
             key_channels=data.key_channels,
+            covariate_channels=data.covariate_channels,
             scaler_mean=None if scaler is None else tuple(scaler.mean.flatten().tolist()),
             scaler_std=None if scaler is None else tuple(scaler.std.flatten().tolist()),
             frequency=data.frequency,

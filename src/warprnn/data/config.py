@@ -21,6 +21,10 @@ class DataConfig:
             file; its ``NAME_TEST.ts`` beside it is the test part).
         target: the one column that the ``csv`` data set forecasts (univariate, the Time-Series-Library
             ``S`` setting); None: every column but ``date`` (``M``).
+        covariates: columns of the ``csv`` data set that the model reads but does not forecast, known in
+            advance (calendar features, prices, controls; ``WarpConfig.covariate_channels``): fed from the
+            data at every step, and given for the steps to forecast (``warprnn predict --future``). The
+            forecast channels are ``target`` or every other column but ``date``.
         split_rows: rows of the training, validation and test parts of the ``csv`` data set, taken in
             time order from the first row (later rows unused); None: 70%, 10% and 20% of the rows, as the
             Time-Series-Library ``custom`` loader cuts them. ``[8640, 2880, 2880]`` is the ETTh1 protocol
@@ -55,6 +59,7 @@ class DataConfig:
     name: str = "msd-small"
     path: str | None = None
     target: str | None = None
+    covariates: list[str] | None = None
     split_rows: list[int] | None = None
     root: str | None = None
     num_train: int | None = None

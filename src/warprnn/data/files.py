@@ -327,9 +327,10 @@ def read_csv(
 
 
 def read_dated_csv(
-    path: Path, columns: Sequence[str] | None = None, require_date: bool = True
+    path: Path, columns: Sequence[str] | None = None, require_date: bool = True, header_only: bool = False
 ) -> tuple[tuple[str, ...], np.ndarray, list[str] | None]:
-    """``read_csv``, with the cells of the ``date`` column (None: the header has none).
+    """``read_csv``, with the cells of the ``date`` column (None: the header has none); ``header_only``:
+    the column names but ``date`` alone (no values are read).
 
     Args:
         columns: the columns to read, in this order (None: every column but ``date``).
@@ -349,6 +350,8 @@ def read_dated_csv(
     if require_date and "date" not in header:
         raise CorruptDataError(f"{path}: no 'date' column in the header {','.join(header)!r}")
     names = [n for n in header if n != "date"] if columns is None else list(columns)
+    if header_only:
+        return tuple(names), np.empty((0, len(names))), None
     missing = [n for n in names if n not in header]
     if missing or not names:
         raise CorruptDataError(f"{path}: no column {missing[0] if missing else 'of values'!r} in the header {header}")

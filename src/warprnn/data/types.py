@@ -74,6 +74,8 @@ class SequenceData:
         bin_width: quantisation bin of the values on the normalised scale (pixels: 2/255 in [-1, 1]),
             for bits per dimension; None for continuous data.
         key_channels: the last channels that hold a key for WARP's root (``WarpConfig.key_channels``).
+        covariate_channels: the last channels are covariates, read but not forecast: ``y`` holds the other
+            channels (``WarpConfig.covariate_channels``).
         frequency: seconds between the rows of a dated, evenly spaced series (a CSV's ``date`` column), so
             that forecasts carry dates; None otherwise.
     """
@@ -91,6 +93,15 @@ class SequenceData:
     value_range: tuple[float, float] | None = None
     key_channels: int = 0
     frequency: float | None = None
+    covariate_channels: int = 0
+
+    @property
+    def target_scaler(self) -> StandardScaler | None:
+        """The scaler of the forecast channels (``y``'s): ``scaler`` without the covariates'."""
+        k = self.covariate_channels
+        if self.scaler is None or not k:
+            return self.scaler
+        return StandardScaler(self.scaler.mean[:-k], self.scaler.std[:-k])
 
     @property
     def forecast_context(self) -> int | None:

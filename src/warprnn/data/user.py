@@ -39,12 +39,28 @@ def user_path(config: DataConfig, suffixes: tuple[str, ...]) -> Path:
 def csv(config: DataConfig) -> SequenceData:
     """A CSV series, every column but ``date`` (or the ``data.target`` column alone), see the module."""
     path = user_path(config, (".csv",))
-    names, values, cells = files.read_dated_csv(path, None if config.target is None else [config.target])
+    covariates = list(config.covariates or [])
+    columns = None if config.target is None else [config.target]
+    if covariates:
+        if config.target is None:
+            header = files.read_dated_csv(path, None, require_date=True, header_only=True)[0]
+            columns = [name for name in header if name not in covariates]
+        columns = [*columns, *covariates]
+    names, values, cells = files.read_dated_csv(path, columns)
     n_train, n_test = int(0.7 * len(values)), int(0.2 * len(values))  # the Time-Series-Library custom loader
     rows = config.split_rows or (n_train, len(values) - n_train - n_test, n_test)
     data = benchmarks.series_data(values, names, tuple(rows), config, path)
     every = dates.step(dates.parse(cells, str(path))) if cells else None
-    return dataclasses.replace(data, frequency=None if every is None else every.total_seconds())
+    data = dataclasses.replace(data, frequency=None if every is None else every.total_seconds())
+    return with_covariates(data, len(covariates))
+
+
+def with_covariates(data: SequenceData, k: int) -> SequenceData:
+    """``data`` whose last ``k`` channels are covariates: its targets ``y`` are the other channels."""
+    if not k:
+        return data
+    splits = [Split(s.x, s.y[..., :-k], s.lengths) for s in (data.train, data.val, data.test)]
+    return dataclasses.replace(data, train=splits[0], val=splits[1], test=splits[2], covariate_channels=k)
 
 
 def ts(config: DataConfig) -> SequenceData:

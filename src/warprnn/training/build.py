@@ -67,6 +67,7 @@ def build_model(config: ExperimentConfig, data: SequenceData | DataCard, device)
         in_channels=data.channels,
         num_classes=data.num_classes,
         key_channels=data.key_channels,
+        covariate_channels=data.covariate_channels,
         norm_steps=config.warp.norm_steps or (None if config.warp.instance_norm == "none" else data.context),
         time_scale=config.warp.time_scale or (max(data.seq_len - 1, 1) if forecasting else None),
     )

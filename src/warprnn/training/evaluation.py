@@ -158,7 +158,7 @@ def evaluate(
                 context=data.context,
                 lengths=split.lengths,
                 std=pred["std"],
-                scaler=data.scaler,
+                scaler=data.target_scaler,
                 bin_width=data.bin_width,
                 value_range=data.value_range,
             )
@@ -184,6 +184,11 @@ def naive_metrics(split: Split, data: SequenceData, prefix: str) -> dict[str, fl
     """Forecast metrics of the naive last-value forecast on ``split``, keys ``{prefix}naive_*``."""
     pred = last_value_forecast(split.y, data.context)
     results = metrics.forecast_metrics(
-        pred, split.y, context=data.context, lengths=split.lengths, scaler=data.scaler, value_range=data.value_range
+        pred,
+        split.y,
+        context=data.context,
+        lengths=split.lengths,
+        scaler=data.target_scaler,
+        value_range=data.value_range,
     )
     return {f"{prefix}naive_{k}": v for k, v in results.items()}

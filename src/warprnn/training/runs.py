@@ -207,14 +207,23 @@ SAMPLES = 256
 
 
 @torch.no_grad()
-def forecast_after(model, card: DataCard, values: torch.Tensor, horizon: int | None, device) -> torch.Tensor:
+def forecast_after(
+    model, card: DataCard, values: torch.Tensor, horizon: int | None, device, future: torch.Tensor | None = None
+) -> torch.Tensor:
     """The mean of ``forecast_distribution``: ``(N, horizon, C)`` on the original scale."""
-    return forecast_distribution(model, card, values, horizon, device).mean
+    return forecast_distribution(model, card, values, horizon, device, future=future).mean
 
 
 @torch.no_grad()
 def forecast_distribution(
-    model, card: DataCard, values: torch.Tensor, horizon: int | None, device, samples: int = SAMPLES, seed: int = 0
+    model,
+    card: DataCard,
+    values: torch.Tensor,
+    horizon: int | None,
+    device,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    future: torch.Tensor | None = None,
 ) -> Forecast:
     """Forecasts ``horizon`` steps after a history with a model trained on the forecasting set of ``card``.
 
@@ -226,11 +235,13 @@ def forecast_distribution(
 
     Args:
         values: ``(T, C)`` or ``(N, T, C)`` on the original scale of the data.
-        horizon: steps to forecast (default: the trained horizon, ``card.horizon``); beyond the trained
-            sequence length the root's time input extrapolates past 1.
+        horizon: steps to forecast (default: the trained horizon, ``card.horizon``, or the rows of
+            ``future``); beyond the trained sequence length the root's time input extrapolates past 1.
+        future: ``(horizon, k)`` or ``(N, horizon, k)``, the covariates' values over the steps to forecast
+            (original scale), which a model with k covariates (``card.covariate_channels``) needs.
 
     Returns:
-        ``Forecast`` on the original scale.
+        ``Forecast`` of the forecast channels (all but the covariates) on the original scale.
     """
     if card.task != "forecast":
         raise InputError(f"predict: a {card.task} run does not forecast; only forecasting runs do")
@@ -241,6 +252,24 @@ def forecast_distribution(
         )
     x = history_window(x, card)
     n, context = x.shape[0], x.shape[1]
+    k = card.covariate_channels
+    if k and future is None:
+        raise InputError(
+            f"predict: the run reads {k} covariate(s) ({', '.join(card.channel_names[-k:])}) known in advance; "
+            f"give their values over the steps to forecast (--future FILE: one row per step)"
+        )
+    if future is not None:
+        future = future.unsqueeze(0) if future.dim() == 2 else future
+        if not k or future.dim() != 3 or future.shape[-1] != k or future.shape[0] not in (1, n):
+            raise InputError(
+                f"--future: expected shape (horizon, {k}) or ({n}, horizon, {k}) of covariate values, got "
+                f"{tuple(future.shape)}" + ("" if k else "; the run reads no covariates")
+            )
+        if not torch.isfinite(future).all():
+            raise InputError("--future: contains NaN or Inf")
+        horizon = future.shape[1] if horizon is None else horizon
+        if horizon > future.shape[1]:
+            raise InputError(f"--future: {future.shape[1]} row(s) of covariates for a horizon of {horizon} steps")
     horizon = card.horizon if horizon is None else horizon
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise InputError(f"--horizon: expected an integer >= 1 of steps to forecast, got {horizon!r}")
@@ -253,8 +282,12 @@ def forecast_distribution(
         "ask for a shorter --horizon",
     )
     scaler = card.scaler or StandardScaler(torch.zeros(card.channels), torch.ones(card.channels))
-    x = scaler.transform(x).repeat(paths, 1, 1)  # (paths * N, T, C), path-major
-    padded = torch.cat([x, x.new_zeros(x.shape[0], horizon, x.shape[2])], dim=1).to(device)
+    ahead = x.new_zeros(n, horizon, x.shape[2])  # (N, H, C): the covariates' values, the rest unread
+    if k:
+        ahead[..., -k:] = future[:, :horizon].to(x.dtype).expand(n, -1, -1)
+    x = scaler.transform(torch.cat([x, ahead], dim=1)).repeat(paths, 1, 1)  # (paths * N, T + H, C), path-major
+    padded = x.to(device)
+    scaler = StandardScaler(scaler.mean[: card.channels - k], scaler.std[: card.channels - k])
     generator = torch.Generator(device).manual_seed(seed)
     out = model(padded, context=context, generator=generator)
     mean = out.mean[:, context - 1 : -1].cpu().reshape(paths, n, horizon, -1)  # (paths, N, H, C)
