@@ -194,3 +194,29 @@ def test_a_forecast_needs_the_covariates_future_and_forecasts_the_targets_alone(
     truth = np.array([float(line.split(",")[1]) for line in lines[308:313]])
     forecast = np.array([float(line.split(",")[1]) for line in table[1:]])
     assert np.mean((forecast - truth) ** 2) < 0.5 * np.mean(truth**2)  # it read the covariates' future
+
+
+def test_evaluate_on_other_data_equals_scoring_predict_by_hand(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    t = np.arange(24)[None, :, None]
+
+    def cases(n, shift):
+        phase = rng.uniform(0, 6, size=(n, 1, 1))
+        return np.concatenate([np.sin(0.3 * t + phase), np.cos(0.2 * t + phase) + shift], -1).astype("float32")
+
+    split = dict(train=np.arange(0, 40), val=np.arange(40, 50), test=np.arange(50, 60))
+    np.savez(tmp_path / "mine.npz", x=cases(60, 0.0), **split)
+    np.savez(tmp_path / "other.npz", x=cases(60, 0.5), **split)  # another scale: the run's scaler must be used
+    words = ["data.name=array", f"data.path={tmp_path / 'mine.npz'}", "data.context=12", *SMALL, "train.epochs=2"]
+    assert main(["train", "msd-small", *words, f"train.out_dir={tmp_path / 'runs'}"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    own = json.loads((run / "test_metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(run), f"data.path={tmp_path / 'other.npz'}"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert json.loads((run / "test_metrics.json").read_text()) == own  # the run's own metrics are kept
+    test = np.load(tmp_path / "other.npz")["x"][50:60]
+    forecast = predict_run(run, torch.tensor(test[:, :12]), 12).numpy()
+    assert scored["test_mse_orig"] == pytest.approx(np.mean((forecast - test[:, 12:]) ** 2), rel=1e-4)
+    assert main(["evaluate", str(run), "warp.root_width=8"]) == 2
+    assert "would change the trained model" in capsys.readouterr().err

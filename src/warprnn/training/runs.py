@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..checks import check_memory
-from ..data import DataCard, SequenceData, StandardScaler, build_dataset, read_card
+from ..data import DataCard, SequenceData, Split, StandardScaler, build_dataset, read_card
 from ..data.benchmarks import prepare_cases
 from ..errors import InputError
 from . import plots, rundir
@@ -121,7 +121,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
     card = read_card(run_dir) or DataCard.of(data)
     if overrides:
         check_compatible(card, data)
-        data = dataclasses.replace(data, scaler=card.scaler)  # the scale the model was trained on
+        data = rescaled(data, card.scaler)  # the scale the model was trained on
     device = loading_device(config.train.device)
     model = best_model(run_dir, config, card, device)
     if not overrides:
@@ -131,6 +131,25 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
     if data.task == "forecast":
         test.update(naive_metrics(data.test, data, "test_"))
     return test
+
+
+def rescaled(data: SequenceData, scaler: StandardScaler | None) -> SequenceData:
+    """``data`` on the scale of ``scaler`` (the run's) instead of its own: each split mapped back to the
+    original scale by its own scaler, then by ``scaler``; targets too where they are the inputs' channels
+    (forecasting; a classification set's labels stay as they are)."""
+    own = data.scaler
+    if own is None and scaler is None:
+        return data
+
+    def move(values: torch.Tensor, k: int) -> torch.Tensor:
+        original = values if own is None else StandardScaler(own.mean[:k], own.std[:k]).inverse(values)
+        return original if scaler is None else StandardScaler(scaler.mean[:k], scaler.std[:k]).transform(original)
+
+    splits = []
+    for split in (data.train, data.val, data.test):
+        y = move(split.y, split.y.shape[-1]) if data.task != "classification" else split.y
+        splits.append(Split(move(split.x, split.x.shape[-1]), y, split.lengths))
+    return dataclasses.replace(data, train=splits[0], val=splits[1], test=splits[2], scaler=scaler)
 
 
 def check_compatible(card: DataCard, data: SequenceData) -> None:
