@@ -1,6 +1,7 @@
 """``benchmarks/run.py`` runs end to end on tiny sizes (the timings themselves are not tested)."""
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def test_gpu_script_without_cuda_says_so_and_exits_0():
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA machine runs the benchmarks instead")
-    done = subprocess.run(["bash", str(PATH.parent / "gpu.sh")], capture_output=True, text=True, env=None)
+    env = os.environ | {"PYTHON": sys.executable}  # this interpreter, not whatever python is on PATH
+    done = subprocess.run(["bash", str(PATH.parent / "gpu.sh")], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and "no CUDA device" in done.stdout
 
 

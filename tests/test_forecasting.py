@@ -220,3 +220,12 @@ def test_evaluate_on_other_data_equals_scoring_predict_by_hand(tmp_path, capsys)
     assert scored["test_mse_orig"] == pytest.approx(np.mean((forecast - test[:, 12:]) ** 2), rel=1e-4)
     assert main(["evaluate", str(run), "warp.root_width=8"]) == 2
     assert "would change the trained model" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):  # issue 47.2
+    from warprnn.data.files import read_csv
+
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeffdate,load\n2020-01-01,1\n2020-01-02,2\n", encoding="utf-8")
+    names, values = read_csv(path)
+    assert names == ("load",) and values.tolist() == [[1.0], [2.0]]

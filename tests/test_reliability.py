@@ -237,6 +237,24 @@ CASES = [
         lambda c: c.write("c.yaml", "bogus: 1\n"),
     ),
     Case("yaml-int-key", "train -q {tmp}/c.yaml", "unknown option(s) [1]", lambda c: c.write("c.yaml", "1: 2\n")),
+    Case(  # issue 47.4: the last one was kept without a word
+        "yaml-repeated-key",
+        "train -q {tmp}/c.yaml",
+        "'lr' is given twice (first on line 2) at line 3",
+        lambda c: c.write("c.yaml", "optim:\n  lr: 1.0e-3\n  lr: 2.0e-3\n"),
+    ),
+    Case(
+        "yaml-repeated-section",
+        "train -q {tmp}/c.yaml",
+        "'train' is given twice (first on line 1) at line 5",
+        lambda c: c.write("c.yaml", "train:\n  epochs: 3\noptim:\n  lr: 1.0e-3\ntrain:\n  epochs: 5\n"),
+    ),
+    Case(  # issue 47.2: trained on a copy of the first column in place of the second
+        "csv-repeated-column",
+        TRAIN + " data.name=csv data.path={tmp}/d.csv data.context=4 data.horizon=4",
+        "d.csv: column 'a' appears 2 times in the header",
+        lambda c: c.write("d.csv", "date,a,a\n" + "".join(f"2020-01-01 {h:02d}:00:00,{h},{-h}\n" for h in range(24))),
+    ),
     Case(
         "yaml-section-scalar",
         "train -q {tmp}/c.yaml",
@@ -426,7 +444,7 @@ CASES = [
     Case(
         "predict-csv-words",
         "predict {run} --input {tmp}/s.csv",
-        "s.csv: no values, shape (0, 2)",
+        "s.csv: no column 'x' in its header ['a', 'b']; the run reads x, v",
         series("s.csv", text="a,b\n"),
     ),
     Case(

@@ -342,11 +342,16 @@ def read_dated_csv(
             not a number, an empty, NaN or infinite value in a column read.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not a column name
             rows = list(csv.reader(f))
     except UnicodeDecodeError as error:
         raise CorruptDataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     header = [name.strip() for name in rows[0]] if rows else []
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise CorruptDataError(
+            f"{path}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the header"
+        )
     if require_date and "date" not in header:
         raise CorruptDataError(f"{path}: no 'date' column in the header {','.join(header)!r}")
     names = [n for n in header if n != "date"] if columns is None else list(columns)
