@@ -229,3 +229,19 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):  # is
     path.write_text("\ufeffdate,load\n2020-01-01,1\n2020-01-02,2\n", encoding="utf-8")
     names, values = read_csv(path)
     assert names == ("load",) and values.tolist() == [[1.0], [2.0]]
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"the shared data folder {SHARED} is absent")
+def test_a_pixel_run_draws_its_completions_as_images(tmp_path):
+    from warprnn.training import load_experiment, train
+
+    words = [f"data.root={SHARED}", "data.num_train=8", "data.num_val=4", "data.num_test=4", "warp.root_width=4",
+             "warp.root_depth=1", "train.epochs=1", "train.batch_size=8", "train.loss_steps=null",
+             "train.time_budget=null", f"train.out_dir={tmp_path}"]  # fmt: skip
+    result = train(load_experiment("mnist-cpu", words))
+    assert (result.run_dir / "plots" / "completions.png").is_file()
+    assert (result.run_dir / "plots" / "completions.png") in result.plots

@@ -1,11 +1,12 @@
 """A run folder: its layout and every file in it, each written atomically (``warprnn.atomic``).
 
 config.yaml          the resolved experiment
+data.json            what the model needs of its data to forecast or classify (``warprnn.data.card``)
 commands.txt         one line per start or resume: time, threads, the command line that trained it
 metrics.csv          one row per epoch: train loss, learning rate, validation metrics
 checkpoints/last.pt  after every epoch; best.pt: the best validation metric so far
 test_metrics.json    final metrics of the best checkpoint on the test split
-plots/               losses.png, predictions.png, theta.png
+plots/               losses.png, predictions.png, theta.png; completions.png for images read pixel by pixel
 tensorboard/         the rows of metrics.csv as TensorBoard events (``train.tensorboard``)
 .training            while a process trains it: that process's host and id (``hold``)
 """

@@ -4,6 +4,7 @@ loaded back, and its forecasts or class probabilities (``warprnn evaluate`` and 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -345,6 +346,15 @@ def draw_plots(run_dir: Path, model, data: SequenceData, device, history, batch_
     if data.task != "classification":
         sample = data.test.batch(torch.arange(min(4, len(data.test))))
         pred = forecast(model, sample, data.forecast_context, batch_size, device, theta=True)
+        side = math.isqrt(sample.y.shape[1])
+        pixels = data.bin_width is not None and sample.y.shape[-1] == 1 and side * side == sample.y.shape[1]
+        if pixels:  # an image read pixel by pixel: its completions drawn as images, not as a trace
+            name = type(model).__name__
+            figures.append(
+                plots.plot_image_completion(
+                    sample.y, {name: pred["mean"]}, out / "completions.png", context=data.context, shape=(side, side)
+                )
+            )
         figures.append(
             plots.plot_predictions(
                 sample.y,
