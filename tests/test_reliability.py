@@ -158,6 +158,17 @@ def edit_config(text_or_fn):
     return setup
 
 
+def from_another_run(name):
+    """Checkpoint ``name`` as if copied in from another run of the same shape: another run's identity."""
+
+    def setup(ctx):
+        path = ctx.run / "checkpoints" / f"{name}.pt"
+        state = torch.load(path, weights_only=True)
+        torch.save(state | {"identity": state["identity"] | {"run": "0" * 32}}, path)
+
+    return setup
+
+
 def patch(target, name, error):
     """Makes ``target.name`` raise ``error`` (a simulated fault of the system)."""
 
@@ -361,6 +372,24 @@ CASES = [
         "config.yaml: unknown train option(s) ['bogus']",
         edit_config(lambda text: text.replace("train:\n", "train:\n  bogus: 1\n")),
     ),
+    Case(  # issue 47.3: resumed, evaluated or used under the edited settings without a word
+        "resume-config-edited-validly",
+        "train --resume {run}",
+        "config.yaml: edited after last.pt was written (its sha256 differs)",
+        edit_config(lambda text: text.replace("seed: 0", "seed: 1", 1)),
+    ),
+    Case(
+        "evaluate-config-edited-validly",
+        "evaluate {run}",
+        "config.yaml: edited after best.pt was written",
+        edit_config(lambda text: text.replace("seed: 0", "seed: 1", 1)),
+    ),
+    Case(
+        "predict-best-from-another-run",
+        "predict {run} --input {tmp}/s.npy",
+        "best.pt: written by another run (00000000000000000000000000000000), not by this folder's",
+        lambda c: (from_another_run("best")(c), series("s.npy", np.zeros((8, 2), "float32"))(c)),
+    ),
     Case(
         "resume-last-truncated",
         "train --resume {run}",
@@ -380,7 +409,7 @@ CASES = [
     Case(
         "resume-config-mismatch",
         "train --resume {run}",
-        "last.pt does not fit the model that",
+        "config.yaml: edited after last.pt was written",
         edit_config(lambda text: text.replace("root_width: 8", "root_width: 9")),
     ),
     # ----- evaluate: damaged or mismatched checkpoints (issue 17.2)
@@ -395,7 +424,7 @@ CASES = [
     Case(
         "evaluate-config-mismatch",
         "evaluate {run}",
-        "best.pt does not fit the model that",
+        "config.yaml: edited after best.pt was written",
         edit_config(lambda text: text.replace("root_width: 8", "root_width: 7")),  # issue 17.2
     ),
     Case(
@@ -432,7 +461,7 @@ CASES = [
     Case(
         "predict-channels",
         "predict {run} --input {tmp}/s.npy",
-        "--input: expected shape (T, 2)",
+        "s.npy: 3 column(s), expected 2 (x, v)",
         series("s.npy", array=np.zeros((4, 3))),
     ),
     Case(

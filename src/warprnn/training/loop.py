@@ -432,6 +432,7 @@ def train_on(
                 rundir.clear_stale(run_dir)
             else:
                 rundir.write_config(run_dir, config)
+                rundir.write_identity(run_dir)
                 write_card(run_dir, DataCard.of(data))
             rundir.record_command(run_dir, "resume" if resuming else "start")
         distributed.barrier(world)

@@ -1,6 +1,7 @@
 """A run folder: its layout and every file in it, each written atomically (``warprnn.atomic``).
 
 config.yaml          the resolved experiment
+run.json             the run's identity, a random id that its checkpoints carry with the hash of config.yaml
 data.json            what the model needs of its data to forecast or classify (``warprnn.data.card``)
 commands.txt         one line per start or resume: time, threads, the command line that trained it
 metrics.csv          one row per epoch: train loss, learning rate, validation metrics
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -23,6 +25,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import torch
@@ -204,9 +207,52 @@ def checkpoint_path(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / "checkpoints" / f"{name}.pt"
 
 
+IDENTITY = "run.json"
+"""The file of a run folder that names the run (``write_identity``)."""
+
+
+def write_identity(run_dir: Path) -> None:
+    """Gives a new run folder its identity: a random id, which every checkpoint written in it carries."""
+    write_text(Path(run_dir) / IDENTITY, json.dumps({"run": uuid.uuid4().hex}) + "\n")
+
+
+def identity(run_dir: Path) -> dict | None:
+    """What a checkpoint of ``run_dir`` carries: the run's id and the sha256 of its ``config.yaml`` as it is
+    now (None: a run folder made before identities were kept)."""
+    path = Path(run_dir) / IDENTITY
+    if not path.is_file():
+        return None
+    try:
+        run = json.loads(path.read_text())["run"]
+    except (ValueError, KeyError, TypeError):
+        raise RunFolderError(f'{path}: damaged (expected {{"run": ID}})') from None
+    config = hashlib.sha256((Path(run_dir) / "config.yaml").read_bytes()).hexdigest()
+    return {"run": run, "config": config}
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Writes ``state`` atomically: a kill mid-write leaves the previous file."""
-    save_torch(state, path)
+    """Writes ``state`` atomically, with the run's ``identity``: a kill mid-write leaves the previous file."""
+    known = identity(path.parents[1])
+    save_torch(state if known is None else state | {"identity": known}, path)
+
+
+def check_identity(path: Path, state: dict) -> None:
+    """Raises ``RunFolderError`` when checkpoint ``path`` was written by another run than its folder's, or
+    under another ``config.yaml`` than the folder's now (it was edited after training): either way the
+    weights would be scored, resumed or used under settings they were not trained with."""
+    saved, now = state.get("identity"), identity(path.parents[1])
+    if not isinstance(saved, dict) or now is None:  # written before identities were kept
+        return
+    if saved.get("run") != now["run"]:
+        raise RunFolderError(
+            f"{path}: written by another run ({saved.get('run')}), not by this folder's ({now['run']}); "
+            f"use the run folder it came from"
+        )
+    if saved.get("config") != now["config"]:
+        raise RunFolderError(
+            f"{path.parents[1] / 'config.yaml'}: edited after {path.name} was written (its sha256 differs); "
+            f"restore it, or train a new run from the edited file"
+        )
 
 
 def load_checkpoint(path: Path, keys: tuple[str, ...] = ("model",)) -> dict:
@@ -242,7 +288,9 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
         RunFolderError: the checkpoint is damaged, or its weights do not fit ``model`` (the run's
             ``config.yaml`` no longer describes the model that was trained): names the differences.
     """
-    weights = load_checkpoint(path)["model"]
+    state = load_checkpoint(path)
+    check_identity(path, state)
+    weights = state["model"]
     expected = model.state_dict()
     if not isinstance(weights, dict):
         raise RunFolderError(f"{path}: not a warprnn checkpoint (its 'model' is not a state dict)")

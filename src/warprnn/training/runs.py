@@ -296,7 +296,7 @@ def forecast_distribution(
     paths = samples if model.config.head == "gaussian" and model.config.ar_feed == "sample" else 1
     state_width = model.d_theta if hasattr(model, "d_theta") else model.width  # WARP's theta, a baseline's features
     check_memory(
-        f"forecasting {horizon} steps of {n} sequence(s), {paths} path(s) each",
+        f"forecasting {horizon} steps of {n} sequence(s)" + (f", {paths} sampled paths each" if paths > 1 else ""),
         paths * n * (context + horizon) * (state_width + card.channels) * x.element_size(),
         device,
         "ask for a shorter --horizon",
