@@ -610,6 +610,10 @@ CASES = [
         lambda c: serve(c, {"ETTh1.csv": c.write("ETTh1.csv", "date,OT\n2016-07-01,1\n")}),
         after=no_temp_files,
     ),
+    # ----- the command line itself (issue 47.6: argparse printed its usage and the error, two lines)
+    Case("cli-unknown-command", "bogus", "invalid choice: 'bogus' (choose from 'train', 'evaluate'"),
+    Case("cli-unknown-option", "evaluate {run} --bogus", "unrecognized arguments: --bogus"),
+    Case("cli-missing-argument", "predict {run}", "the following arguments are required: --input"),
     # ----- reproduce
     Case("reproduce-seeds", "reproduce dsr --seeds 0", "--seeds: expected an integer >= 1, got 0"),
 ]

@@ -289,8 +289,17 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line, as every other error of the command
+    (``warprnn: error: ...``, exit 2), naming ``warprnn COMMAND --help`` rather than printing the usage."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"warprnn: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="warprnn",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
@@ -316,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress on stderr: warnings and errors only",
     )
     common.add_argument("--debug", action="store_true", help="on an error, show the traceback")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
     p = commands.add_parser(
         "train",
@@ -518,7 +527,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parse(parser, argv)
+    try:
+        args = parse(parser, argv)
+    except SystemExit as done:  # --help, --version, or a one-line error already written (OneLineParser)
+        return done.code if isinstance(done.code, int) else 0
     if args.command is None:
         parser.print_help()
         return 0
