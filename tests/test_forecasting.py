@@ -245,3 +245,17 @@ def test_a_pixel_run_draws_its_completions_as_images(tmp_path):
     result = train(load_experiment("mnist-cpu", words))
     assert (result.run_dir / "plots" / "completions.png").is_file()
     assert (result.run_dir / "plots" / "completions.png") in result.plots
+
+
+def test_an_array_file_takes_covariates_too(tmp_path):
+    from warprnn.data import DataConfig, build_dataset
+
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(30, 16, 1)).astype("float32")
+    y = np.concatenate([np.zeros((30, 1, 1), "float32"), c[:, :-1]], axis=1)
+    np.savez(tmp_path / "d.npz", x=y, covariates=c)
+    data = build_dataset(DataConfig(name="array", path=str(tmp_path / "d.npz"), context=8))
+    assert data.covariate_channels == 1 and data.train.x.shape[-1] == 2 and data.train.y.shape[-1] == 1
+    np.savez(tmp_path / "bad.npz", x=y, covariates=c[:, :5])
+    with pytest.raises(Exception, match="'covariates' must be"):
+        build_dataset(DataConfig(name="array", path=str(tmp_path / "bad.npz")))

@@ -97,6 +97,8 @@ def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> Seq
         lengths: ``(N,)`` valid steps of each case, 1 to T (default: T).
         train, val, test: indices of the cases of each split (all three, or none: a random 70:15:15
             split drawn with ``data.seed``).
+        covariates: ``(N, T, k)`` (forecasting sets): channels read but not forecast, known in advance
+            (``WarpConfig.covariate_channels``), appended after x's channels.
 
     Each channel is standardised with the training cases' valid steps. Classification inputs may have
     NaN (filled as in the UEA sets); a forecasting set's values are its targets and must be finite.
@@ -105,6 +107,15 @@ def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> Seq
     if not np.issubdtype(x.dtype, np.number):
         raise files.CorruptDataError(f"{source}: 'x' holds {x.dtype} values, expected numbers")
     n, T = x.shape[:2]
+    k = 0
+    if "covariates" in arrays:
+        covariates = _checked(arrays, "covariates", source, ndim=3)
+        if covariates.shape[:2] != (n, T) or "y" in arrays:
+            raise files.CorruptDataError(
+                f"{source}: 'covariates' must be (N, T, k) = ({n}, {T}, k) beside x, for forecasting (no 'y'); "
+                f"got {covariates.shape}"
+            )
+        x, k = np.concatenate([x, covariates.astype(x.dtype)], axis=-1), covariates.shape[-1]
     lengths = _checked(arrays, "lengths", source, shape=(n,), default=np.full(n, T))
     if not np.issubdtype(lengths.dtype, np.integer) or not ((lengths >= 1) & (lengths <= T)).all():
         raise files.CorruptDataError(f"{source}: 'lengths' must be integers from 1 to {T}")
@@ -122,7 +133,7 @@ def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> Seq
             raise files.CorruptDataError(
                 f"{source}: NaN or infinite target in case {i}, step {step}, channel {channel}"
             )
-    return sequences(cases, index, config, generator, source)
+    return with_covariates(sequences(cases, index, config, generator, source), k)
 
 
 def sequences(
