@@ -95,11 +95,14 @@ def test_own_csv_trains_end_to_end_and_predicts_from_csv(tmp_path, capsys):
     tail = tmp_path / "tail.csv"
     tail.write_text("\n".join(data.read_text().splitlines()[:1] + data.read_text().splitlines()[-8:]) + "\n")
     assert main(["predict", str(run), "--input", str(tail)]) == 0  # header and date column, as the training file
-    rows = np.loadtxt(io.StringIO(capsys.readouterr().out), delimiter=",", ndmin=2)
-    assert rows.shape == (4, 2) and np.isfinite(rows).all()
+    printed = capsys.readouterr()
+    assert printed.out.splitlines()[0] == "step,load,temp"  # its dates ("2026-01-01 00112") are not ISO 8601
+    assert "the forecast's steps are numbered instead" in printed.err
+    rows = np.loadtxt(io.StringIO(printed.out), delimiter=",", ndmin=2, skiprows=1)
+    assert rows.shape == (4, 3) and np.isfinite(rows).all() and rows[:, 0].tolist() == [1, 2, 3, 4]
     out = tmp_path / "forecast.csv"
     assert main(["predict", str(run), "--input", str(tail), "--output", str(out)]) == 0
-    assert np.loadtxt(out, delimiter=",").shape == (4, 2)
+    assert np.loadtxt(out, delimiter=",", skiprows=1).shape == (4, 3)
 
 
 @pytest.mark.parametrize(

@@ -135,9 +135,13 @@ def forecast_table(
 
     n, horizon, channels = mean.shape
     names = (card.channel_names or tuple(f"dim{c}" for c in range(card.channels)))[:channels]  # no covariates
-    when = None
+    when, parsed = None, None
     if date_cells:
-        parsed = dates.parse(date_cells, f"--input {source}")
+        try:
+            parsed = dates.parse(date_cells, f"--input {source}")
+        except InputError as error:
+            print(f"warprnn: warning: {error}; the forecast's steps are numbered instead", file=sys.stderr)
+    if parsed:
         every = dates.step(parsed) or (timedelta(seconds=card.frequency) if card.frequency else None)
         if every is None:
             raise InputError(

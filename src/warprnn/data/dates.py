@@ -7,9 +7,12 @@ A series is evenly spaced when every step between rows is the same; only then ha
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from ..errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def parse(cells: list[str], source: str) -> list[datetime]:
@@ -29,6 +32,18 @@ def parse(cells: list[str], source: str) -> list[datetime]:
     if len({d.tzinfo is None for d in dates}) > 1:
         raise InputError(f"{source}: some dates have a time zone and some do not")
     return dates
+
+
+def step_of(cells: list[str] | None, source: str) -> timedelta | None:
+    """The step of a ``date`` column's cells (``step``), or None, with a warning naming ``source``, where they
+    are not ISO 8601 dates (the data is then used without dates: forecasts number their steps)."""
+    if not cells:
+        return None
+    try:
+        return step(parse(cells, source))
+    except InputError as error:
+        logger.warning("%s; its rows are used without dates", error)
+        return None
 
 
 def step(dates: list[datetime]) -> timedelta | None:

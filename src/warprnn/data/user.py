@@ -50,7 +50,7 @@ def csv(config: DataConfig) -> SequenceData:
     n_train, n_test = int(0.7 * len(values)), int(0.2 * len(values))  # the Time-Series-Library custom loader
     rows = config.split_rows or (n_train, len(values) - n_train - n_test, n_test)
     data = benchmarks.series_data(values, names, tuple(rows), config, path)
-    every = dates.step(dates.parse(cells, str(path))) if cells else None
+    every = dates.step_of(cells, str(path))
     data = dataclasses.replace(data, frequency=None if every is None else every.total_seconds())
     return with_covariates(data, len(covariates))
 
