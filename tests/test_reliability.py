@@ -610,6 +610,30 @@ CASES = [
         lambda c: serve(c, {"ETTh1.csv": c.write("ETTh1.csv", "date,OT\n2016-07-01,1\n")}),
         after=no_temp_files,
     ),
+    # ----- sizes refused before anything is generated (issue 47.5: the kernel killed the run, or it hung)
+    Case(
+        "data-num-train-huge",
+        "train -q msd-small data.num_train=1000000000 train.out_dir={tmp}/runs",
+        "data: generating 1,000,000,256 sequences of 64 steps needs",
+    ),
+    Case(
+        "data-seq-len-huge",
+        "train -q msd-small data.seq_len=100000000 train.out_dir={tmp}/runs",
+        "data: generating 384 sequences of 100,000,000 steps needs",
+    ),
+    Case(  # the kernel killed it (exit 137, no message): parameters were counted, not their training copies
+        "csv-3000-columns",
+        "train -q msd-small data.name=csv data.path={tmp}/wide.csv data.context=4 data.horizon=4 "
+        "warp.root_width=64 train.out_dir={tmp}/runs",  # 570 GiB to train: more than any machine running this
+        "training with D_theta = 195128 (A and B, their gradients and the optimiser's two moments) needs",
+        lambda c: c.write(
+            "wide.csv",
+            "date,"
+            + ",".join(f"c{i}" for i in range(3000))
+            + "\n"
+            + "".join(f"2020-01-02 {h:02d}:00:00," + ",".join(["1"] * 3000) + "\n" for h in range(24)) * 2,
+        ),
+    ),
     # ----- the command line itself (issue 47.6: argparse printed its usage and the error, two lines)
     Case("cli-unknown-command", "bogus", "invalid choice: 'bogus' (choose from 'train', 'evaluate'"),
     Case("cli-unknown-option", "evaluate {run} --bogus", "unrecognized arguments: --bogus"),

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from ..checks import check_memory
 from ..errors import ConfigError
 from . import benchmarks, cache, files, synthetic, user
 from .config import DataConfig
@@ -90,10 +91,29 @@ def build_dataset(config: DataConfig) -> SequenceData:
     seq_len = config.seq_len or synthetic.SEQ_LEN.get(config.name)
     if config.context is not None and seq_len is not None:  # before anything is generated or cached
         check_context(config.context, seq_len)
+    if entry.cached:
+        check_generated_size(config, seq_len)
     data = cache.cached(config, entry.build) if entry.cached else entry.build(config)
     if data.task == "forecast":
         check_context(data.context, data.train.x.shape[1])
     return data
+
+
+SMALLEST_SPLIT = 128
+"""Fewer sequences than any synthetic set generates by default for a split: what ``check_generated_size``
+counts for a split whose size is not given, so that its estimate is a lower bound."""
+
+
+def check_generated_size(config: DataConfig, seq_len: int | None) -> None:
+    """Refuses, in one line and before anything is generated, a synthetic set that could not fit in memory:
+    its splits' sequences counted at one float32 channel, inputs and targets (a lower bound)."""
+    count = sum(n if n is not None else SMALLEST_SPLIT for n in (config.num_train, config.num_val, config.num_test))
+    check_memory(
+        f"data: generating {count:,} sequences of {seq_len or 1:,} steps",
+        2 * 4 * count * (seq_len or 1),
+        None,
+        "ask for fewer or shorter (data.num_train, data.num_val, data.num_test, data.seq_len)",
+    )
 
 
 def check_context(context: int, seq_len: int) -> None:

@@ -10,8 +10,12 @@ from functools import partial
 import torch
 
 from ..baselines import build_model as build_named_model
+from ..checks import check_memory
+from ..config import WarpConfig
 from ..data import DataCard, SequenceData
 from ..errors import ConfigError
+from ..model import build_root
+from ..transition import transition_size
 from .config import ExperimentConfig
 from .optimizers import AdaBelief, StepPlateau
 
@@ -71,8 +75,26 @@ def build_model(config: ExperimentConfig, data: SequenceData | DataCard, device)
         norm_steps=config.warp.norm_steps or (None if config.warp.instance_norm == "none" else data.context),
         time_scale=config.warp.time_scale or (max(data.seq_len - 1, 1) if forecasting else None),
     )
+    check_training_memory(warp, device)
     torch.manual_seed(config.train.seed)
     return build_named_model(config.model, warp, device=device)
+
+
+TRAINING_COPIES = 4
+"""What training holds per parameter: the weight, its gradient and the optimiser's two moments (Adam's,
+AdaBelief's)."""
+
+
+def check_training_memory(warp: WarpConfig, device) -> None:
+    """Refuses, in one line and before any of it is allocated, a model whose training would not fit: WARP's
+    A and B (every model of a comparison is matched to that count) times ``TRAINING_COPIES``, in float32."""
+    D = build_root(warp).num_params
+    check_memory(
+        f"training with D_theta = {D} (A and B, their gradients and the optimiser's two moments)",
+        TRAINING_COPIES * 4 * (transition_size(warp.transition, D) + D * warp.drive_channels),
+        device,
+        "choose a smaller root (warp.root_width, warp.root_depth) or fewer channels",
+    )
 
 
 def cosine(fraction: float, floor: float) -> float:
