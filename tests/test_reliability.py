@@ -354,7 +354,7 @@ CASES = [
         patch(atomic.os, "fsync", DISK_FULL),
         no_temp_files,
     ),
-    Case("model-too-large", TRAIN + " " + BIG, "WARP with D_theta = 4", after=no_runs),
+    Case("model-too-large", TRAIN + " " + BIG, "training with D_theta = 4", after=no_runs),
     Case("no-cuda", TRAIN + " train.device=cuda", "train.device: 'cuda' was asked for", after=no_runs),
     # ----- resuming damaged run folders (issue 17.2)
     Case("resume-with-overrides", "train --resume {run} train.epochs=2", "--resume continues a run"),
