@@ -320,7 +320,7 @@ def test_reproduce_real_by_tasks_merges_every_run_into_one_report(tmp_path, monk
         main(["reproduce", "real", *tiny, "--seeds", "1", "--jobs", "2", "--out", "results", "--tasks", "etth1"]) == 0
     )
     report = (tmp_path / "results" / "real-cpu.md").read_text()
-    assert report.count("Tuning: none;") == 3  # no --lr-grid: each task says so
+    assert report.count("Tuning: none.") == 3  # no --lr-grid: each task says so
     rows = real.read_rows(tmp_path / "results" / "real-cpu-runs.csv")
     assert len(rows) == 2 * 4 + 2 * 3 + 3  # models x seeds of each task: the second command kept the first's rows
     assert all(isinstance(r[k], int) for r in rows for k in ("seed", "parameters", "epochs", "validations"))

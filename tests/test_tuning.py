@@ -60,7 +60,7 @@ def test_lr_grid_is_refused_where_it_is_not_read():
 
 
 def test_a_report_without_trials_says_no_model_was_tuned():
-    assert tuning.tuning_text([], "val_mse", True).startswith("Tuning: none;")
+    assert tuning.tuning_text([], "val_mse").startswith("Tuning: none.")
 
 
 @pytest.mark.slow

@@ -71,6 +71,29 @@ PARAMETERS = {  # a parameter of the estimators: the overrides it stands for
 class WARPEstimator(BaseEstimator):
     """What both estimators share: the experiment of their options, and one harness run on a data set."""
 
+    def __init__(
+        self,
+        config=None,
+        overrides=(),
+        out_dir=None,
+        *,
+        max_epochs=None,
+        time_budget=None,
+        batch_size=None,
+        lr=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.config = config
+        self.overrides = overrides
+        self.out_dir = out_dir
+        self.max_epochs = max_epochs
+        self.time_budget = time_budget
+        self.batch_size = batch_size
+        self.lr = lr
+        self.random_state = random_state
+        self.verbose = verbose
+
     def experiment(self, task_words: tuple[str, ...] = (), **data_fields) -> ExperimentConfig:
         """The experiment of ``config``, ``task_words``, the parameters set (``PARAMETERS``) and
         ``overrides``, in that order, its data section set to arrays in memory (``data_fields`` recorded
@@ -129,29 +152,6 @@ class WARPClassifier(ClassifierMixin, WARPEstimator):
     Attributes (after ``fit``): classes_ ``(n_classes,)``; n_features_in_ (channels for 3-D X, time
     points for 2-D X); model_, card_, device_, run_dir_ (``WARPEstimator.fit_data``).
     """
-
-    def __init__(
-        self,
-        config=None,
-        overrides=(),
-        out_dir=None,
-        *,
-        max_epochs=None,
-        time_budget=None,
-        batch_size=None,
-        lr=None,
-        random_state=None,
-        verbose=0,
-    ):
-        self.config = config
-        self.overrides = overrides
-        self.out_dir = out_dir
-        self.max_epochs = max_epochs
-        self.time_budget = time_budget
-        self.batch_size = batch_size
-        self.lr = lr
-        self.random_state = random_state
-        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -245,15 +245,17 @@ class WARPForecaster(WARPEstimator):
     ):
         self.context = context
         self.horizon = horizon
-        self.config = config
-        self.overrides = overrides
-        self.out_dir = out_dir
-        self.max_epochs = max_epochs
-        self.time_budget = time_budget
-        self.batch_size = batch_size
-        self.lr = lr
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(
+            config,
+            overrides,
+            out_dir,
+            max_epochs=max_epochs,
+            time_budget=time_budget,
+            batch_size=batch_size,
+            lr=lr,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def fit(self, X, y=None) -> WARPForecaster:
         """Fits on the series X ``(n_timepoints, n_channels)`` or ``(n_timepoints,)``; y is ignored."""

@@ -343,7 +343,7 @@ def read_dated_csv(
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not a column name
-            rows = list(csv.reader(f))
+            rows = [next(csv.reader(f), [])] if header_only else list(csv.reader(f))
     except UnicodeDecodeError as error:
         raise CorruptDataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     header = [name.strip() for name in rows[0]] if rows else []

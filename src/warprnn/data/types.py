@@ -38,6 +38,10 @@ class StandardScaler:
     def inverse(self, x: Tensor) -> Tensor:
         return x * self.std.to(x) + self.mean.to(x)
 
+    def head(self, channels: int) -> StandardScaler:
+        """The scaler of the first ``channels`` channels (those forecast, before any covariates)."""
+        return StandardScaler(self.mean[:channels], self.std[:channels])
+
 
 @dataclass
 class Split:
@@ -98,10 +102,7 @@ class SequenceData:
     @property
     def target_scaler(self) -> StandardScaler | None:
         """The scaler of the forecast channels (``y``'s): ``scaler`` without the covariates'."""
-        k = self.covariate_channels
-        if self.scaler is None or not k:
-            return self.scaler
-        return StandardScaler(self.scaler.mean[:-k], self.scaler.std[:-k])
+        return None if self.scaler is None else self.scaler.head(self.channels - self.covariate_channels)
 
     @property
     def forecast_context(self) -> int | None:

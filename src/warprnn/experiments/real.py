@@ -550,7 +550,7 @@ def report(
         sections.append(
             f"## {name}\n\nConfig `{task.stem}-{scale}`{extra}; made by {made}.\n\n{task_table(name, rows)}"
             f"{readout(name, scale, rows)}\n\n"
-            f"{tuning.tuning_text([t for t in trials if t['task'] == name], task.curve, True)}{figure}"
+            f"{tuning.tuning_text([t for t in trials if t['task'] == name], task.curve)}{figure}"
         )
     mnist = out / "figures" / f"real-{scale}-mnist.png"
     completions = (

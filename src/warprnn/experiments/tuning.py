@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..training import ExperimentConfig
 from ..training.loop import selection_key
-from .report import MODEL_NAMES, read_history
+from .report import MODEL_NAMES, NO_TUNING, read_history
 
 ROW_FIELDS = ("task", "model", "factor", "lr", "lr_A", "best_val", "best_val_loss", "chosen", "run_dir")
 
@@ -99,16 +99,11 @@ def mark_chosen(rows: list[dict], metric: str) -> dict[str, float]:
     return picked
 
 
-def tuning_text(rows: list[dict], metric: str, factors_known: bool) -> str:
+def tuning_text(rows: list[dict], metric: str) -> str:
     """The paragraph of a report that says how its models were tuned: the grid and a table of every trial's
     best validation ``metric`` (the chosen one in bold), or, without ``rows``, that no model was."""
     if not rows:
-        return (
-            "Tuning: none; every model trained at its config's learning rates (the same `optim.lr` for all; "
-            "WARP's `optim.lr_A` where the config sets one)."
-            if factors_known
-            else ""
-        )
+        return NO_TUNING
     factors = sorted(dict.fromkeys(float(r["factor"]) for r in rows))
     lines = [
         f"Tuning: every model was offered the same grid, its config's learning rates times "

@@ -37,11 +37,17 @@ def finish(
 def score_best(run_dir: Path, config: ExperimentConfig, data: SequenceData, model, device) -> dict:
     """Loads the best checkpoint into ``model``, writes and returns its test metrics."""
     rundir.load_weights(model, rundir.checkpoint_path(run_dir, "best"))
+    test = scored_on_test(config, data, model, device)
+    rundir.write_test_metrics(run_dir, test)
+    return test
+
+
+def scored_on_test(config: ExperimentConfig, data: SequenceData, model, device) -> dict:
+    """``model``'s metrics on the test split of ``data``, and the naive forecast's for forecasting."""
     t = config.train
     test = evaluate(model, data.test, data, t.loss, t.batch_size, device, t.mode, "test_")
     if data.task == "forecast":
         test.update(naive_metrics(data.test, data, "test_"))
-    rundir.write_test_metrics(run_dir, test)
     return test
 
 
@@ -127,11 +133,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict:
     model = best_model(run_dir, config, card, device)
     if not overrides:
         return score_best(run_dir, config, data, model, device)
-    t = config.train
-    test = evaluate(model, data.test, data, t.loss, t.batch_size, device, t.mode, "test_")
-    if data.task == "forecast":
-        test.update(naive_metrics(data.test, data, "test_"))
-    return test
+    return scored_on_test(config, data, model, device)
 
 
 def rescaled(data: SequenceData, scaler: StandardScaler | None) -> SequenceData:
@@ -143,8 +145,8 @@ def rescaled(data: SequenceData, scaler: StandardScaler | None) -> SequenceData:
         return data
 
     def move(values: torch.Tensor, k: int) -> torch.Tensor:
-        original = values if own is None else StandardScaler(own.mean[:k], own.std[:k]).inverse(values)
-        return original if scaler is None else StandardScaler(scaler.mean[:k], scaler.std[:k]).transform(original)
+        original = values if own is None else own.head(k).inverse(values)
+        return original if scaler is None else scaler.head(k).transform(original)
 
     splits = []
     for split in (data.train, data.val, data.test):
@@ -307,7 +309,7 @@ def forecast_distribution(
         ahead[..., -k:] = future[:, :horizon].to(x.dtype).expand(n, -1, -1)
     x = scaler.transform(torch.cat([x, ahead], dim=1)).repeat(paths, 1, 1)  # (paths * N, T + H, C), path-major
     padded = x.to(device)
-    scaler = StandardScaler(scaler.mean[: card.channels - k], scaler.std[: card.channels - k])
+    scaler = scaler.head(card.channels - k)
     generator = torch.Generator(device).manual_seed(seed)
     out = model(padded, context=context, generator=generator)
     mean = out.mean[:, context - 1 : -1].cpu().reshape(paths, n, horizon, -1)  # (paths, N, H, C)
