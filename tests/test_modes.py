@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from warprnn import WARP, WarpConfig, recurrence, rollout
+from warprnn import WARP, WarpConfig, recurrence, rollout, roots
 from warprnn.data.synthetic import mass_spring_damper
 from warprnn.errors import InputError
 
@@ -352,3 +352,39 @@ def test_recurrence_ref_clips_every_step_but_theta0():
         torch.eye(2, dtype=torch.float64), torch.ones(2, 1, dtype=torch.float64), theta0, dx, clip=1.0
     )
     assert theta[0, 0].tolist() == [3.0, 3.0] and theta[0, 1:].eq(1.0).all()
+
+
+ROOT_OPTIONS = {  # every root activation and final activation, and the root inputs that read x_t
+    **{act: dict(root_activation=act) for act in ("relu", "tanh", "swish", "softplus", "sin", "identity")},
+    "final-tanh-gaussian": dict(final_activation="tanh", head="gaussian"),
+    "final-clip-theta-clip": dict(final_activation="clip", final_clip=0.4, theta_clip=0.3),
+    "prev-obs-pe-sampled": dict(input_prev_obs=True, positional_encoding=2, head="gaussian", ar_feed="sample"),
+    "key-channels": dict(key_channels=1, root_depth=2),
+    "covariates": dict(covariate_channels=1, input_prev_obs=True),
+}
+
+
+@pytest.mark.parametrize("name", ROOT_OPTIONS)
+def test_root_tape_matches_the_jacobian_path_and_the_reference(make_model, name, monkeypatch):
+    """The MLP root's rollout on a ``RootTape`` (activations kept, hand-written VJP) against the reference
+    loop with the root in plain autograd (``roots.mlp_ref``), and against the path every other root takes
+    (``RootJacobians``), values and gradients, float64."""
+    monkeypatch.setattr(rollout.AutoregressiveRollout, "jacobian_steps", staticmethod(lambda *args: 3))
+    model = make_model(a_scale=0.1, b_scale=0.05, in_channels=3, root_width=6, **ROOT_OPTIONS[name])
+    x = torch.randn(3, 9, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([9, 6, 8])
+
+    def runs(mode):
+        out = model(x, lengths, mode=mode, context=2, teacher_forcing=0.4, generator=torch.Generator().manual_seed(1))
+        loss = (out.mean**2).sum() + (out.theta[:, 4] ** 2).sum() + (0 if out.std is None else out.std.log().sum())
+        return [out.mean, out.theta, *torch.autograd.grad(loss, [x, *model.parameters()])]
+
+    tape = runs("scan")
+    monkeypatch.setattr(rollout, "root_tape", lambda *args: None)
+    jacobians = runs("scan")
+    monkeypatch.setattr(roots.MLPRoot, "forward", roots.mlp_ref)  # plain autograd, no hand-written backward
+    ref = runs("reference")
+    assert ref[2].abs().max() > 1e-6 and all(g.abs().max() > 0 for g in ref[3:5])  # not vacuous
+    for a, b, c in zip(tape, ref, jacobians):
+        torch.testing.assert_close(a, b, **TOL)
+        torch.testing.assert_close(a, c, **TOL)

@@ -37,11 +37,13 @@ def test_mlp_root_matches_linear_layers(act):
     assert start == root.num_params
 
 
+@pytest.mark.parametrize("act", ["relu", "tanh", "swish", "softplus", "sin", "identity"])
 @pytest.mark.parametrize("theta_lead, input_lead", [((4, 6), (4, 6)), ((6, 4), (6, 1)), ((4, 1), (4, 5))])
-def test_mlp_root_gradients_match_plain_autograd(theta_lead, input_lead):
-    """``PerSampleMLP`` against ``mlp_ref`` (autograd through ``torch.matmul``), leading dims broadcasting."""
+def test_mlp_root_gradients_match_plain_autograd(theta_lead, input_lead, act):
+    """``PerSampleMLP`` (its hand-written backward, ``mlp_vjp``) against ``mlp_ref`` (autograd through
+    ``torch.matmul``), every activation, leading dims broadcasting."""
     torch.manual_seed(0)
-    root = MLPRoot(3, 2, width=5, depth=2, act="swish")
+    root = MLPRoot(3, 2, width=5, depth=2, act=act)
     theta = torch.randn(*theta_lead, root.num_params, dtype=torch.float64, requires_grad=True)
     inputs = torch.randn(*input_lead, 3, dtype=torch.float64, requires_grad=True)
     h = mlp_ref(root, theta, inputs)

@@ -7,7 +7,8 @@ hold no trainable parameters of their own: every call is given a theta, and any 
 (batch, time) pair.
 
 - ``Root``: the interface.
-- ``MLPRoot``: the paper's root MLP, evaluated by ``PerSampleMLP`` (reference: ``mlp_ref``).
+- ``MLPRoot``: the paper's root MLP, evaluated by ``PerSampleMLP`` (reference: ``mlp_ref``), whose forward and
+  hand-written backward (``mlp_forward``, ``mlp_vjp``) an autoregressive rollout also calls step by step.
 
 The WARP-Phys roots (paper Sec. 3.3), physical forms whose parameters are the state, are in
 ``warprnn.physics``.
@@ -119,55 +120,80 @@ def mlp_ref(root: MLPRoot, theta: Tensor, inputs: Tensor) -> Tensor:
 
 
 class PerSampleMLP(torch.autograd.Function):
-    """The MLP root with a different theta for each of N samples, as one autograd node.
-
-    Each layer is one batched product over the samples. The backward writes every layer's weight
-    gradient (an outer product per sample) and bias gradient straight into one ``(N, D)`` buffer laid
-    out like theta, so dL/dtheta is assembled without per-layer tensors or a concatenation; it saves
-    only the layer inputs and pre-activations ``(N, width)``, and recomputes the activations' derivatives
-    (``activation_vjp``).
-    """
+    """The MLP root with a different theta for each of N samples, as one autograd node (``mlp_forward``,
+    ``mlp_vjp``): each layer is one batched product over the samples, and the backward writes every
+    gradient straight into one buffer laid out like theta."""
 
     @staticmethod
     def forward(ctx, theta: Tensor, h: Tensor, root: MLPRoot) -> Tensor:
         """theta: ``(N, D)``; h: ``(N, in_features)``. Returns ``(N, out_features)``."""
-        layers = root.unflatten(theta)
-        inputs, pre = [h], []  # each layer's input; each hidden layer's pre-activation
-        for i, (weight, bias) in enumerate(layers):
-            z = torch.baddbmm(bias.unsqueeze(-1), weight, inputs[-1].unsqueeze(-1)).squeeze(-1)
-            if i == len(layers) - 1:
-                break
-            pre.append(z)
-            inputs.append(root.act(z))
+        out, inputs, pre = mlp_forward(root, theta, h)
         ctx.root = root
         ctx.save_for_backward(theta, *inputs, *pre)
-        return z
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        root = ctx.root
         theta, *saved = ctx.saved_tensors
-        n = len(root.layer_shapes)
-        inputs, pre = saved[:n], saved[n:]
+        n = len(ctx.root.layer_shapes)
         grad_theta = theta.new_empty(theta.shape)
-        layers, grad_layers = root.unflatten(theta), root.unflatten(grad_theta)  # views: (weight, bias) per layer
-        for i in range(n - 1, -1, -1):
-            weight = layers[i][0]
-            grad_weight, grad_bias = grad_layers[i]
-            torch.mul(grad.unsqueeze(-1), inputs[i].unsqueeze(-2), out=grad_weight)
-            grad_bias.copy_(grad)
-            grad = torch.bmm(grad.unsqueeze(-2), weight).squeeze(-2)  # dL/d(input of layer i)
-            if i > 0:
-                grad = activation_vjp(root, pre[i - 1], grad)
-        return grad_theta, grad, None
+        grad_h = mlp_vjp(ctx.root, theta, saved[:n], saved[n:], grad, grad_theta)
+        return grad_theta, grad_h, None
 
 
-def activation_vjp(root: MLPRoot, z: Tensor, grad: Tensor) -> Tensor:
-    """dL/dz from dL/d act(z) at the pre-activation z: a mask for relu, autograd for the other activations."""
-    if root.act_name == "relu":
-        return grad * (z > 0)
-    with torch.enable_grad():
-        z = z.detach().requires_grad_()
-        (grad,) = torch.autograd.grad(root.act(z), z, grad)
+def mlp_forward(root: MLPRoot, theta: Tensor, h: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """The MLP root of N samples without autograd, one batched product per layer.
+
+    Args:
+        theta: ``(N, D)``, each row a sample's parameters. h: ``(N, in_features)``.
+
+    Returns:
+        the output ``(N, out_features)``, each layer's input (``[h, act(z_1), ...]``) and each hidden layer's
+        pre-activation ``z_i`` ``(N, width)``: what ``mlp_vjp`` needs.
+    """
+    layers = root.unflatten(theta)
+    inputs, pre = [h], []
+    for i, (weight, bias) in enumerate(layers):
+        z = torch.baddbmm(bias.unsqueeze(-1), weight, inputs[-1].unsqueeze(-1)).squeeze(-1)
+        if i == len(layers) - 1:
+            return z, inputs, pre
+        pre.append(z)
+        inputs.append(root.act(z))
+    raise AssertionError("an MLP root has at least one layer")
+
+
+def mlp_vjp(
+    root: MLPRoot, theta: Tensor, inputs: list[Tensor], pre: list[Tensor], grad: Tensor, grad_theta: Tensor
+) -> Tensor:
+    """The vector-Jacobian product of ``mlp_forward``, by hand.
+
+    Writes dL/dtheta ``(N, D)`` into ``grad_theta`` (every entry: each layer's weight gradient, an outer
+    product per sample, and its bias gradient, in theta's layout) and returns dL/dh ``(N, in_features)``.
+    ``inputs`` and ``pre`` are ``mlp_forward``'s; grad ``(N, out_features)`` is dL/d(output).
+    """
+    layers, grad_layers = root.unflatten(theta), root.unflatten(grad_theta)  # views: (weight, bias) per layer
+    for i in range(len(layers) - 1, -1, -1):
+        grad_weight, grad_bias = grad_layers[i]
+        torch.mul(grad.unsqueeze(-1), inputs[i].unsqueeze(-2), out=grad_weight)
+        grad_bias.copy_(grad)
+        grad = torch.bmm(grad.unsqueeze(-2), layers[i][0]).squeeze(-2)  # dL/d(input of layer i)
+        if i > 0:
+            grad = activation_vjp(root.act_name, pre[i - 1], grad)
     return grad
+
+
+def activation_vjp(name: Activation, z: Tensor, grad: Tensor) -> Tensor:
+    """dL/dz from dL/d act(z) at the pre-activation z, by the activation's derivative (autograd's formulas)."""
+    if name == "relu":
+        return torch.ops.aten.threshold_backward(grad, z, 0)  # grad where z > 0, else 0: one operator
+    if name == "identity":
+        return grad
+    if name == "tanh":
+        return grad * (1 - torch.tanh(z) ** 2)
+    if name == "sin":
+        return grad * torch.cos(z)
+    s = torch.sigmoid(z)
+    if name == "swish":
+        return grad * (s * (1 + z * (1 - s)))
+    return grad * torch.where(z > 20, 1.0, s)  # softplus: the identity above its threshold, as F.softplus
