@@ -362,6 +362,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
     its two lines, instead of keeping the last one silently."""
 
     def construct_mapping(self, node, deep=False):
+        """The mapping of ``node``; raises ``ConfigError`` on a repeated key."""
         seen = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
