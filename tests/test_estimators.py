@@ -1,5 +1,5 @@
 """``warprnn.estimators``: scikit-learn's ``check_estimator`` checks, aeon's layouts, ``cross_val_score``,
-``Pipeline``, ``clone``, run folders, and the README's "Your own data" section."""
+``Pipeline``, ``clone``, run folders, and the doctest of the docs' estimators page."""
 
 import doctest
 import re
@@ -106,13 +106,14 @@ def test_forecaster_fits_a_series_and_forecasts_its_horizon(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "uea" / "BasicMotions").is_dir(), reason="the shared data folder is absent")
-def test_readme_your_own_data_section_runs(monkeypatch):
-    """The doctest of the README's "Your own data" section, run from the shared data folder."""
-    readme = (REPO / "README.md").read_text()
-    section = re.search(r"## Your own data\n(.*?)\n## ", readme, re.S).group(1)
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+def test_the_estimators_page_runs(monkeypatch):
+    """The doctest of the estimators' page of the docs (once the README's "Your own data" section), run
+    from the shared data folder."""
+    page = (REPO / "docs" / "guide" / "estimators.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", page, re.S))
+    assert ">>> clf = WARPClassifier(" in code and ">>> fc = WARPForecaster(" in code
     monkeypatch.chdir(SHARED)
-    test = doctest.DocTestParser().get_doctest(code, {}, "README", "README.md", 0)
+    test = doctest.DocTestParser().get_doctest(code, {}, "estimators", "docs/guide/estimators.md", 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0

@@ -200,7 +200,7 @@ class WarpConfig:
         semantics: ``warprnn`` (ours) or ``authors``: what the authors' JAX code computes, with the same
             parameters, in every mode (``warprnn.authors``: the driving difference, the loss target, A applied
             before the first decode, the root's time, the std floor, the loss constants, the hypernetwork's
-            widths; the table in the README). ``authors`` needs the MLP root, tau as its input (no
+            widths; the table in ``docs/guide/authors.md``). ``authors`` needs the MLP root, tau as its input (no
             ``positional_encoding``, ``key_channels`` or ``instance_norm``) and the hypernetwork's activation
             equal to the root's (theirs uses the root's), and has no ``hypernet_width``.
     """

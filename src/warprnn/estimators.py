@@ -160,6 +160,7 @@ class WARPClassifier(ClassifierMixin, WARPEstimator):
         return tags
 
     def fit(self, X, y) -> WARPClassifier:
+        """Fits on X (see the module for its layouts) and one label per case, y ``(n_cases,)``."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         cases = self.cases(X, reset=True)

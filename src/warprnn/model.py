@@ -109,8 +109,8 @@ class WARP(nn.Module):
 
     Args:
         config: the architecture (``WarpConfig``).
-        device, dtype: where and in which precision to create the parameters (``device="meta"``
-            allocates nothing: sizes only).
+        device: where to create the parameters (``device="meta"`` allocates nothing: sizes only).
+        dtype: the parameters' precision.
         choices: which of the authors' choices to run (``warprnn.authors.Choices``; None: those of
             ``config.semantics``, all of theirs or none); one can be switched alone to measure it.
 

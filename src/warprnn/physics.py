@@ -32,9 +32,11 @@ class SineRoot(Root):
         self.frequency = frequency
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
+        """theta_0 before the hypernetwork: zero phases ``(channels,)``."""
         return torch.zeros(self.num_params, dtype=dtype, device=device)
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        """``sin(2 pi f tau + theta)`` per channel: theta ``(..., channels)``, inputs ``(..., in)`` -> ``(..., channels)``."""
         return torch.sin(2 * math.pi * self.frequency * inputs[..., :1] + theta)
 
 
@@ -78,11 +80,13 @@ class MSDRoot(Root):
         self.out_features = channels
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
+        """The paper's mid-range oscillator, ``(5,)``: log m, log k, log c, x0, v0."""
         # Mid-range physical values of the paper's MSD data: m = 0.03, k = 10, c = 0.1, x0 = 1, v0 = 0.
         values = [math.log(0.03), math.log(10.0), math.log(0.1), 1.0, 0.0]
         return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        """(x, v) at time tau of the oscillator in theta ``(..., 5)``: ``(..., out_features)``."""
         m, k, c = theta[..., 0:1].exp(), theta[..., 1:2].exp(), theta[..., 2:3].exp()
         x, v = damped_oscillator(inputs[..., :1], m, k, c, theta[..., 3:4], theta[..., 4:5])
         return torch.cat([x, v], dim=-1)[..., : self.out_features]
@@ -123,9 +127,11 @@ class MSDMomentsRoot(Root):
         self.num_params = 2 + 4 * len(decays)
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
+        """theta_0 before phi: zeros ``(D,)`` (phi copies x_0 and v_0 in)."""
         return torch.zeros(self.num_params, dtype=dtype, device=device)  # phi adds x_0 and v_0
 
     def initial_recurrence(self, drive_channels, dtype=None, device=None):
+        """The fixed A, B and phi that keep the trajectory's moments in theta (see the class)."""
         D, factory = self.num_params, {"dtype": dtype, "device": device}
         A, B, phi = torch.eye(D, **factory), torch.zeros(D, drive_channels, **factory), torch.zeros(D, 2, **factory)
         B[0, 0] = B[1, 1] = 1.0  # x, v: running sums of their differences
@@ -141,6 +147,7 @@ class MSDMomentsRoot(Root):
         return A, B, phi
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        """(x, v) one step ahead from the moments in theta ``(..., D)``: ``(..., 2)``."""
         x, v, dt = theta[..., 0], theta[..., 1], inputs[..., 1]
         n11 = n12 = n22 = b1 = b2 = 0.0  # normal equations of the least squares for (w2, g2)
         for i, decay in enumerate(self.decays):
@@ -186,11 +193,13 @@ class MSDOscillatorRoot(Root):
             raise ValueError(f"in_channels: root='msd-oscillator' reads and predicts (x, v), so 2, got {channels}")
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
+        """The paper's mid-range oscillator, ``(2,)``: log k/m, log c/m."""
         # The mid-range oscillator of the paper's MSD data (as MSDRoot): m = 0.03, k = 10, c = 0.1.
         values = [math.log(10.0 / 0.03), math.log(0.1 / 0.03)]
         return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        """(x, v) one time step after the fed (x_t, v_t) in ``inputs``, by the exact flow: ``(..., 2)``."""
         dt, x, v = inputs[..., 1:2], inputs[..., 2:3], inputs[..., 3:4]  # (..., 1) each
         stiffness, damping = theta[..., 0:1].exp(), theta[..., 1:2].exp()  # k/m and c/m, (..., 1)
         x_next, v_next = damped_oscillator(dt, torch.ones_like(stiffness), stiffness, damping, x, v)

@@ -92,6 +92,7 @@ class MLPRoot(Root):
         return [(parts[2 * i].unflatten(-1, shape), parts[2 * i + 1]) for i, shape in enumerate(self.layer_shapes)]
 
     def initial_theta(self, dtype=None, device=None) -> Tensor:
+        """nn.Linear's default initialisation of every layer, flattened as theta ``(D,)``."""
         # nn.Linear's default initialisation: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
         parts = []
         for out_f, in_f in self.layer_shapes:
@@ -100,6 +101,7 @@ class MLPRoot(Root):
         return torch.cat(parts)
 
     def forward(self, theta: Tensor, inputs: Tensor) -> Tensor:
+        """The MLP of each theta ``(..., D)`` at its inputs ``(..., in_features)``: ``(..., out_features)``."""
         lead = torch.broadcast_shapes(theta.shape[:-1], inputs.shape[:-1])
         theta = theta.expand(*lead, -1).reshape(-1, theta.shape[-1])  # (N, D), a view for (T, batch, D) storage
         h = inputs.expand(*lead, -1).reshape(-1, inputs.shape[-1])  # (N, in_features)
@@ -135,6 +137,7 @@ class PerSampleMLP(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
+        """dL/dtheta ``(N, D)`` and dL/dh ``(N, in_features)`` from dL/dout ``(N, out_features)`` (None for ``root``)."""
         theta, *saved = ctx.saved_tensors
         n = len(ctx.root.layer_shapes)
         grad_theta = theta.new_empty(theta.shape)

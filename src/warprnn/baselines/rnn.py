@@ -24,11 +24,14 @@ class RNNBaseline(Baseline):
             return self.rnn(x.to(self.rnn.weight_ih_l0.dtype), inner)
 
     def encode(self, x: Tensor) -> Tensor:
+        """The cell's outputs ``(batch, T, width)``."""
         return self.run(x)[0]
 
     def encode_prefix(self, x: Tensor):
+        """The cell's outputs ``(batch, T, width)`` and its state after the last step."""
         return self.run(x)
 
     def encode_step(self, x_t: Tensor, inner):
+        """One step of the cell: ``x_t`` ``(batch, C)`` -> output ``(batch, width)`` and the new state."""
         out, inner = self.run(x_t.unsqueeze(1), inner)
         return out[:, 0], inner

@@ -84,9 +84,11 @@ class S4DLayer(nn.Module):
         return torch.zeros(batch, *self.A_imag.shape, dtype=torch.complex(self.D, self.D).dtype, device=self.D.device)
 
     def forward(self, u: Tensor) -> Tensor:
+        """The layer over ``u`` ``(batch, T, H)`` by convolution: ``(batch, T, H)``."""
         return self.mix(nn.functional.gelu(self.ssm(u)))
 
     def step(self, u_t: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        """One step of the layer, as a recurrence: ``u_t`` ``(batch, H)`` -> output ``(batch, H)`` and the new state."""
         y, s = self.ssm_step(u_t, s)
         return self.mix(nn.functional.gelu(y)), s
 
@@ -102,6 +104,7 @@ class S4DBaseline(Baseline):
         self.layers = nn.ModuleList(S4DLayer(width, state_size, device=device, dtype=dtype) for _ in range(layers))
 
     def encode(self, x: Tensor) -> Tensor:
+        """The layers over ``x`` ``(batch, T, C)``: ``(batch, T, width)``."""
         h = self.embed(x)
         for layer in self.layers:
             h = h + layer(h)
@@ -116,6 +119,7 @@ class S4DBaseline(Baseline):
         return torch.stack(hiddens, dim=1), inner
 
     def encode_step(self, x_t: Tensor, inner):
+        """One step of every layer: ``x_t`` ``(batch, C)`` -> ``(batch, width)`` and the layers' new states."""
         h = self.embed(x_t)
         inner = [layer.initial_state(x_t.shape[0]) for layer in self.layers] if inner is None else inner
         states = []

@@ -57,6 +57,7 @@ class TransformerBaseline(Baseline):
         return self.embed(x) + self.positions(torch.arange(t0, t0 + x.shape[1], device=x.device))
 
     def encode(self, x: Tensor) -> Tensor:
+        """The causal encoder over ``x`` ``(batch, T, C)``: ``(batch, T, width)``."""
         T = x.shape[1]
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device, dtype=x.dtype)
         return self.norm(self.encoder(self.embedded(x, 0), mask=mask, is_causal=True))

@@ -33,9 +33,11 @@ class StandardScaler:
         return cls(values.mean(0), values.std(0).clamp_min(1e-8))
 
     def transform(self, x: Tensor) -> Tensor:
+        """Standardises ``x`` ``(..., C)``."""
         return (x - self.mean.to(x)) / self.std.to(x)
 
     def inverse(self, x: Tensor) -> Tensor:
+        """Maps standardised ``x`` ``(..., C)`` back to the data's scale."""
         return x * self.std.to(x) + self.mean.to(x)
 
     def head(self, channels: int) -> StandardScaler:
@@ -111,6 +113,7 @@ class SequenceData:
 
     @property
     def channels(self) -> int:
+        """C, the number of channels of the sequences."""
         return self.train.x.shape[-1]
 
     @property

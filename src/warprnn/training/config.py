@@ -49,7 +49,7 @@ class OptimConfig:
             (``warp.transition``, whose entries do not all add up); None: ``lr``, the paper's single rate;
             a number: that rate; 0 keeps A fixed (a root whose state has a fixed meaning,
             ``msd-moments``). Schedules scale A's rate like ``lr``. Against the alternative of a bounded A
-            (``warp.transition_norm=spectral``) see the README.
+            (``warp.transition_norm=spectral``) see the guide's page on A (``docs/guide/transition.md``).
         weight_decay: decoupled for ``adamw``, L2 for ``adam``; must be 0 for ``adabelief``.
         grad_clip: maximum global gradient norm (0: no clipping).
         clip_value: element-wise gradient clipping, every optimiser: each gradient entry is clamped to
@@ -180,7 +180,7 @@ class TrainConfig:
             CUDA (its gradients are scaled by ``torch.amp.GradScaler``). The recurrences (WARP's scan, rollouts
             and per-sample root; GRU and LSTM cells) stay fp32: in bf16, WARP's states drift by 4% over 64 steps.
         compile: train through ``torch.compile(model)`` (the first steps compile; validation and the saved
-            weights use the model itself). See the README for where it helps.
+            weights use the model itself). See ``docs/guide/distributed.md`` for where it helps.
         mode: how WARP's recurrence runs when teacher-forced: ``auto`` (the faster of ``scan`` and
             ``conv`` for the batch's size, ``warprnn.recurrence.fastest``), ``scan``, ``conv`` or ``reference``
             (see ``warprnn.recurrence``); all give the same result. Autoregressive passes always scan.
@@ -362,6 +362,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
     its two lines, instead of keeping the last one silently."""
 
     def construct_mapping(self, node, deep=False):
+        """The mapping of ``node``; raises ``ConfigError`` on a repeated key."""
         seen = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)

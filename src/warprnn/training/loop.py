@@ -141,6 +141,7 @@ class Progress:
         self.enabled = enabled and sys.stderr.isatty()
 
     def update(self, done: int, loss: float) -> None:
+        """Redraws the bar after ``done`` of ``total`` steps."""
         if not self.enabled:
             return
         elapsed = time.time() - self.start
@@ -150,6 +151,7 @@ class Progress:
         sys.stderr.flush()
 
     def close(self) -> None:
+        """Clears the bar."""
         if self.enabled:
             sys.stderr.write("\r" + " " * 80 + "\r")
 
@@ -271,9 +273,11 @@ class Snapshot:
 
     @classmethod
     def take(cls, model, optimizer) -> Snapshot:
+        """A copy of the model's and the optimiser's state."""
         return cls(copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
 
     def restore(self, model, optimizer) -> None:
+        """Puts the copied state back into ``model`` and ``optimizer``."""
         model.load_state_dict(self.model)
         optimizer.load_state_dict(copy.deepcopy(self.optimizer))  # the optimiser adopts the tensors it loads
 
