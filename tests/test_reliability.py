@@ -205,6 +205,7 @@ def copy_mnist(ctx, truncate):
 
 
 TRAIN = f"train -q {MSD} " + " ".join(TINY) + " train.out_dir={tmp}/runs"
+OTHER = TRAIN + " data.seq_len=null data.context=null"  # another data set: no options of msd-small's
 BIG = "warp.root_width=2000 warp.root_depth=2"  # D_theta about 4 million: A alone needs 64 TB
 DISK_FULL = OSError(errno.ENOSPC, "No space left on device")
 DENIED = PermissionError(errno.EACCES, "Permission denied")
@@ -262,7 +263,7 @@ CASES = [
     ),
     Case(  # issue 47.2: trained on a copy of the first column in place of the second
         "csv-repeated-column",
-        TRAIN + " data.name=csv data.path={tmp}/d.csv data.context=4 data.horizon=4",
+        OTHER + " data.name=csv data.path={tmp}/d.csv data.context=4 data.horizon=4",
         "d.csv: column 'a' appears 2 times in the header",
         lambda c: c.write("d.csv", "date,a,a\n" + "".join(f"2020-01-01 {h:02d}:00:00,{h},{-h}\n" for h in range(24))),
     ),
@@ -329,7 +330,7 @@ CASES = [
     ),
     Case("context-zero", TRAIN + " data.context=0", "data.context: expected an integer >= 1, got 0"),
     Case(
-        "autoregressive-classification", TRAIN + " data.name=spirals train.autoregressive=true", "train.autoregressive"
+        "autoregressive-classification", OTHER + " data.name=spirals train.autoregressive=true", "train.autoregressive"
     ),
     # ----- run folder names that would escape out_dir (issue 17.8)
     Case("name-escape", TRAIN + " train.name=../../escaped", "train.name: expected a plain folder name", after=no_runs),
@@ -508,61 +509,61 @@ CASES = [
     # ----- real data files: non-finite values, encodings, headers (issue 17.1, 17.5, 17.10)
     Case(
         "ts-inf",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "Heartbeat_TRAIN.ts, line 7: non-finite value 'inf' in case 1, channel 1, step 2",
         lambda c: write_ts(c, ["1,2,3:4,5,inf:a"] + GOOD_CASES),
         after=no_runs,
     ),
     Case(
         "ts-overflow",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "non-finite value '1e999' in case 2, channel 0, step 0",
         lambda c: write_ts(c, GOOD_CASES[:1] + ["1e999,2:3,4:b"] + GOOD_CASES),
     ),
     Case(
         "ts-too-large-to-scale",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "Heartbeat_TRAIN.ts: channel 1's training values are too large to normalise",
         lambda c: write_ts(c, [line.replace(":4,", ":4e300,") for line in GOOD_CASES]),
     ),
     Case(
         "ts-latin1",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "Heartbeat_TRAIN.ts, line 1: not UTF-8 text",
         lambda c: write_ts(c, GOOD_CASES, header="# caf\xe9\n" + TS_HEADER, encoding="latin-1"),
     ),
     Case(
         "ts-dimensions-word",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "@dimensions must be a positive integer, got 'six'",
         lambda c: write_ts(c, GOOD_CASES, header=TS_HEADER.replace("@dimensions 2", "@dimensions six")),
     ),
     Case(
         "ts-label",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "labels ['c'] are not among the declared classes",
         lambda c: write_ts(c, GOOD_CASES + ["1,2:3,4:c"]),
     ),
     Case(
         "ts-missing-files",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "2 file(s) missing under {tmp}/data",
     ),
     Case(
         "pems08-nan",
-        TRAIN + " data.name=pems08 data.root={tmp}/data",
+        OTHER + " data.name=pems08 data.root={tmp}/data",
         "PEMS08.npz: 'data' entry (5, 3, 0) is nan, expected a finite number",
         lambda c: write_pems08(c, nan_pems08()),
     ),
     Case(
         "pems08-strings",
-        TRAIN + " data.name=pems08 data.root={tmp}/data",
+        OTHER + " data.name=pems08 data.root={tmp}/data",
         "expected 3 dimensions of numbers",
         lambda c: write_pems08(c, np.full((4, 2, 3), "x")),
     ),
     Case(
         "mnist-truncated",
-        TRAIN + " data.name=mnist data.root={tmp}/data",
+        OTHER + " data.name=mnist data.root={tmp}/data",
         "t10k-labels-idx1-ubyte.gz: sha256 is",
         lambda c: copy_mnist(c, truncate="t10k-labels-idx1-ubyte.gz"),
     ),
