@@ -654,6 +654,33 @@ CASES = [
             + "".join(f"{d}," + ",".join(["1"] * 3000) + "\n" for d in HOURS[:48]),
         ),
     ),
+    Case(  # was: 'Overflow when unpacking long long', naming nothing
+        "seed-beyond-64-bits",
+        TRAIN + " train.seed=1180591620717411303424",
+        "train.seed: expected an integer of 64 bits (from -2**63 to 2**63 - 1), got 1180591620717411303424",
+    ),
+    Case(
+        "data-seed-beyond-64-bits",
+        TRAIN + " data.seed=-1180591620717411303424",
+        "data.seed: expected an integer of 64 bits",
+    ),
+    Case(  # was: internal error (RuntimeError: Storage size calculation overflowed)
+        "describe-root-width-huge",
+        "describe root_width=100000000",
+        "warp: D_theta = 10,000,000,400,000,001 gives A or B 1.00e+32 entries, more than torch can size",
+    ),
+    Case(  # was: the memory check counted A and B only; the hypernetwork's 10 billion parameters were allocated
+        "hypernet-width-huge",
+        TRAIN + " warp.hypernet_width=100000000",
+        "training 3,700,001,258 parameters and 8,704 states",
+        after=no_runs,
+    ),
+    Case(  # was: the memory check counted no activations: 26 billion states were allocated in the first step
+        "batch-of-states-huge",
+        TRAIN + " warp.root_width=64 data.num_train=100000 data.seq_len=1000 train.batch_size=100000",
+        "and 25,800,000,000 states (100000 sequences of 1000 steps)",
+        after=no_runs,
+    ),
     # ----- the command line itself (issue 47.6: argparse printed its usage and the error, two lines)
     Case("cli-unknown-command", "bogus", "invalid choice: 'bogus' (choose from 'train', 'evaluate'"),
     Case("cli-unknown-option", "evaluate {run} --bogus", "unrecognized arguments: --bogus"),

@@ -108,11 +108,13 @@ def fit_scaler(values: np.ndarray, scaling: str, source: str) -> StandardScaler:
         )
     constant = observed & (scale <= torch.finfo(torch.float32).eps * centre.abs())
     if constant.any():
+        channels = constant.nonzero().squeeze(1).tolist()
+        listed = f"{channels[:10]}" if len(channels) <= 10 else f"{channels[:10]} and {len(channels) - 10} more"
         logger.warning(
             "%s: channel(s) %s are constant over the training part; scaled by 1 (centred only), so that their "
             "later values keep their size",
             source,
-            constant.nonzero().squeeze(1).tolist(),
+            listed,
         )
     return StandardScaler(centre, torch.where(constant, 1.0, scale.clamp_min(1e-8)))
 
