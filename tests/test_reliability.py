@@ -878,7 +878,7 @@ def test_concurrent_processes_get_distinct_run_folders(tmp_path):  # issue 17.9,
     workers = [context.Process(target=make_runs, args=(str(tmp_path), 150, queue)) for _ in range(2)]
     for worker in workers:
         worker.start()
-    made = [queue.get(timeout=60) for _ in workers]
+    made = [queue.get(timeout=600) for _ in workers]  # a fail-safe against a hang, not a speed test
     for worker in workers:
         worker.join()
     assert all(isinstance(m, list) for m in made), made
