@@ -205,3 +205,16 @@ def test_a_run_trained_on_a_gpu_loads_on_a_machine_without_one(caplog):
         pytest.skip("this machine has a GPU")
     assert loading_device("cuda:1") == torch.device("cpu")
     assert "loading the run on cpu instead" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_refused_option_under_torchrun_is_the_same_one_line_message(tmp_path):
+    """Under ``torchrun`` each rank refuses a bad run as one process does: its one line, exit code 2 (which
+    torchrun's failure report shows as ``exitcode  : 2``; torchrun itself exits 1)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "warprnn"]
+    args = ["train", "msd-small", "data.target=OT", "train.device=cpu", f"train.out_dir={tmp_path}"]
+    done = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    ours = [line for line in done.stderr.splitlines() if line.startswith("warprnn:")]
+    assert ours == ["warprnn: error: data.target: not read by data set 'msd-small' (read by: csv)"] * 2, done.stderr
+    assert done.returncode == 1 and done.stderr.count("exitcode  : 2") == 2 and not any(tmp_path.iterdir())

@@ -365,6 +365,7 @@ def test_download_errors_are_one_line(tmp_path, monkeypatch, capsys):
             "mnist-cpu",
             [
                 "data.name=mnist-class",
+                "data.context=null",  # mnist-cpu's: a classification set has no context
                 "warp.head=classification",
                 "warp.final_activation=none",
                 "train.loss=ce",

@@ -205,6 +205,26 @@ def copy_mnist(ctx, truncate):
 
 
 TRAIN = f"train -q {MSD} " + " ".join(TINY) + " train.out_dir={tmp}/runs"
+OTHER = TRAIN + " data.seq_len=null data.context=null"  # another data set: no options of msd-small's
+CSV_RUN = OTHER + " data.name=csv data.path={tmp}/d.csv data.context=4 data.horizon=4"
+ARRAY_RUN = OTHER + " data.name=array data.path={tmp}/x.npz train.autoregressive=false"
+CLASSIFY = " warp.head=classification train.loss=ce train.metric=val_accuracy train.autoregressive=false"
+HOURS = [f"2020-01-{1 + h // 24:02d} {h % 24:02d}:00:00" for h in range(80)]
+
+
+def dated_csv(dates: list[str]) -> str:
+    """A CSV of two columns at ``dates``: a sine and a constant 1."""
+    return "date,a,b\n" + "".join(f"{d},{np.sin(i / 3):.4f},1.0\n" for i, d in enumerate(dates))
+
+
+def cases(copy: tuple[int, int] | None = None) -> np.ndarray:
+    """20 random cases (8 steps, 1 channel); ``copy`` (i, j): case j a copy of case i."""
+    x = np.random.default_rng(0).normal(size=(20, 8, 1))
+    if copy is not None:
+        x[copy[1]] = x[copy[0]]
+    return x
+
+
 BIG = "warp.root_width=2000 warp.root_depth=2"  # D_theta about 4 million: A alone needs 64 TB
 DISK_FULL = OSError(errno.ENOSPC, "No space left on device")
 DENIED = PermissionError(errno.EACCES, "Permission denied")
@@ -262,7 +282,7 @@ CASES = [
     ),
     Case(  # issue 47.2: trained on a copy of the first column in place of the second
         "csv-repeated-column",
-        TRAIN + " data.name=csv data.path={tmp}/d.csv data.context=4 data.horizon=4",
+        OTHER + " data.name=csv data.path={tmp}/d.csv data.context=4 data.horizon=4",
         "d.csv: column 'a' appears 2 times in the header",
         lambda c: c.write("d.csv", "date,a,a\n" + "".join(f"2020-01-01 {h:02d}:00:00,{h},{-h}\n" for h in range(24))),
     ),
@@ -329,7 +349,7 @@ CASES = [
     ),
     Case("context-zero", TRAIN + " data.context=0", "data.context: expected an integer >= 1, got 0"),
     Case(
-        "autoregressive-classification", TRAIN + " data.name=spirals train.autoregressive=true", "train.autoregressive"
+        "autoregressive-classification", OTHER + " data.name=spirals train.autoregressive=true", "train.autoregressive"
     ),
     # ----- run folder names that would escape out_dir (issue 17.8)
     Case("name-escape", TRAIN + " train.name=../../escaped", "train.name: expected a plain folder name", after=no_runs),
@@ -508,61 +528,61 @@ CASES = [
     # ----- real data files: non-finite values, encodings, headers (issue 17.1, 17.5, 17.10)
     Case(
         "ts-inf",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "Heartbeat_TRAIN.ts, line 7: non-finite value 'inf' in case 1, channel 1, step 2",
         lambda c: write_ts(c, ["1,2,3:4,5,inf:a"] + GOOD_CASES),
         after=no_runs,
     ),
     Case(
         "ts-overflow",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "non-finite value '1e999' in case 2, channel 0, step 0",
         lambda c: write_ts(c, GOOD_CASES[:1] + ["1e999,2:3,4:b"] + GOOD_CASES),
     ),
     Case(
         "ts-too-large-to-scale",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "Heartbeat_TRAIN.ts: channel 1's training values are too large to normalise",
         lambda c: write_ts(c, [line.replace(":4,", ":4e300,") for line in GOOD_CASES]),
     ),
     Case(
         "ts-latin1",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "Heartbeat_TRAIN.ts, line 1: not UTF-8 text",
         lambda c: write_ts(c, GOOD_CASES, header="# caf\xe9\n" + TS_HEADER, encoding="latin-1"),
     ),
     Case(
         "ts-dimensions-word",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "@dimensions must be a positive integer, got 'six'",
         lambda c: write_ts(c, GOOD_CASES, header=TS_HEADER.replace("@dimensions 2", "@dimensions six")),
     ),
     Case(
         "ts-label",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "labels ['c'] are not among the declared classes",
         lambda c: write_ts(c, GOOD_CASES + ["1,2:3,4:c"]),
     ),
     Case(
         "ts-missing-files",
-        TRAIN + " data.name=uea-Heartbeat data.root={tmp}/data",
+        OTHER + " data.name=uea-Heartbeat data.root={tmp}/data",
         "2 file(s) missing under {tmp}/data",
     ),
     Case(
         "pems08-nan",
-        TRAIN + " data.name=pems08 data.root={tmp}/data",
+        OTHER + " data.name=pems08 data.root={tmp}/data",
         "PEMS08.npz: 'data' entry (5, 3, 0) is nan, expected a finite number",
         lambda c: write_pems08(c, nan_pems08()),
     ),
     Case(
         "pems08-strings",
-        TRAIN + " data.name=pems08 data.root={tmp}/data",
+        OTHER + " data.name=pems08 data.root={tmp}/data",
         "expected 3 dimensions of numbers",
         lambda c: write_pems08(c, np.full((4, 2, 3), "x")),
     ),
     Case(
         "mnist-truncated",
-        TRAIN + " data.name=mnist data.root={tmp}/data",
+        OTHER + " data.name=mnist data.root={tmp}/data",
         "t10k-labels-idx1-ubyte.gz: sha256 is",
         lambda c: copy_mnist(c, truncate="t10k-labels-idx1-ubyte.gz"),
     ),
@@ -631,13 +651,133 @@ CASES = [
             "date,"
             + ",".join(f"c{i}" for i in range(3000))
             + "\n"
-            + "".join(f"2020-01-02 {h:02d}:00:00," + ",".join(["1"] * 3000) + "\n" for h in range(24)) * 2,
+            + "".join(f"{d}," + ",".join(["1"] * 3000) + "\n" for d in HOURS[:48]),
         ),
+    ),
+    Case(  # was: 'Overflow when unpacking long long', naming nothing
+        "seed-beyond-64-bits",
+        TRAIN + " train.seed=1180591620717411303424",
+        "train.seed: expected an integer of 64 bits (from -2**63 to 2**63 - 1), got 1180591620717411303424",
+    ),
+    Case(
+        "data-seed-beyond-64-bits",
+        TRAIN + " data.seed=-1180591620717411303424",
+        "data.seed: expected an integer of 64 bits",
+    ),
+    Case(  # was: internal error (RuntimeError: Storage size calculation overflowed)
+        "describe-root-width-huge",
+        "describe root_width=100000000",
+        "warp: D_theta = 10,000,000,400,000,001 gives A or B 1.00e+32 entries, more than torch can size",
+    ),
+    Case(  # was: the memory check counted A and B only; the hypernetwork's 10 billion parameters were allocated
+        "hypernet-width-huge",
+        TRAIN + " warp.hypernet_width=100000000",
+        "training 3,700,001,258 parameters and 8,704 states",
+        after=no_runs,
+    ),
+    Case(  # was: the memory check counted no activations: 26 billion states were allocated in the first step
+        "batch-of-states-huge",
+        TRAIN + " warp.root_width=64 data.num_train=100000 data.seq_len=1000 train.batch_size=100000",
+        "and 25,800,000,000 states (100000 sequences of 1000 steps)",
+        after=no_runs,
     ),
     # ----- the command line itself (issue 47.6: argparse printed its usage and the error, two lines)
     Case("cli-unknown-command", "bogus", "invalid choice: 'bogus' (choose from 'train', 'evaluate'"),
     Case("cli-unknown-option", "evaluate {run} --bogus", "unrecognized arguments: --bogus"),
     Case("cli-missing-argument", "predict {run}", "the following arguments are required: --input"),
+    # ----- every option set is read, or refused (issue 47.1: each was dropped without a word, exit 0)
+    Case(  # trained on msd-small's synthetic data, the file ignored
+        "data-path-with-a-built-in-set",
+        TRAIN + " data.path={tmp}/d.csv",
+        "data.path: not read by data set 'msd-small' (read by: csv, array, ts)",
+        lambda c: c.write("d.csv", dated_csv([f"2020-01-01 {h:02d}:00:00" for h in range(24)])),
+    ),
+    Case(
+        "array-split-rows",
+        OTHER + " data.name=array data.path={tmp}/x.npy data.split_rows=[10,5,5]",
+        "data.split_rows: not read by data set 'array' (read by: csv)",
+        series("x.npy", np.random.default_rng(0).normal(size=(20, 8, 1))),
+    ),
+    Case(
+        "target-with-a-built-in-set",
+        OTHER + " data.name=spirals data.target=OT" + CLASSIFY,
+        "data.target: not read by data set 'spirals' (read by: csv)",
+    ),
+    # ----- readers that refuse ambiguity (issue 47.2: each was read, and trained on)
+    Case(
+        "csv-dates-repeated",
+        CSV_RUN,
+        "d.csv, row 12: date '2020-01-01 09:00:00' repeats row 11's",
+        lambda c: c.write("d.csv", dated_csv(HOURS[:10] + HOURS[9:59])),
+    ),
+    Case(
+        "csv-dates-unsorted",
+        CSV_RUN,
+        "d.csv, row 7: date '2020-01-01 06:00:00' is before row 6's '2020-01-02 04:00:00'",
+        lambda c: c.write("d.csv", dated_csv(HOURS[:4] + [HOURS[28]] + HOURS[6:61])),
+    ),
+    Case(
+        "csv-dates-mixed-formats",
+        CSV_RUN,
+        "d.csv, row 32: date '2020-01-02T06:00:00' is not written as row 2's '2020-01-01 00:00:00'",
+        lambda c: c.write("d.csv", dated_csv(HOURS[:30] + [h.replace(" ", "T") for h in HOURS[30:60]])),
+    ),
+    Case(  # was: the whole column left undated, a warning
+        "csv-dates-partly-iso",
+        CSV_RUN,
+        "d.csv, row 42: date '01/02/2020 16:00' is not an ISO 8601 date",
+        lambda c: c.write("d.csv", dated_csv(HOURS[:40] + [f"01/02/2020 {h:02d}:00" for h in range(16, 36)])),
+    ),
+    Case(
+        "csv-cell-too-long",
+        CSV_RUN,
+        "d.csv, line 2: field larger than field limit (131072)",
+        lambda c: c.write("d.csv", dated_csv(HOURS[:60]).replace(",1.0\n", ',"' + "9" * 200000 + "\n", 1)),
+    ),
+    Case(  # was: parsed for 15-19 s (2 GB) before an internal error
+        "csv-file-too-large",
+        CSV_RUN,
+        "d.csv: 1,896 bytes, more than the 1,000 a CSV or .ts file may have",
+        lambda c: c.write("d.csv", dated_csv(HOURS[:60])) and c.monkeypatch.setattr(loaders, "MAX_TEXT_BYTES", 1000),
+    ),
+    Case(  # was: trained on the real part
+        "npy-complex",
+        ARRAY_RUN,
+        "x.npz: 'x' holds complex128 values, expected real numbers",
+        lambda c: np.savez(c.tmp / "x.npz", x=np.ones((20, 8, 1)) * (1 + 2j)),
+    ),
+    Case(  # was: NaN became a class of its own
+        "npz-nan-label",
+        ARRAY_RUN + CLASSIFY,
+        "x.npz: label nan of case 3 is not a whole number",
+        lambda c: np.savez(c.tmp / "x.npz", x=cases(), y=np.where(np.arange(20) == 3, np.nan, np.arange(20) % 2)),
+    ),
+    Case(
+        "npz-fraction-label",
+        ARRAY_RUN + CLASSIFY,
+        "x.npz: label 0.5 of case 0 is not a whole number",
+        lambda c: np.savez(c.tmp / "x.npz", x=cases(), y=np.where(np.arange(20) == 0, 0.5, np.arange(20) % 2)),
+    ),
+    Case(
+        "npz-splits-overlap",
+        ARRAY_RUN,
+        "x.npz: case 9 ('test') is identical to case 9 ('train')",
+        lambda c: np.savez(c.tmp / "x.npz", x=cases(), train=np.arange(10), val=[10, 11, 12], test=[13, 14, 9]),
+    ),
+    Case(
+        "npz-split-repeats-a-case",
+        ARRAY_RUN,
+        "x.npz: 'train' lists case 2 more than once",
+        lambda c: np.savez(c.tmp / "x.npz", x=cases(), train=[0, 1, 2, 2], val=[10, 11], test=[13, 14]),
+    ),
+    Case(
+        "npz-test-case-copies-a-training-case",
+        ARRAY_RUN,
+        "x.npz: case 15 ('test') is identical to case 4 ('train')",
+        lambda c: np.savez(
+            c.tmp / "x.npz", x=cases(copy=(4, 15)), train=np.arange(10), val=[10, 11, 12], test=[13, 14, 15]
+        ),
+    ),
     # ----- reproduce
     Case("reproduce-seeds", "reproduce dsr --seeds 0", "--seeds: expected an integer >= 1, got 0"),
 ]
@@ -738,7 +878,7 @@ def test_concurrent_processes_get_distinct_run_folders(tmp_path):  # issue 17.9,
     workers = [context.Process(target=make_runs, args=(str(tmp_path), 150, queue)) for _ in range(2)]
     for worker in workers:
         worker.start()
-    made = [queue.get(timeout=60) for _ in workers]
+    made = [queue.get(timeout=600) for _ in workers]  # a fail-safe against a hang, not a speed test
     for worker in workers:
         worker.join()
     assert all(isinstance(m, list) for m in made), made
@@ -872,3 +1012,14 @@ def test_idx_float_nan_is_named(tmp_path):
     gz.write_bytes(gzip.compress(b"\0\0\x08\x03\0\0\0\x02"))
     with pytest.raises(CorruptDataError, match="declares 3 dimensions, but the file ends at byte 8"):
         loaders.read_idx(gz)
+
+
+def test_a_channel_constant_in_training_is_scaled_by_one_with_a_warning(tmp_path, caplog):  # issue 47.2
+    """Divided by its spread (0, clamped at 1e-8), a channel constant over the training rows that later moves
+    by 4 became 4e8 (test MSE 1e15, reported as a result); scaled by 1, it keeps its size, and a warning
+    names it."""
+    rows = [f"{d},{np.sin(i / 3):.4f},{1.0 if i < 50 else 5.0}" for i, d in enumerate(HOURS[:60])]
+    (tmp_path / "d.csv").write_text("date,a,b\n" + "\n".join(rows) + "\n")
+    data = build_dataset(DataConfig(name="csv", path=str(tmp_path / "d.csv"), context=4, horizon=4))
+    assert data.scaler.std[1] == 1 and data.test.x[..., 1].abs().max() == 4
+    assert "channel(s) [1] are constant over the training part" in caplog.text

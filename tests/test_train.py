@@ -97,7 +97,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     script.write_text(STALL_AFTER_EPOCH_2)
     cmd = [sys.executable, str(script), str(marker), "train", "configs/msd-small.yaml", *args]
     process = subprocess.Popen([*cmd, f"train.out_dir={out_dir}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
+    deadline = time.time() + 600  # a fail-safe only: the run stalls after epoch 2 until killed
     while time.time() < deadline and process.poll() is None and not marker.is_file():
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -273,6 +273,7 @@ def test_training_options_run(tmp_path, extra):
             [
                 "data.name=spirals",
                 "data.seq_len=16",
+                "data.context=null",  # msd-small's: spirals are classified, not forecast
                 "warp.head=classification",
                 "train.loss=ce",
                 "train.autoregressive=false",
@@ -280,7 +281,7 @@ def test_training_options_run(tmp_path, extra):
             ],
             "test_accuracy",
         ),
-        (["data.name=lv-copy", "data.seq_len=128", "train.autoregressive=false"], "test_mse"),
+        (["data.name=lv-copy", "data.seq_len=128", "data.context=null", "train.autoregressive=false"], "test_mse"),
     ],
 )
 def test_classification_and_sequence_tasks_train(tmp_path, extra, metric):
@@ -291,7 +292,7 @@ def test_classification_and_sequence_tasks_train(tmp_path, extra, metric):
 
 def test_sequence_task_refuses_autoregressive_training(tmp_path):
     with pytest.raises(ValueError, match="train.autoregressive: 'lv-copy' is a sequence task"):
-        train(tiny(tmp_path, "data.name=lv-copy", "data.seq_len=128", "train.autoregressive=true"))
+        train(tiny(tmp_path, "data.name=lv-copy", "data.seq_len=128", "data.context=null", "train.autoregressive=true"))
 
 
 @pytest.mark.slow

@@ -156,6 +156,7 @@ def test_npz_classification_set_trains_and_predicts_labels_and_probabilities(tmp
     assert d.task == "classification" and d.class_names == ("flat", "wave") and d.num_classes == 2
     assert (len(d.train), len(d.val), len(d.test)) == (21, 4, 5) and torch.isfinite(d.train.x).all()
     words = ["data.name=array", f"data.path={path}", *TINY, f"train.out_dir={tmp_path}"]
+    words += ["data.val_fraction=0.1", "data.stratify=false"]  # basicmotions-cpu's, which an array does not read
     config = load_experiment("basicmotions-cpu", words)  # a classification experiment, on this file
     result = train(config)
     assert result.status == "finished" and 0 <= result.test_metrics["test_accuracy"] <= 1

@@ -249,9 +249,12 @@ def cmd_list(args) -> int:
 
 def cmd_describe(args) -> int:
     from .model import WARP
+    from .training.build import check_tensor_sizes
 
     options = apply_overrides({}, [f"warp.{word}" for word in args.options]).get("warp", {})
-    model = WARP(WarpConfig.from_dict(options), device="meta")  # sizes only: nothing is allocated
+    config = WarpConfig.from_dict(options)
+    check_tensor_sizes(config)
+    model = WARP(config, device="meta")  # sizes only: nothing is allocated
     parameters = sum(p.numel() for p in model.parameters())
     print(f"D_theta (state size): {model.d_theta}")
     print(f"trainable parameters: {parameters} ({parameters * 4 / 2**20:.1f} MiB in float32)")

@@ -31,6 +31,9 @@ ClassPool = Literal["last", "mean"]
 InstanceNorm = Literal["none", "shift", "scale"]
 TransitionNorm = Literal["none", "spectral"]
 Semantics = Literal["warprnn", "authors"]
+INT64 = 2**63
+"""Every integer option lies in [-INT64, INT64): torch and numpy take 64-bit integers (a seed of 2**70 ended in
+'Overflow when unpacking long long')."""
 Mode = Literal["reference", "scan", "conv", "auto"]
 """How the recurrence runs (``warprnn.recurrence``): all give the same result."""
 
@@ -61,6 +64,8 @@ def mismatch(hint, value) -> str | None:
     }
     if hint in expected:
         ok, words = expected[hint]
+        if ok and hint is int and not -INT64 <= value < INT64:
+            return "an integer of 64 bits (from -2**63 to 2**63 - 1)"
         return None if ok else words
     if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
         return f"a {hint.__name__}"

@@ -86,6 +86,10 @@ def fit_scaler(values: np.ndarray, scaling: str, source: str) -> StandardScaler:
     ``minmax``: centre and half-range, so that the training range maps to [-1, 1]. A channel whose
     statistics are not finite in float32 (values near 1e38, or beyond 1e154 squared) raises
     ``CorruptDataError`` naming ``source`` and the channel; a channel missing throughout is left NaN.
+    A channel constant over the training values (its spread below float32's resolution of its centre) is
+    centred and scaled by 1, with a warning naming it: divided by its spread, 0, any later change in it
+    would become astronomical (1e8 times its size), and refusing it would refuse a covariate or sensor
+    that only varies later; its later values keep their own size.
     """
     if scaling == "minmax":
         low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
@@ -102,7 +106,17 @@ def fit_scaler(values: np.ndarray, scaling: str, source: str) -> StandardScaler:
             f"{source}: channel {c}'s training values are too large to normalise in float32 "
             f"(centre {centre[c].item():.3g}, scale {scale[c].item():.3g})"
         )
-    return StandardScaler(centre, scale.clamp_min(1e-8))
+    constant = observed & (scale <= torch.finfo(torch.float32).eps * centre.abs())
+    if constant.any():
+        channels = constant.nonzero().squeeze(1).tolist()
+        listed = f"{channels[:10]}" if len(channels) <= 10 else f"{channels[:10]} and {len(channels) - 10} more"
+        logger.warning(
+            "%s: channel(s) %s are constant over the training part; scaled by 1 (centred only), so that their "
+            "later values keep their size",
+            source,
+            listed,
+        )
+    return StandardScaler(centre, torch.where(constant, 1.0, scale.clamp_min(1e-8)))
 
 
 def windows(series: Tensor, length: int) -> Split:

@@ -13,6 +13,9 @@ from ..errors import ConfigError
 class DataConfig:
     """Which data set, and how much of it.
 
+    Each data set reads some of these options (``Entry.reads`` in ``warprnn.data.registry``); a run that
+    sets another away from its default is refused, naming the data sets that read it.
+
     Attributes:
         name: a data set of ``warprnn.data.registry`` (``warprnn list`` shows them): a synthetic task, a
             real benchmark (``uea-NAME`` for any set of the UEA/UCR archive), or a file of your own:

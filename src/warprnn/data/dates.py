@@ -8,6 +8,7 @@ A series is evenly spaced when every step between rows is the same; only then ha
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from ..errors import InputError
@@ -35,15 +36,53 @@ def parse(cells: list[str], source: str) -> list[datetime]:
 
 
 def step_of(cells: list[str] | None, source: str) -> timedelta | None:
-    """The step of a ``date`` column's cells (``step``), or None, with a warning naming ``source``, where they
-    are not ISO 8601 dates (the data is then used without dates: forecasts number their steps)."""
+    """The step of a ``date`` column's cells (``step``), or None, with a warning naming ``source``, where none
+    of them is an ISO 8601 date (the data is then used without dates: forecasts number their steps).
+
+    Raises:
+        InputError: naming the row, where the dates are ambiguous: some ISO 8601 and some not, written in
+            two formats, repeated, or out of order.
+    """
     if not cells:
         return None
-    try:
-        return step(parse(cells, source))
-    except InputError as error:
-        logger.warning("%s; its rows are used without dates", error)
+    if not any(is_iso(cell) for cell in cells):
+        logger.warning("%s: the dates (%r, row 2) are not ISO 8601; its rows are used without dates", source, cells[0])
         return None
+    dates = parse(cells, source)
+    check_format(cells, source)
+    check_order(dates, cells, source)
+    return step(dates)
+
+
+def is_iso(cell: str) -> bool:
+    """Whether ``cell`` is an ISO 8601 date as ``parse`` reads it."""
+    try:
+        datetime.fromisoformat(cell.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def check_format(cells: list[str], source: str) -> None:
+    """Refuses a column whose dates are not all written alike (``2016-07-01`` beside ``2016-07-01 01:00``)."""
+    first = re.sub("[0-9]", "9", cells[0].strip())
+    for row, cell in enumerate(cells, start=2):
+        if re.sub("[0-9]", "9", cell.strip()) != first:
+            raise InputError(
+                f"{source}, row {row}: date {cell!r} is not written as row 2's {cells[0]!r} (mixed formats)"
+            )
+
+
+def check_order(dates: list[datetime], cells: list[str], source: str) -> None:
+    """Refuses dates that repeat or go back in time, naming the first such row."""
+    for row, (before, date) in enumerate(zip(dates, dates[1:]), start=3):
+        if date == before:
+            raise InputError(f"{source}, row {row}: date {cells[row - 2]!r} repeats row {row - 1}'s")
+        if date < before:
+            raise InputError(
+                f"{source}, row {row}: date {cells[row - 2]!r} is before row {row - 1}'s {cells[row - 3]!r}: "
+                "the rows are not in time order (sort the file by date)"
+            )
 
 
 def step(dates: list[datetime]) -> timedelta | None:

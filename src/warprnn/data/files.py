@@ -40,13 +40,17 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import reason, write_text
-from ..errors import ConfigError, CorruptDataError, MissingDataError, StorageError
+from ..errors import ConfigError, CorruptDataError, MissingDataError, StorageError, TooLargeError
 
 logger = logging.getLogger(__name__)
 
 DATA_ENV = "WARPRNN_DATA"
 DEFAULT_ROOT = "~/.cache/warprnn"
 RECORD = "SHA256SUMS"  # the sha256 of each file without a published checksum, as first obtained
+MAX_TEXT_BYTES = 2**30
+"""The largest CSV or ``.ts`` file read (1 GiB), refused by its size before it is parsed: a text file is parsed
+cell by cell in Python, which takes about 10 s and several times the file's size in memory per GiB. A cell
+may hold at most ``csv.field_size_limit()`` characters (131,072)."""
 
 __all__ = ["MissingDataError", "CorruptDataError"]  # defined in warprnn.errors, importable from here too
 
@@ -341,11 +345,18 @@ def read_dated_csv(
             spreadsheet (the header is row 1): a missing column, a row of the wrong width, a cell that is
             not a number, an empty, NaN or infinite value in a column read.
     """
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not a column name
-            rows = [next(csv.reader(f), [])] if header_only else list(csv.reader(f))
-    except UnicodeDecodeError as error:
-        raise CorruptDataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    check_text_size(path)
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not a column name
+        reader = csv.reader(f)
+        try:
+            rows = [next(reader, [])] if header_only else list(reader)
+        except UnicodeDecodeError as error:
+            raise CorruptDataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        except csv.Error as error:
+            raise CorruptDataError(
+                f"{path}, line {reader.line_num}: {error} (a cell longer than {csv.field_size_limit():,} "
+                "characters, or a quote left open)"
+            ) from None
     header = [name.strip() for name in rows[0]] if rows else []
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -369,6 +380,16 @@ def read_dated_csv(
             values[r, c] = _number(path, row[i], r + 2, names[c])
     dates = [row[header.index("date")] for row in rows[1:]] if "date" in header else None
     return tuple(names), values, dates
+
+
+def check_text_size(path: Path) -> None:
+    """Refuses a text data file larger than ``MAX_TEXT_BYTES`` before it is read."""
+    size = Path(path).stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise TooLargeError(
+            f"{path}: {size:,} bytes, more than the {MAX_TEXT_BYTES:,} a CSV or .ts file may have "
+            "(warprnn.data.files.MAX_TEXT_BYTES); keep the rows you need, or save the values as .npy (data.name=array)"
+        )
 
 
 def _number(path: Path, cell: str, row: int, column: str) -> float:
@@ -416,6 +437,7 @@ def read_ts(path: Path) -> TsData:
     value. Any other non-finite value (``inf``, or a number beyond float64) is an error naming its line,
     case and channel. Lines starting with ``#`` are comments. Time-stamped files are not supported.
     """
+    check_text_size(path)
     tags, cases, labels, in_data, number = {}, [], [], False, 0
     try:
         with open(path, encoding="utf-8") as f:

@@ -13,12 +13,14 @@ Bad input raises ``files.CorruptDataError`` (or ``FileNotFoundError``), one line
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..checks import check_memory
 from . import benchmarks, dates, files
 from .config import DataConfig
 from .types import SequenceData, Split
@@ -76,6 +78,7 @@ def array(config: DataConfig) -> SequenceData:
     """Sequences from ``data.path``: a ``.npy`` of x, or a ``.npz`` of the arrays ``array_data`` takes."""
     path = user_path(config, (".npy", ".npz"))
     try:
+        check_loaded_size(path)
         if path.suffix == ".npy":
             arrays = {"x": np.load(path, allow_pickle=False)}
         else:
@@ -84,6 +87,20 @@ def array(config: DataConfig) -> SequenceData:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise files.CorruptDataError(f"{path}: not a readable {path.suffix} file ({error})") from None
     return array_data(arrays, config, path)
+
+
+LOADED_COPIES = 3
+"""Copies of an array file's values that loading holds at once: as stored, in float64, and as tensors."""
+
+
+def check_loaded_size(path: Path) -> None:
+    """Refuses, before it is loaded, an array file whose values (uncompressed) would not fit in memory."""
+    if path.suffix == ".npz":
+        with zipfile.ZipFile(path) as archive:
+            size = sum(member.file_size for member in archive.infolist())
+    else:
+        size = path.stat().st_size
+    check_memory(f"data.path: loading {path}", LOADED_COPIES * size, None, "give fewer or shorter cases")
 
 
 def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> SequenceData:
@@ -103,13 +120,11 @@ def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> Seq
     Each channel is standardised with the training cases' valid steps. Classification inputs may have
     NaN (filled as in the UEA sets); a forecasting set's values are its targets and must be finite.
     """
-    x = _checked(arrays, "x", source, ndim=3)
-    if not np.issubdtype(x.dtype, np.number):
-        raise files.CorruptDataError(f"{source}: 'x' holds {x.dtype} values, expected numbers")
+    x = _real(_checked(arrays, "x", source, ndim=3), "x", source)
     n, T = x.shape[:2]
     k = 0
     if "covariates" in arrays:
-        covariates = _checked(arrays, "covariates", source, ndim=3)
+        covariates = _real(_checked(arrays, "covariates", source, ndim=3), "covariates", source)
         if covariates.shape[:2] != (n, T) or "y" in arrays:
             raise files.CorruptDataError(
                 f"{source}: 'covariates' must be (N, T, k) = ({n}, {T}, k) beside x, for forecasting (no 'y'); "
@@ -122,8 +137,9 @@ def array_data(arrays: dict[str, np.ndarray], config: DataConfig, source) -> Seq
     generator = torch.Generator().manual_seed(config.seed)
     index = _split_index(arrays, n, source, generator)
     cases = [case[:length] for case, length in zip(x.astype(np.float64), lengths.tolist())]
+    check_disjoint(cases, index, source)
     if "y" in arrays:
-        labels = _checked(arrays, "y", source, shape=(n,))
+        labels = _labels(_checked(arrays, "y", source, shape=(n,)), source)
         classes, codes = np.unique(labels, return_inverse=True)
         names = tuple(str(c) for c in classes)
         return benchmarks.case_data(cases, torch.as_tensor(codes), names, index, config, generator, source)
@@ -163,6 +179,46 @@ def _checked(arrays: dict, key: str, source, ndim: int | None = None, shape=None
     return a
 
 
+def _real(a: np.ndarray, key: str, source) -> np.ndarray:
+    """``a``, refused unless it holds real numbers (not complex, strings or objects)."""
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating) or a.dtype == bool):
+        raise files.CorruptDataError(f"{source}: {key!r} holds {a.dtype} values, expected real numbers")
+    return a
+
+
+def _labels(y: np.ndarray, source) -> np.ndarray:
+    """Class labels ``y``: integers, names (strings), or whole numbers stored as floats; a NaN or a fraction
+    is refused, naming its case (it would have become a class of its own)."""
+    if np.issubdtype(y.dtype, np.floating):
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if len(bad):
+            raise files.CorruptDataError(
+                f"{source}: label {y[bad[0]]} of case {bad[0]} is not a whole number (labels are classes)"
+            )
+        return y.astype(np.int64)
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "bUS"):
+        raise files.CorruptDataError(f"{source}: 'y' holds {y.dtype} values, expected integers or names")
+    return y
+
+
+SPLITS = ("train", "val", "test")
+
+
+def check_disjoint(cases: list[np.ndarray], index: list[torch.Tensor], source) -> None:
+    """Refuses a validation or test case identical to a case of an earlier part (training first): it would
+    be scored on what the model trained on (or selected with)."""
+    seen = {}
+    for name, part in zip(SPLITS, index):
+        for i in part.tolist():
+            key = hashlib.sha256(repr(cases[i].shape).encode() + cases[i].tobytes()).digest()
+            first = seen.setdefault(key, (name, i))
+            if first[0] != name:
+                raise files.CorruptDataError(
+                    f"{source}: case {i} ({name!r}) is identical to case {first[1]} ({first[0]!r}): a case in "
+                    "two parts is scored on what was trained on"
+                )
+
+
 def _split_index(arrays: dict, n: int, source, generator: torch.Generator) -> list[torch.Tensor]:
     """The indices of the train, validation and test cases: given, or drawn 70:15:15."""
     given = [key for key in ("train", "val", "test") if key in arrays]
@@ -175,8 +231,11 @@ def _split_index(arrays: dict, n: int, source, generator: torch.Generator) -> li
         return index
     if len(given) != 3:
         raise files.CorruptDataError(f"{source}: has split(s) {given}; give all of 'train', 'val' and 'test' or none")
-    index = [np.asarray(arrays[key]).reshape(-1) for key in ("train", "val", "test")]
-    for key, part in zip(("train", "val", "test"), index):
+    index = [np.asarray(arrays[key]).reshape(-1) for key in SPLITS]
+    for key, part in zip(SPLITS, index):
         if len(part) == 0 or not np.issubdtype(part.dtype, np.integer) or part.min() < 0 or part.max() >= n:
             raise files.CorruptDataError(f"{source}: {key!r} must be a non-empty array of case indices 0 to {n - 1}")
+        values, counts = np.unique(part, return_counts=True)
+        if (counts > 1).any():
+            raise files.CorruptDataError(f"{source}: {key!r} lists case {values[counts > 1][0]} more than once")
     return [torch.as_tensor(part, dtype=torch.long) for part in index]

@@ -13,7 +13,7 @@ from ..baselines import build_model as build_named_model
 from ..checks import check_memory
 from ..config import WarpConfig
 from ..data import DataCard, SequenceData
-from ..errors import ConfigError
+from ..errors import ConfigError, TooLargeError
 from ..model import build_root
 from ..transition import transition_size
 from .config import ExperimentConfig
@@ -76,6 +76,8 @@ def build_model(config: ExperimentConfig, data: SequenceData | DataCard, device)
         time_scale=config.warp.time_scale or (max(data.seq_len - 1, 1) if forecasting else None),
     )
     check_training_memory(warp, device)
+    if isinstance(data, SequenceData):  # to be trained (a card: a trained run, loaded)
+        check_training_total(config, warp, device, min(config.train.batch_size, len(data.train)), data.seq_len)
     torch.manual_seed(config.train.seed)
     return build_named_model(config.model, warp, device=device)
 
@@ -95,6 +97,42 @@ def check_training_memory(warp: WarpConfig, device) -> None:
         device,
         "choose a smaller root (warp.root_width, warp.root_depth) or fewer channels",
     )
+
+
+ACTIVATION_COPIES = 2
+"""What training holds per state entry of a batch: WARP's states theta_t, (batch, steps, D_theta) in float32,
+and their gradients."""
+
+
+def check_training_total(config: ExperimentConfig, warp: WarpConfig, device, batch: int, steps: int) -> None:
+    """Refuses, in one line and before the model is allocated, a run whose parameters (counted on the meta
+    device: every module, not only A and B), their training copies (``TRAINING_COPIES``) and WARP's states
+    over a batch of ``batch`` sequences of ``steps`` steps (``ACTIVATION_COPIES``) would not fit."""
+    parameters = sum(p.numel() for p in build_named_model(config.model, warp, device="meta").parameters())
+    states = batch * steps * build_root(warp).num_params if config.model == "warp" else 0
+    check_memory(
+        f"training {parameters:,} parameters and {states:,} states ({batch} sequences of {steps} steps), "
+        "with their gradients and moments,",
+        4 * (TRAINING_COPIES * parameters + ACTIVATION_COPIES * states),
+        device,
+        "choose a smaller model (warp.*) or train.batch_size",
+    )
+
+
+LARGEST_TENSOR = 2**62
+"""Entries beyond which torch cannot size a tensor, even on the meta device (its byte count overflows)."""
+
+
+def check_tensor_sizes(warp: WarpConfig) -> None:
+    """Refuses, in one line, a WARP whose transition A or input matrix B has more entries than torch can size
+    (``describe root_width=1e8`` ended in an internal error)."""
+    D = build_root(warp).num_params
+    entries = max(transition_size(warp.transition, D), D * warp.drive_channels)
+    if entries >= LARGEST_TENSOR:
+        raise TooLargeError(
+            f"warp: D_theta = {D:,} gives A or B {entries:.2e} entries, more than torch can size (2**62); "
+            "choose a smaller root (warp.root_width, warp.root_depth, warp.positional_encoding) or fewer channels"
+        )
 
 
 def cosine(fraction: float, floor: float) -> float:
