@@ -87,7 +87,7 @@ def test_apply_overrides_parses_yaml_scalars():
 def test_float_options_read_exponents_and_integers(tmp_path):
     """YAML 1.1 reads ``1e-3`` as a string; float options take it (and ints) as numbers, reject the rest."""
     path = tmp_path / "exp.yaml"
-    path.write_text("optim:\n  lr: 1e-3\nwarp:\n  final_clip: 2\n")
+    path.write_text("optim:\n  lr: 1e-3\nwarp:\n  final_activation: clip\n  final_clip: 2\n")
     config = load_experiment(path)
     assert config.optim.lr == 1e-3 and config.warp.final_clip == 2.0 and isinstance(config.warp.final_clip, float)
     with pytest.raises(ValueError, match=r"optim.lr: expected a number, got 'fast'"):

@@ -703,6 +703,22 @@ CASES = [
         OTHER + " data.name=spirals data.target=OT" + CLASSIFY,
         "data.target: not read by data set 'spirals' (read by: csv)",
     ),
+    # ----- model and training options that the run's other options leave unread (issue 47.1)
+    Case(
+        "teacher-forcing-when-teacher-forced",
+        TRAIN + " train.autoregressive=false train.teacher_forcing=0.3",
+        "train.teacher_forcing: not read when train.autoregressive is False (read when it is True)",
+    ),
+    Case(
+        "plateau-factor-with-cosine",
+        TRAIN + " optim.plateau_factor=0.3",
+        "optim.plateau_factor: not read when optim.scheduler is 'cosine'",
+    ),
+    Case(
+        "final-clip-without-clip",
+        TRAIN + " warp.final_clip=3",
+        "warp.final_clip: not read when warp.final_activation is 'none' (read when it is 'clip')",
+    ),
     # ----- readers that refuse ambiguity (issue 47.2: each was read, and trained on)
     Case(
         "csv-dates-repeated",
@@ -1023,3 +1039,11 @@ def test_a_channel_constant_in_training_is_scaled_by_one_with_a_warning(tmp_path
     data = build_dataset(DataConfig(name="csv", path=str(tmp_path / "d.csv"), context=4, horizon=4))
     assert data.scaler.std[1] == 1 and data.test.x[..., 1].abs().max() == 4
     assert "channel(s) [1] are constant over the training part" in caplog.text
+
+
+def test_an_option_of_the_file_left_unread_by_an_override_is_a_warning(caplog):  # issue 47.1
+    """``train msd-cpu train.autoregressive=false``: the file's ``teacher_forcing`` (0.25) is then unread, which
+    the user did not set on this command: a warning, not a refusal (setting it here too is refused, above)."""
+    experiment = load_experiment("msd-cpu", ["train.autoregressive=false"])
+    assert not experiment.train.autoregressive
+    assert "train.teacher_forcing: not read when train.autoregressive is False" in caplog.text

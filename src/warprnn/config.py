@@ -17,7 +17,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from .errors import ConfigError
 
@@ -70,6 +70,24 @@ def mismatch(hint, value) -> str | None:
     if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
         return f"a {hint.__name__}"
     return None
+
+
+def unread_options(config, prefix: str) -> list[tuple[str, str, str]]:
+    """The options of dataclass ``config`` set away from their defaults that the section's own choices
+    leave unread, as ``(option, decider, message)`` with dotted names. A section declares such options in
+    its class attribute ``READ_WHEN``: each maps to the option that decides and the values under which it
+    is read (``final_clip`` only when ``final_activation`` is ``clip``). The data sets' own declaration is
+    ``warprnn.data.registry.Entry.reads``."""
+    defaults, unread = type(config)(), []
+    for key, (decider, values) in getattr(type(config), "READ_WHEN", {}).items():
+        if getattr(config, decider) not in values and getattr(config, key) != getattr(defaults, key):
+            allowed = " or ".join(repr(v) for v in values)
+            message = (
+                f"{prefix}.{key}: not read when {prefix}.{decider} is {getattr(config, decider)!r} "
+                f"(read when it is {allowed})"
+            )
+            unread.append((f"{prefix}.{key}", f"{prefix}.{decider}", message))
+    return unread
 
 
 def check_fields(config, prefix: str = "") -> None:
@@ -209,6 +227,17 @@ class WarpConfig:
             ``positional_encoding``, ``key_channels`` or ``instance_norm``) and the hypernetwork's activation
             equal to the root's (theirs uses the root's), and has no ``hypernet_width``.
     """
+
+    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # check_read: options that other options leave unread
+        "final_clip": ("final_activation", ("clip",)),
+        "dtanh_init": ("final_activation", ("dtanh",)),
+        "std_floor": ("head", ("gaussian",)),
+        "class_pool": ("head", ("classification",)),
+        "sine_frequency": ("root", ("sine",)),
+        "norm_steps": ("instance_norm", ("shift", "scale")),
+        "hypernet_depth": ("theta0", ("hypernet",)),
+        "hypernet_width": ("theta0", ("hypernet",)),
+    }
 
     in_channels: int = 1
     head: Head = "point"

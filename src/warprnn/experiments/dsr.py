@@ -34,6 +34,7 @@ from pathlib import Path
 from ..atomic import write_text
 from ..baselines import count_parameters
 from ..data import SequenceData, StandardScaler, build_dataset
+from ..data.registry import DATASETS
 from ..training import load_experiment, load_run, metrics
 from ..training.build import build_model, resolve_device
 from ..training.evaluation import evaluate, forecast
@@ -276,11 +277,24 @@ def ordering_summary(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def task_overrides(dataset: str, overrides: list[str]) -> list[str]:
+    """The command's overrides that apply to data set ``dataset``: a ``data.*`` option that it does not read,
+    given for the other tasks of the reproduction (``data.context``: ``lv-copy`` has none), is left out of
+    its runs rather than refused (``registry.check_options``)."""
+    reads = DATASETS[dataset].reads | {"name"}
+    return [w for w in overrides if not w.startswith("data.") or w.split("=", 1)[0].strip()[5:] in reads]
+
+
 def run_spec(dataset: str, model: str, seed: int, scale: str, run_root: Path, overrides: list[str]) -> RunSpec:
     """The training run of one seed of one model on one data set."""
     return RunSpec(
         f"{dataset}-{scale}",
-        (*model_overrides(dataset, model, scale), f"train.seed={seed}", f"data.seed={seed}", *overrides),
+        (
+            *model_overrides(dataset, model, scale),
+            f"train.seed={seed}",
+            f"data.seed={seed}",
+            *task_overrides(dataset, overrides),
+        ),
         run_root,
         f"{dataset}-{model}-s{seed}",
     )
@@ -322,7 +336,12 @@ def untrained_one(dataset: str, model: str, seed: int, scale: str, overrides: li
     what its physics gives alone. Scored as a trained run's best checkpoint is (``evaluate``)."""
     config = load_experiment(
         f"{dataset}-{scale}",
-        [*model_overrides(dataset, model, scale), f"train.seed={seed}", f"data.seed={seed}", *overrides],
+        [
+            *model_overrides(dataset, model, scale),
+            f"train.seed={seed}",
+            f"data.seed={seed}",
+            *task_overrides(dataset, overrides),
+        ],
     )
     data, device, t = build_dataset(config.data), resolve_device(config.train.device), config.train
     net = build_model(config, data, device)

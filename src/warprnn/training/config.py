@@ -9,20 +9,23 @@ experiments are ``configs/NAME.yaml`` in the package, loadable by name.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
 from ..baselines import ModelName
-from ..config import Mode, WarpConfig, check_fields, from_dict, positive_int
+from ..config import Mode, WarpConfig, check_fields, from_dict, positive_int, unread_options
 from ..data.config import DataConfig
 from ..errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"  # the shipped experiments, ``NAME.yaml``
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,6 +83,14 @@ class OptimConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     clip_value: float | None = None
+    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # config.check_read
+        "plateau_factor": ("scheduler", ("plateau", "plateau-steps")),
+        "plateau_patience": ("scheduler", ("plateau", "plateau-steps")),
+        "plateau_cooldown": ("scheduler", ("plateau-steps",)),
+        "plateau_rtol": ("scheduler", ("plateau-steps",)),
+        "plateau_accumulation": ("scheduler", ("plateau-steps",)),
+    }
+
     scheduler: Literal["none", "plateau", "cosine", "plateau-steps"] = "none"
     plateau_factor: float = 0.5
     plateau_patience: int = 10
@@ -193,6 +204,12 @@ class TrainConfig:
             run folder's ``tensorboard/`` (needs the ``tensorboard`` package: ``pip install
             "warprnn[tensorboard]"``).
     """
+
+    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # config.check_read
+        "teacher_forcing": ("autoregressive", (True,)),
+        "teacher_forcing_final": ("autoregressive", (True,)),
+        "feed_context": ("autoregressive", (True,)),
+    }
 
     epochs: int = 20
     time_budget: float | None = None
@@ -400,9 +417,25 @@ def read_yaml(path: Path) -> dict:
 
 def load_experiment(source: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
     """Reads an experiment from a YAML file or a shipped config's name (the defaults when None) and
-    applies ``SECTION.KEY=VALUE`` overrides."""
+    applies ``SECTION.KEY=VALUE`` overrides; an option that the others leave unread is refused
+    (``check_read``)."""
     values = {} if source is None else read_yaml(config_path(source))
-    return ExperimentConfig.from_dict(apply_overrides(values, list(overrides)))
+    experiment = ExperimentConfig.from_dict(apply_overrides(values, list(overrides)))
+    check_read(experiment, {word.split("=", 1)[0].strip() for word in overrides})
+    return experiment
+
+
+def check_read(experiment: ExperimentConfig, overridden: set[str]) -> None:
+    """Refuses an option that the experiment's other options leave unread (``config.unread_options``; the
+    data options are checked against their data set when it is built), unless it comes from the file and
+    the option that decides was changed on the command line (``train msd-small train.autoregressive=false``
+    leaves the file's ``teacher_forcing`` unread): that one is a warning."""
+    for section in ("warp", "optim", "train"):
+        for option, decider, message in unread_options(getattr(experiment, section), section):
+            if decider in overridden and option not in overridden:
+                logger.warning("%s; it is ignored", message)
+            else:
+                raise ConfigError(message)
 
 
 def config_path(name: str | Path) -> Path:
