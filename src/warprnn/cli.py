@@ -140,7 +140,7 @@ def forecast_table(
         try:
             parsed = dates.parse(date_cells, f"--input {source}")
         except InputError as error:
-            print(f"warprnn: warning: {error}; the forecast's steps are numbered instead", file=sys.stderr)
+            say(f"warprnn: warning: {error}; the forecast's steps are numbered instead")
     if parsed:
         every = dates.step(parsed) or (timedelta(seconds=card.frequency) if card.frequency else None)
         if every is None:
@@ -296,12 +296,19 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def say(line: str) -> None:
+    """Writes ``line`` to stderr in one call, flushed: the processes of a ``torchrun`` run share stderr, and
+    ``print`` writes a line and its newline apart, so that two processes' lines could run together."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 class OneLineParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors are one line, as every other error of the command
     (``warprnn: error: ...``, exit 2), naming ``warprnn COMMAND --help`` rather than printing the usage."""
 
     def error(self, message: str):
-        sys.stderr.write(f"warprnn: error: {message} (see '{self.prog} --help')\n")
+        say(f"warprnn: error: {message} (see '{self.prog} --help')")
         raise SystemExit(2)
 
 
@@ -548,12 +555,12 @@ def run_command(argv: list[str] | None) -> int:
         except KeyboardInterrupt as stop:
             run_dir = stop.run_dir if isinstance(stop, TrainingInterrupted) else None
             hint = f"; resume with 'warprnn train --resume {run_dir}'" if run_dir else ""
-            print(f"warprnn: interrupted{hint}", file=sys.stderr)
+            say(f"warprnn: interrupted{hint}")
             return 130
         except Exception as error:
             if args.debug:
                 raise
-            print(f"warprnn: error: {describe_error(error)}", file=sys.stderr)
+            say(f"warprnn: error: {describe_error(error)}")
             return 2 if isinstance(error, USER_ERRORS) else 1
 
 
