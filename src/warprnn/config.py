@@ -228,7 +228,7 @@ class WarpConfig:
             equal to the root's (theirs uses the root's), and has no ``hypernet_width``.
     """
 
-    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # check_read: options that other options leave unread
+    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # unread_options: options that others leave unread
         "final_clip": ("final_activation", ("clip",)),
         "dtanh_init": ("final_activation", ("dtanh",)),
         "std_floor": ("head", ("gaussian",)),

@@ -77,13 +77,7 @@ class OptimConfig:
             linearly from ``1 / warmup_steps`` of its value to all of it, on top of the schedule (0: no warmup).
     """
 
-    name: Literal["adam", "adamw", "adabelief"] = "adam"
-    lr: float = 1e-3
-    lr_A: float | Literal["scaled"] | None = "scaled"
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    clip_value: float | None = None
-    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # config.check_read
+    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # config.unread_options
         "plateau_factor": ("scheduler", ("plateau", "plateau-steps")),
         "plateau_patience": ("scheduler", ("plateau", "plateau-steps")),
         "plateau_cooldown": ("scheduler", ("plateau-steps",)),
@@ -91,6 +85,12 @@ class OptimConfig:
         "plateau_accumulation": ("scheduler", ("plateau-steps",)),
     }
 
+    name: Literal["adam", "adamw", "adabelief"] = "adam"
+    lr: float = 1e-3
+    lr_A: float | Literal["scaled"] | None = "scaled"
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    clip_value: float | None = None
     scheduler: Literal["none", "plateau", "cosine", "plateau-steps"] = "none"
     plateau_factor: float = 0.5
     plateau_patience: int = 10
@@ -205,7 +205,7 @@ class TrainConfig:
             "warprnn[tensorboard]"``).
     """
 
-    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # config.check_read
+    READ_WHEN: ClassVar[dict[str, tuple[str, tuple]]] = {  # config.unread_options
         "teacher_forcing": ("autoregressive", (True,)),
         "teacher_forcing_final": ("autoregressive", (True,)),
         "feed_context": ("autoregressive", (True,)),
